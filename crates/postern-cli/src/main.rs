@@ -1,0 +1,30 @@
+//! `postern`: check EHLO replies (and, as the crates grow, SPF, DKIM and policy decisions)
+//! from the command line. The only postern crate that does I/O.
+
+mod ehlo;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Guard the gate of a mail server: inspect and rewrite SMTP traffic.
+#[derive(Debug, Parser)]
+#[command(name = "postern", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse EHLO replies or withhold capabilities from them.
+    #[command(subcommand)]
+    Ehlo(ehlo::EhloCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Ehlo(cmd) => ehlo::run(&cmd),
+    }
+}

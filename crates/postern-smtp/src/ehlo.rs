@@ -1,0 +1,468 @@
+//! The EHLO reply model (RFC 5321 §4.1.1.1, RFC 1869): lossless, ordered, borrowed.
+
+use crate::{Line, Lines, Reply, ReplyCode};
+
+/// A successful (250) reply to EHLO or LHLO, viewed as greeting plus capabilities.
+///
+/// The model is lossless and ordered: every line after the greeting is a [`Capability`], in
+/// wire order, duplicates and invalid keywords kept, each with its raw bytes. Nothing is
+/// allocated; typed accessors scan the lines on demand.
+///
+/// # Examples
+/// ```
+/// use postern_smtp::{Ehlo, Extension, Mode, Reply};
+/// let input = b"250-mx.example.net Hello\r\n250-SIZE 35882577\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n";
+/// let reply = Reply::parse(input, Mode::Strict)?.complete().unwrap();
+/// let ehlo = Ehlo::new(&reply).unwrap();
+/// assert_eq!(ehlo.domain(), b"mx.example.net");
+/// assert!(ehlo.has(Extension::StartTls));
+/// assert_eq!(ehlo.max_size(), Some(postern_smtp::MaxSize::Octets(35882577)));
+/// assert!(ehlo.auth_mechanisms().any(|m| m.eq_ignore_ascii_case(b"plain")));
+/// # Ok::<(), postern_smtp::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Ehlo<'a> {
+    reply: Reply<'a>,
+    greeting: Line<'a>,
+}
+
+impl<'a> Ehlo<'a> {
+    /// View a reply as an EHLO success; `None` unless its code is 250 (any other code to EHLO
+    /// is a rejection, RFC 5321 §4.1.1.1, and the client may fall back to HELO).
+    pub fn new(reply: &Reply<'a>) -> Option<Self> {
+        if reply.code() != ReplyCode::OK {
+            return None;
+        }
+        let greeting = reply.lines().next()?;
+        Some(Self {
+            reply: *reply,
+            greeting,
+        })
+    }
+
+    /// The reply this model views.
+    pub fn reply(&self) -> &Reply<'a> {
+        &self.reply
+    }
+
+    /// The greeting line's first token: the server's domain (up to the first SP).
+    pub fn domain(&self) -> &'a [u8] {
+        let text = self.greeting.text();
+        text.split(|&b| b == b' ').next().unwrap_or(text)
+    }
+
+    /// The greeting line after its first SP (`""` if none).
+    pub fn greeting_text(&self) -> &'a [u8] {
+        let text = self.greeting.text();
+        text.iter()
+            .position(|&b| b == b' ')
+            .and_then(|p| text.get(p + 1..))
+            .unwrap_or(&[])
+    }
+
+    /// The capabilities, one per line after the greeting, in wire order.
+    pub fn capabilities(&self) -> Capabilities<'a> {
+        let mut lines = self.reply.lines();
+        lines.next();
+        Capabilities { lines }
+    }
+
+    /// The first capability whose keyword equals `keyword`, case-insensitively.
+    pub fn capability(&self, keyword: &[u8]) -> Option<Capability<'a>> {
+        self.capabilities()
+            .find(|c| c.keyword().eq_ignore_ascii_case(keyword))
+    }
+
+    /// Whether a registered extension is advertised.
+    pub fn has(&self, extension: Extension) -> bool {
+        self.capabilities().any(|c| c.extension() == extension)
+    }
+
+    /// Whether STARTTLS (RFC 3207) is advertised.
+    pub fn has_starttls(&self) -> bool {
+        self.has(Extension::StartTls)
+    }
+
+    /// The SIZE extension (RFC 1870), from its first line: `None` when not advertised.
+    pub fn max_size(&self) -> Option<MaxSize> {
+        let cap = self
+            .capabilities()
+            .find(|c| c.extension() == Extension::Size)?;
+        Some(match cap.params().next().and_then(parse_u64) {
+            None | Some(0) => MaxSize::NoFixedLimit,
+            Some(n) => MaxSize::Octets(n),
+        })
+    }
+
+    /// The SASL mechanisms of every AUTH line (RFC 4954), legacy `AUTH=` lines included, in
+    /// wire order; duplicates are not removed.
+    pub fn auth_mechanisms(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        self.capabilities()
+            .filter(|c| c.extension() == Extension::Auth)
+            .flat_map(|c| c.params())
+    }
+
+    /// The LIMITS extension (RFC 9422), from its first line: `None` when not advertised.
+    /// Unknown or malformed limit names are ignored, as §4 asks of clients.
+    pub fn limits(&self) -> Option<Limits> {
+        let cap = self
+            .capabilities()
+            .find(|c| c.extension() == Extension::Limits)?;
+        let mut limits = Limits::default();
+        for param in cap.params() {
+            let Some(eq) = param.iter().position(|&b| b == b'=') else {
+                continue;
+            };
+            let (name, value) = param.split_at(eq);
+            let Some(value) = value.get(1..).and_then(parse_u64) else {
+                continue;
+            };
+            let value = u32::try_from(value).unwrap_or(u32::MAX);
+            if name.eq_ignore_ascii_case(b"MAILMAX") {
+                limits.mail_max = Some(value);
+            } else if name.eq_ignore_ascii_case(b"RCPTMAX") {
+                limits.rcpt_max = Some(value);
+            } else if name.eq_ignore_ascii_case(b"RCPTDOMAINMAX") {
+                limits.rcpt_domain_max = Some(value);
+            }
+        }
+        Some(limits)
+    }
+}
+
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(
+        s.iter()
+            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0')),
+    )
+}
+
+/// The SIZE extension's limit (RFC 1870 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MaxSize {
+    /// `SIZE` with no number, or `SIZE 0`: no fixed maximum.
+    NoFixedLimit,
+    /// The largest message the server accepts, in octets.
+    Octets(u64),
+}
+
+/// The LIMITS extension's values (RFC 9422 §4); `None` for a limit not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// `MAILMAX`: transactions per session.
+    pub mail_max: Option<u32>,
+    /// `RCPTMAX`: recipients per transaction.
+    pub rcpt_max: Option<u32>,
+    /// `RCPTDOMAINMAX`: distinct recipient domains per transaction.
+    pub rcpt_domain_max: Option<u32>,
+}
+
+/// Iterator over the capabilities of an [`Ehlo`] reply.
+#[derive(Debug, Clone)]
+pub struct Capabilities<'a> {
+    lines: Lines<'a>,
+}
+
+impl<'a> Iterator for Capabilities<'a> {
+    type Item = Capability<'a>;
+
+    fn next(&mut self) -> Option<Capability<'a>> {
+        self.lines.next().map(Capability::from_line)
+    }
+}
+
+/// One capability line of an EHLO reply.
+///
+/// The line is trimmed of leading and trailing SP/HT and split on runs of them: the first
+/// token is the keyword, the rest are parameters. A first token holding `=` (the pre-RFC 4954
+/// `AUTH=LOGIN` form) ends its keyword there and its remainder is the first parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capability<'a> {
+    line: Line<'a>,
+    keyword: &'a [u8],
+    /// Parameter text after the keyword (and after `=` for the legacy form), untrimmed start.
+    params: &'a [u8],
+    legacy_equals: bool,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // used as a predicate over `&u8`
+fn is_blank(b: &u8) -> bool {
+    *b == b' ' || *b == b'\t'
+}
+
+fn trim_blanks(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if !is_blank(first) {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., last] = s {
+        if !is_blank(last) {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
+impl<'a> Capability<'a> {
+    pub(crate) fn from_line(line: Line<'a>) -> Self {
+        let text = trim_blanks(line.text());
+        let token_end = text.iter().position(is_blank).unwrap_or(text.len());
+        let (token, after) = text.split_at(token_end);
+        match token.iter().position(|&b| b == b'=') {
+            // `AUTH=LOGIN PLAIN`: the params run from after the '=' to the end of the line.
+            Some(eq) => Self {
+                line,
+                keyword: token.get(..eq).unwrap_or(token),
+                params: text.get(eq + 1..).unwrap_or(&[]),
+                legacy_equals: true,
+            },
+            None => Self {
+                line,
+                keyword: token,
+                params: after,
+                legacy_equals: false,
+            },
+        }
+    }
+
+    /// The line this capability came from.
+    pub fn line(&self) -> Line<'a> {
+        self.line
+    }
+
+    /// The keyword as sent (compare with `eq_ignore_ascii_case`, or use
+    /// [`keyword_upper`](Self::keyword_upper)).
+    pub fn keyword(&self) -> &'a [u8] {
+        self.keyword
+    }
+
+    /// The keyword, ASCII upper-cased.
+    pub fn keyword_upper(&self) -> Vec<u8> {
+        self.keyword.to_ascii_uppercase()
+    }
+
+    /// The parameters, in order.
+    pub fn params(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        self.params.split(is_blank).filter(|p| !p.is_empty())
+    }
+
+    /// Whether the keyword is valid: `(ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` (RFC 5321 §4.1.1.1).
+    pub fn is_valid(&self) -> bool {
+        match self.keyword.split_first() {
+            Some((first, rest)) => {
+                first.is_ascii_alphanumeric()
+                    && rest.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the keyword was written in the legacy `KEYWORD=params` form.
+    pub fn legacy_equals(&self) -> bool {
+        self.legacy_equals
+    }
+
+    /// The registered extension this keyword names, or [`Extension::Other`].
+    pub fn extension(&self) -> Extension {
+        Extension::from_keyword(self.keyword)
+    }
+}
+
+/// Registered SMTP service extensions with accessors or filtering support (IANA "SMTP Service
+/// Extensions" registry).
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Extension {
+    /// `SIZE` (RFC 1870).
+    Size,
+    /// `8BITMIME` (RFC 6152).
+    EightBitMime,
+    /// `PIPELINING` (RFC 2920).
+    Pipelining,
+    /// `DSN` (RFC 3461).
+    Dsn,
+    /// `ENHANCEDSTATUSCODES` (RFC 2034).
+    EnhancedStatusCodes,
+    /// `STARTTLS` (RFC 3207).
+    StartTls,
+    /// `AUTH` (RFC 4954).
+    Auth,
+    /// `SMTPUTF8` (RFC 6531).
+    SmtpUtf8,
+    /// `CHUNKING` (RFC 3030).
+    Chunking,
+    /// `BINARYMIME` (RFC 3030).
+    BinaryMime,
+    /// `REQUIRETLS` (RFC 8689).
+    RequireTls,
+    /// `LIMITS` (RFC 9422).
+    Limits,
+    /// `DELIVERBY` (RFC 2852).
+    DeliverBy,
+    /// `MT-PRIORITY` (RFC 6710).
+    MtPriority,
+    /// `FUTURERELEASE` (RFC 4865).
+    FutureRelease,
+    /// `ETRN` (RFC 1985).
+    Etrn,
+    /// `ATRN` (RFC 2645).
+    Atrn,
+    /// `VRFY` (RFC 5321).
+    Vrfy,
+    /// `EXPN` (RFC 5321).
+    Expn,
+    /// `HELP` (RFC 5321).
+    Help,
+    /// `NO-SOLICITING` (RFC 3865).
+    NoSoliciting,
+    /// `CONPERM` / `CONNEG` are not tracked; any other keyword.
+    Other,
+}
+
+impl Extension {
+    const TABLE: [(&'static [u8], Self); 21] = [
+        (b"SIZE", Self::Size),
+        (b"8BITMIME", Self::EightBitMime),
+        (b"PIPELINING", Self::Pipelining),
+        (b"DSN", Self::Dsn),
+        (b"ENHANCEDSTATUSCODES", Self::EnhancedStatusCodes),
+        (b"STARTTLS", Self::StartTls),
+        (b"AUTH", Self::Auth),
+        (b"SMTPUTF8", Self::SmtpUtf8),
+        (b"CHUNKING", Self::Chunking),
+        (b"BINARYMIME", Self::BinaryMime),
+        (b"REQUIRETLS", Self::RequireTls),
+        (b"LIMITS", Self::Limits),
+        (b"DELIVERBY", Self::DeliverBy),
+        (b"MT-PRIORITY", Self::MtPriority),
+        (b"FUTURERELEASE", Self::FutureRelease),
+        (b"ETRN", Self::Etrn),
+        (b"ATRN", Self::Atrn),
+        (b"VRFY", Self::Vrfy),
+        (b"EXPN", Self::Expn),
+        (b"HELP", Self::Help),
+        (b"NO-SOLICITING", Self::NoSoliciting),
+    ];
+
+    /// The extension named by `keyword`, compared case-insensitively.
+    pub fn from_keyword(keyword: &[u8]) -> Self {
+        Self::TABLE
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(keyword))
+            .map_or(Self::Other, |&(_, ext)| ext)
+    }
+
+    /// The registered keyword, upper case; `None` for [`Extension::Other`].
+    pub fn keyword(self) -> Option<&'static str> {
+        Self::TABLE
+            .iter()
+            .find(|&&(_, ext)| ext == self)
+            .and_then(|(name, _)| core::str::from_utf8(name).ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Mode;
+
+    fn ehlo_of(input: &[u8]) -> Ehlo<'_> {
+        let reply = Reply::parse(input, Mode::Strict)
+            .unwrap()
+            .complete()
+            .unwrap();
+        Ehlo::new(&reply).unwrap()
+    }
+
+    #[test]
+    fn greeting_line_splits_into_domain_and_text_at_the_first_space() {
+        let e = ehlo_of(b"250-mx.example.net Hello  there \r\n250 PIPELINING\r\n");
+        assert_eq!(e.domain(), b"mx.example.net");
+        assert_eq!(e.greeting_text(), b"Hello  there ");
+        let single = ehlo_of(b"250 mx.example.net\r\n");
+        assert_eq!(
+            (single.domain(), single.greeting_text()),
+            (&b"mx.example.net"[..], &b""[..])
+        );
+        assert_eq!(single.capabilities().count(), 0);
+    }
+
+    #[test]
+    fn capability_lines_are_trimmed_and_tokenised_on_blanks() {
+        let e =
+            ehlo_of(b"250-x\r\n250- starttls \t\r\n250-AUTH\tPLAIN  LOGIN\r\n250 8 BITMIME\r\n");
+        let caps: Vec<_> = e.capabilities().collect();
+        assert_eq!(caps[0].keyword_upper(), b"STARTTLS");
+        assert_eq!(caps[0].params().count(), 0);
+        assert_eq!(
+            caps[1].params().collect::<Vec<_>>(),
+            [&b"PLAIN"[..], b"LOGIN"]
+        );
+        assert_eq!(caps[2].keyword(), b"8");
+        assert!(caps[2].is_valid());
+        assert!(e.has_starttls());
+    }
+
+    #[test]
+    fn legacy_auth_equals_form_ends_the_keyword_at_the_equals_sign() {
+        let e = ehlo_of(b"250-x\r\n250 AUTH=LOGIN PLAIN\r\n");
+        let cap = e.capabilities().next().unwrap();
+        assert!(cap.legacy_equals());
+        assert_eq!(cap.keyword(), b"AUTH");
+        assert_eq!(cap.params().collect::<Vec<_>>(), [&b"LOGIN"[..], b"PLAIN"]);
+        assert_eq!(e.auth_mechanisms().count(), 2);
+    }
+
+    #[test]
+    fn invalid_keywords_are_kept_and_flagged() {
+        let e = ehlo_of(b"250-x\r\n250-\r\n250-_X\r\n250 -A\r\n");
+        let valid: Vec<bool> = e.capabilities().map(|c| c.is_valid()).collect();
+        assert_eq!(valid, [false, false, false]);
+    }
+
+    #[test]
+    fn typed_accessors_read_size_limits_and_auth() {
+        let e = ehlo_of(
+            b"250-x\r\n250-SIZE\r\n250-LIMITS RCPTMAX=100 MAILMAX=5 BOGUS=1 RCPTDOMAINMAX=x\r\n250 auth plain\r\n",
+        );
+        assert_eq!(e.max_size(), Some(MaxSize::NoFixedLimit));
+        assert_eq!(
+            e.limits(),
+            Some(Limits {
+                mail_max: Some(5),
+                rcpt_max: Some(100),
+                rcpt_domain_max: None
+            })
+        );
+        assert!(e.has(Extension::Auth));
+        assert!(!e.has(Extension::Chunking));
+        assert_eq!(
+            e.capability(b"Limits").map(|c| c.extension()),
+            Some(Extension::Limits)
+        );
+    }
+
+    #[test]
+    fn non_250_reply_is_not_an_ehlo_success() {
+        let reply = Reply::parse(b"502 5.5.2 Error\r\n", Mode::Strict)
+            .unwrap()
+            .complete()
+            .unwrap();
+        assert!(Ehlo::new(&reply).is_none());
+    }
+
+    #[test]
+    fn extension_keywords_round_trip() {
+        for (name, ext) in Extension::TABLE {
+            assert_eq!(Extension::from_keyword(&name.to_ascii_lowercase()), ext);
+            assert_eq!(ext.keyword().map(str::as_bytes), Some(name));
+        }
+        assert_eq!(Extension::Other.keyword(), None);
+    }
+}

@@ -1,0 +1,852 @@
+//! SMTP reply framing (RFC 5321 §4.2, §4.5.3.1.5, §2.3.8): an incremental, resumable parser.
+
+use core::fmt;
+
+use crate::Error;
+
+/// Maximum octets of one reply line before its terminator: 512 including CRLF
+/// (RFC 5321 §4.5.3.1.5), so 510 of code, separator and text.
+pub const MAX_LINE_CONTENT: usize = 510;
+
+/// Maximum lines in one reply. RFC 5321 sets no limit; this one bounds the memory a peer can
+/// make a buffering caller hold to `MAX_REPLY_LINES * 512` octets (512 KiB). Real EHLO replies
+/// have fewer than 30 lines.
+pub const MAX_REPLY_LINES: u32 = 1024;
+
+/// How line terminators are treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Mode {
+    /// Only CRLF ends a line; a bare LF is an error (RFC 5321 §2.3.8). The default.
+    #[default]
+    Strict,
+    /// A bare LF also ends a line (and is preserved byte for byte by the rewriter). For peers
+    /// that are known to be broken; a bare CR is an error in both modes.
+    Lenient,
+}
+
+/// Outcome of feeding bytes to an incremental parser: incomplete input is not an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status<T> {
+    /// A complete item.
+    Complete(T),
+    /// More bytes are needed; call again with the same buffer extended by the next read.
+    Partial,
+}
+
+impl<T> Status<T> {
+    /// The complete item, if any.
+    pub fn complete(self) -> Option<T> {
+        match self {
+            Self::Complete(t) => Some(t),
+            Self::Partial => None,
+        }
+    }
+
+    /// Whether more bytes are needed.
+    pub fn is_partial(&self) -> bool {
+        matches!(self, Self::Partial)
+    }
+}
+
+/// A three-digit SMTP reply code (RFC 5321 §4.2): first digit 2-5, second 0-5, third 0-9.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplyCode(u16);
+
+impl ReplyCode {
+    /// `220 <domain> Service ready`.
+    pub const SERVICE_READY: Self = Self(220);
+    /// `250 Requested mail action okay, completed`.
+    pub const OK: Self = Self(250);
+    /// `354 Start mail input`.
+    pub const START_MAIL_INPUT: Self = Self(354);
+    /// `421 Service not available, closing transmission channel`.
+    pub const SERVICE_NOT_AVAILABLE: Self = Self(421);
+    /// `502 Command not implemented`.
+    pub const COMMAND_NOT_IMPLEMENTED: Self = Self(502);
+
+    /// The code for a number, if it is a valid reply code.
+    pub fn new(code: u16) -> Option<Self> {
+        let digits = [code / 100, (code / 10) % 10, code % 10];
+        ((2..=5).contains(&digits[0]) && digits[1] <= 5 && code < 1000).then_some(Self(code))
+    }
+
+    /// The code as a number.
+    pub fn as_u16(self) -> u16 {
+        self.0
+    }
+
+    /// The first digit: 2 positive completion, 3 intermediate, 4 transient, 5 permanent.
+    pub fn class(self) -> u8 {
+        // Always 2..=5, so the narrowing is lossless.
+        u8::try_from(self.0 / 100).unwrap_or(0)
+    }
+
+    /// Whether this is a positive completion reply (2yz).
+    pub fn is_positive(self) -> bool {
+        self.class() == 2
+    }
+}
+
+impl fmt::Display for ReplyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:03}", self.0)
+    }
+}
+
+/// Which terminators the lines of a reply use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LineEnding {
+    /// Every line ends with CRLF.
+    Crlf,
+    /// Every line ends with a bare LF (lenient mode only).
+    Lf,
+    /// Both occur (lenient mode only).
+    Mixed,
+}
+
+impl LineEnding {
+    /// `"CRLF"`, `"LF"` or `"mixed"`, as in the fixture manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Crlf => "CRLF",
+            Self::Lf => "LF",
+            Self::Mixed => "mixed",
+        }
+    }
+}
+
+/// An RFC 3463 enhanced status code `class.subject.detail`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnhancedCode {
+    /// 2, 4 or 5.
+    pub class: u8,
+    /// 0-999.
+    pub subject: u16,
+    /// 0-999.
+    pub detail: u16,
+}
+
+impl EnhancedCode {
+    /// Parse a code at the start of `text`, followed by SP or the end of `text`
+    /// (RFC 3463 §2: `class "." subject "." detail`, subject and detail of 1-3 digits).
+    pub fn parse_prefix(text: &[u8]) -> Option<Self> {
+        let (&class_digit, rest) = text.split_first()?;
+        let class = match class_digit {
+            b'2' | b'4' | b'5' => class_digit - b'0',
+            _ => return None,
+        };
+        let rest = rest.strip_prefix(b".")?;
+        let (subject, rest) = parse_1_to_3_digits(rest)?;
+        let rest = rest.strip_prefix(b".")?;
+        let (detail, rest) = parse_1_to_3_digits(rest)?;
+        match rest.first() {
+            None | Some(b' ') => Some(Self {
+                class,
+                subject,
+                detail,
+            }),
+            Some(_) => None,
+        }
+    }
+}
+
+fn parse_1_to_3_digits(s: &[u8]) -> Option<(u16, &[u8])> {
+    let n = s.iter().take(4).take_while(|b| b.is_ascii_digit()).count();
+    if n == 0 || n > 3 {
+        return None;
+    }
+    let (digits, rest) = s.split_at_checked(n)?;
+    let value = digits
+        .iter()
+        .fold(0u16, |acc, &d| acc * 10 + u16::from(d - b'0'));
+    Some((value, rest))
+}
+
+impl fmt::Display for EnhancedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+/// One complete, validated reply, borrowed from the parsed buffer.
+///
+/// `as_bytes()` is exactly the octets the reply took on the wire (its `consumed` count), so a
+/// proxy can forward it unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reply<'a> {
+    bytes: &'a [u8],
+    code: ReplyCode,
+    lines: u32,
+    ending: LineEnding,
+}
+
+impl<'a> Reply<'a> {
+    /// Parse one complete reply at the start of `buf` in one call.
+    ///
+    /// # Errors
+    /// A framing error of the reply; see [`ReplyParser::parse`].
+    ///
+    /// # Examples
+    /// ```
+    /// use postern_smtp::{Mode, Reply, Status};
+    /// let Status::Complete(reply) = Reply::parse(b"250 OK\r\nmore", Mode::Strict)? else {
+    ///     unreachable!()
+    /// };
+    /// assert_eq!((reply.code().as_u16(), reply.len()), (250, 8));
+    /// # Ok::<(), postern_smtp::Error>(())
+    /// ```
+    pub fn parse(buf: &'a [u8], mode: Mode) -> Result<Status<Reply<'a>>, Error> {
+        ReplyParser::new(mode).parse(buf)
+    }
+
+    /// The reply code shared by all lines.
+    pub fn code(&self) -> ReplyCode {
+        self.code
+    }
+
+    /// The number of lines.
+    pub fn line_count(&self) -> u32 {
+        self.lines
+    }
+
+    /// The octets of the reply, terminators included.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The number of octets the reply took (bytes consumed from the buffer).
+    #[allow(clippy::len_without_is_empty)] // a reply is never empty
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Which terminators the lines use.
+    pub fn line_ending(&self) -> LineEnding {
+        self.ending
+    }
+
+    /// The lines, in order.
+    pub fn lines(&self) -> Lines<'a> {
+        Lines { rest: self.bytes }
+    }
+
+    /// The text of the first line (after code and separator, without terminator).
+    pub fn first_text(&self) -> &'a [u8] {
+        self.lines().next().map_or(&[][..], |l| l.text())
+    }
+
+    /// The RFC 3463 enhanced status code at the start of the first line's text, when its class
+    /// equals the reply code's class. Callers interpreting a 250 EHLO reply should not ask: its
+    /// lines hold capabilities ([`Ehlo`](crate::Ehlo) never does).
+    pub fn enhanced_code(&self) -> Option<EnhancedCode> {
+        EnhancedCode::parse_prefix(self.first_text()).filter(|e| e.class == self.code.class())
+    }
+
+    /// Copy the reply into an owned value, for keeping it beyond the read buffer.
+    pub fn to_owned_reply(&self) -> OwnedReply {
+        OwnedReply {
+            bytes: self.bytes.to_vec(),
+            code: self.code,
+            lines: self.lines,
+            ending: self.ending,
+        }
+    }
+
+    /// Build a reply from parts already validated by the parser.
+    pub(crate) fn from_parts(
+        bytes: &'a [u8],
+        code: ReplyCode,
+        lines: u32,
+        ending: LineEnding,
+    ) -> Self {
+        Self {
+            bytes,
+            code,
+            lines,
+            ending,
+        }
+    }
+}
+
+/// An owned copy of a [`Reply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnedReply {
+    bytes: Vec<u8>,
+    code: ReplyCode,
+    lines: u32,
+    ending: LineEnding,
+}
+
+impl OwnedReply {
+    /// Borrow it as a [`Reply`].
+    pub fn as_reply(&self) -> Reply<'_> {
+        Reply::from_parts(&self.bytes, self.code, self.lines, self.ending)
+    }
+}
+
+/// One line of a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    raw: &'a [u8],
+}
+
+impl<'a> Line<'a> {
+    /// The line's octets, code and terminator included.
+    pub fn raw(&self) -> &'a [u8] {
+        self.raw
+    }
+
+    /// The line without its terminator (CRLF or LF).
+    pub fn content(&self) -> &'a [u8] {
+        let without_lf = self.raw.strip_suffix(b"\n").unwrap_or(self.raw);
+        without_lf.strip_suffix(b"\r").unwrap_or(without_lf)
+    }
+
+    /// The text after code and separator (empty for a bare `250` line).
+    pub fn text(&self) -> &'a [u8] {
+        self.content().get(4..).unwrap_or(&[])
+    }
+
+    /// Whether this is the last line of its reply (separator SP, or a bare code).
+    pub fn is_last(&self) -> bool {
+        self.content().get(3) != Some(&b'-')
+    }
+}
+
+/// Iterator over the lines of a [`Reply`].
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Line<'a>;
+
+    fn next(&mut self) -> Option<Line<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // Validated replies end every line with LF, and CR/LF appear nowhere else.
+        let end = self
+            .rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.rest.len(), |p| p + 1);
+        let (raw, rest) = self.rest.split_at_checked(end)?;
+        self.rest = rest;
+        Some(Line { raw })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Expecting code digit 0, 1 or 2.
+    Code(u8),
+    /// Expecting `-`, SP, or the line terminator.
+    Separator,
+    /// Inside the text.
+    Text,
+    /// After a CR: only LF may follow.
+    Cr,
+}
+
+/// Incremental, resumable parser of one reply at a time.
+///
+/// Feed it a buffer that starts at the first byte of a reply; when it returns
+/// [`Status::Partial`], extend the same buffer with the next read and call again: it resumes
+/// where it stopped, so each byte is examined once whatever the read sizes (a peer that sends
+/// one byte at a time costs no more than one that sends whole replies). When it returns a
+/// reply, drop `reply.len()` bytes from the front of the buffer before parsing the next one.
+/// The result never depends on how the input was split.
+///
+/// Memory is bounded by the caller's buffer, which a valid reply keeps under
+/// [`MAX_REPLY_LINES`] lines of at most 512 octets.
+///
+/// # Examples
+/// ```
+/// use postern_smtp::{Mode, ReplyParser, Status};
+/// let mut parser = ReplyParser::new(Mode::Strict);
+/// let mut buf = Vec::new();
+/// buf.extend_from_slice(b"250-mx.example.net\r\n250-STARTT");
+/// assert!(parser.parse(&buf)?.is_partial());
+/// buf.extend_from_slice(b"LS\r\n250 8BITMIME\r\n");
+/// let reply = parser.parse(&buf)?.complete().unwrap();
+/// assert_eq!(reply.line_count(), 3);
+/// # Ok::<(), postern_smtp::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReplyParser {
+    mode: Mode,
+    /// Bytes of the buffer already examined.
+    pos: usize,
+    /// Offset of the current line's first byte.
+    line_start: usize,
+    /// 1-based number of the current line.
+    line: u32,
+    /// Digits of line 1's code, as ASCII.
+    code: [u8; 3],
+    phase: Phase,
+    /// The current line is the last one of the reply.
+    last: bool,
+    seen_crlf: bool,
+    seen_lf: bool,
+}
+
+impl ReplyParser {
+    /// A parser in the given mode, at the start of a reply.
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            pos: 0,
+            line_start: 0,
+            line: 1,
+            code: [0; 3],
+            phase: Phase::Code(0),
+            last: false,
+            seen_crlf: false,
+            seen_lf: false,
+        }
+    }
+
+    /// The mode this parser was made with.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Forget any partial reply: the next call starts a new one.
+    pub fn reset(&mut self) {
+        *self = Self::new(self.mode);
+    }
+
+    /// Parse the reply at the start of `buf`.
+    ///
+    /// Returns [`Status::Partial`] when `buf` holds no complete reply yet (call again with
+    /// `buf` extended), or the complete reply; bytes after it are not examined. After a
+    /// complete reply or an error the parser is ready for the next reply.
+    ///
+    /// `buf` must extend the buffer of the previous call that returned `Partial`. A shorter
+    /// buffer makes the parser start over from its first byte.
+    ///
+    /// # Errors
+    /// The first framing error in stream order (RFC 5321 §4.2): [`Error::BadCode`],
+    /// [`Error::BadSeparator`], [`Error::CodeMismatch`], [`Error::BareLf`] (strict mode),
+    /// [`Error::BareCr`], [`Error::LineTooLong`], [`Error::TooManyLines`].
+    pub fn parse<'a>(&mut self, buf: &'a [u8]) -> Result<Status<Reply<'a>>, Error> {
+        if buf.len() < self.pos {
+            self.reset();
+        }
+        match self.run(buf) {
+            Ok(Some(end)) => {
+                let (bytes, _) = buf.split_at_checked(end).unwrap_or((buf, &[]));
+                let reply = Reply::from_parts(bytes, self.code(), self.line, self.ending());
+                self.reset();
+                Ok(Status::Complete(reply))
+            }
+            Ok(None) => Ok(Status::Partial),
+            Err(e) => {
+                self.reset();
+                Err(e)
+            }
+        }
+    }
+
+    /// Report the end of the stream with `buf` holding what is left unparsed.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] when `buf` holds part of a reply; the framing error when the bytes
+    /// are invalid.
+    pub fn finish(&mut self, buf: &[u8]) -> Result<(), Error> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        match self.parse(buf)? {
+            Status::Complete(_) => Ok(()),
+            Status::Partial => {
+                let line = self.line;
+                self.reset();
+                Err(Error::Truncated {
+                    offset: buf.len(),
+                    line,
+                })
+            }
+        }
+    }
+
+    fn code(&self) -> ReplyCode {
+        let [a, b, c] = self.code.map(|d| u16::from(d.wrapping_sub(b'0')));
+        ReplyCode(a * 100 + b * 10 + c)
+    }
+
+    fn ending(&self) -> LineEnding {
+        match (self.seen_crlf, self.seen_lf) {
+            (_, false) => LineEnding::Crlf,
+            (false, true) => LineEnding::Lf,
+            (true, true) => LineEnding::Mixed,
+        }
+    }
+
+    /// Examine bytes from `self.pos`; `Some(end)` when the reply ends before offset `end`.
+    fn run(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
+        let mut i = self.pos;
+        while let Some(&byte) = buf.get(i) {
+            match self.phase {
+                Phase::Code(k) => {
+                    self.code_digit(k, byte, i)?;
+                    self.phase = if k >= 2 {
+                        Phase::Separator
+                    } else {
+                        Phase::Code(k + 1)
+                    };
+                    i += 1;
+                }
+                Phase::Separator => {
+                    i += 1;
+                    match byte {
+                        b'-' => self.phase = Phase::Text,
+                        b' ' => {
+                            self.last = true;
+                            self.phase = Phase::Text;
+                        }
+                        // `CODE CRLF`: a last line with empty text (RFC 5321 §4.2).
+                        b'\r' => {
+                            self.last = true;
+                            self.phase = Phase::Cr;
+                        }
+                        b'\n' => {
+                            self.last = true;
+                            if let Some(end) = self.bare_lf(i - 1)? {
+                                return Ok(Some(end));
+                            }
+                        }
+                        _ => {
+                            return Err(Error::BadSeparator {
+                                byte,
+                                offset: i - 1,
+                                line: self.line,
+                            });
+                        }
+                    }
+                }
+                Phase::Text => {
+                    // One tight scan up to the terminator or the 511th content octet.
+                    let limit = self.line_start + MAX_LINE_CONTENT + 1;
+                    let window = buf.get(i..limit.min(buf.len())).unwrap_or(&[]);
+                    if let Some(p) = window.iter().position(|&b| b == b'\r' || b == b'\n') {
+                        let at = i + p;
+                        i = at + 1;
+                        if buf.get(at) == Some(&b'\r') {
+                            self.phase = Phase::Cr;
+                        } else if let Some(end) = self.bare_lf(at)? {
+                            return Ok(Some(end));
+                        }
+                    } else {
+                        i += window.len();
+                        if i >= limit {
+                            return Err(Error::LineTooLong {
+                                offset: self.line_start,
+                                line: self.line,
+                                limit: MAX_LINE_CONTENT,
+                            });
+                        }
+                    }
+                }
+                Phase::Cr => {
+                    if byte != b'\n' {
+                        return Err(Error::BareCr {
+                            offset: i - 1,
+                            line: self.line,
+                        });
+                    }
+                    i += 1;
+                    self.seen_crlf = true;
+                    if let Some(end) = self.end_line(i) {
+                        return Ok(Some(end));
+                    }
+                }
+            }
+        }
+        self.pos = i;
+        Ok(None)
+    }
+
+    fn code_digit(&mut self, k: u8, byte: u8, offset: usize) -> Result<(), Error> {
+        if k == 0 && self.line > MAX_REPLY_LINES {
+            return Err(Error::TooManyLines {
+                offset,
+                line: self.line,
+                limit: MAX_REPLY_LINES,
+            });
+        }
+        let range = match k {
+            0 => b'2'..=b'5',
+            1 => b'0'..=b'5',
+            _ => b'0'..=b'9',
+        };
+        if !range.contains(&byte) {
+            return Err(Error::BadCode {
+                byte,
+                offset,
+                line: self.line,
+            });
+        }
+        let slot = usize::from(k.min(2));
+        if self.line == 1 {
+            if let Some(d) = self.code.get_mut(slot) {
+                *d = byte;
+            }
+        } else if self.code.get(slot) != Some(&byte) {
+            return Err(Error::CodeMismatch {
+                expected: self.code().as_u16(),
+                offset,
+                line: self.line,
+            });
+        }
+        Ok(())
+    }
+
+    /// A LF at `at` with no CR before it.
+    fn bare_lf(&mut self, at: usize) -> Result<Option<usize>, Error> {
+        match self.mode {
+            Mode::Strict => Err(Error::BareLf {
+                offset: at,
+                line: self.line,
+            }),
+            Mode::Lenient => {
+                self.seen_lf = true;
+                Ok(self.end_line(at + 1))
+            }
+        }
+    }
+
+    /// The current line ended just before `next`; `Some(next)` when it was the reply's last.
+    fn end_line(&mut self, next: usize) -> Option<usize> {
+        if self.last {
+            return Some(next);
+        }
+        self.line += 1;
+        self.line_start = next;
+        self.phase = Phase::Code(0);
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8], mode: Mode) -> Result<Status<(u16, u32, usize)>, Error> {
+        Ok(match Reply::parse(input, mode)? {
+            Status::Complete(r) => Status::Complete((r.code().as_u16(), r.line_count(), r.len())),
+            Status::Partial => Status::Partial,
+        })
+    }
+
+    #[test]
+    fn single_line_reply_is_complete_and_leaves_the_rest() {
+        assert_eq!(
+            parse_all(b"250 OK\r\n354", Mode::Strict),
+            Ok(Status::Complete((250, 1, 8)))
+        );
+    }
+
+    #[test]
+    fn bare_code_line_is_a_last_line_with_empty_text() {
+        let reply = Reply::parse(b"250\r\n", Mode::Strict)
+            .unwrap()
+            .complete()
+            .unwrap();
+        assert_eq!(reply.first_text(), b"");
+        assert!(reply.lines().next().unwrap().is_last());
+    }
+
+    #[test]
+    fn code_digits_out_of_range_are_bad_code() {
+        for (input, offset) in [(&b"150 x\r\n"[..], 0), (b"260 x\r\n", 1), (b"25x x\r\n", 2)] {
+            assert!(
+                matches!(Reply::parse(input, Mode::Strict), Err(Error::BadCode { offset: o, line: 1, .. }) if o == offset),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_line_is_bad_code() {
+        assert!(matches!(
+            Reply::parse(b"25\r\n", Mode::Strict),
+            Err(Error::BadCode { byte: b'\r', .. })
+        ));
+    }
+
+    #[test]
+    fn separator_other_than_dash_or_space_is_bad_separator() {
+        assert!(matches!(
+            Reply::parse(b"250+x\r\n", Mode::Strict),
+            Err(Error::BadSeparator {
+                byte: b'+',
+                offset: 3,
+                line: 1
+            })
+        ));
+    }
+
+    #[test]
+    fn different_code_on_a_later_line_is_code_mismatch() {
+        let err = Reply::parse(b"250-a\r\n251 b\r\n", Mode::Strict).unwrap_err();
+        assert_eq!(
+            err,
+            Error::CodeMismatch {
+                expected: 250,
+                offset: 9,
+                line: 2
+            }
+        );
+    }
+
+    #[test]
+    fn bare_lf_is_an_error_in_strict_mode_and_a_terminator_in_lenient_mode() {
+        assert_eq!(
+            Reply::parse(b"250-a\n250 b\n", Mode::Strict),
+            Err(Error::BareLf { offset: 5, line: 1 })
+        );
+        let reply = Reply::parse(b"250-a\n250 b\r\n", Mode::Lenient)
+            .unwrap()
+            .complete()
+            .unwrap();
+        assert_eq!(
+            (reply.line_count(), reply.line_ending()),
+            (2, LineEnding::Mixed)
+        );
+        assert_eq!(
+            Reply::parse(b"250\n", Mode::Strict),
+            Err(Error::BareLf { offset: 3, line: 1 })
+        );
+    }
+
+    #[test]
+    fn bare_cr_is_an_error_in_both_modes_but_a_final_cr_waits() {
+        for mode in [Mode::Strict, Mode::Lenient] {
+            assert_eq!(
+                Reply::parse(b"250 a\rb\r\n", mode),
+                Err(Error::BareCr { offset: 5, line: 1 })
+            );
+            assert_eq!(Reply::parse(b"250 a\r", mode), Ok(Status::Partial));
+            assert_eq!(
+                Reply::parse(b"250\r\r\n", mode),
+                Err(Error::BareCr { offset: 3, line: 1 })
+            );
+        }
+    }
+
+    #[test]
+    fn line_of_510_content_octets_passes_and_511_fails_before_the_terminator() {
+        let mut ok = b"250 ".to_vec();
+        ok.resize(MAX_LINE_CONTENT, b'x');
+        ok.extend_from_slice(b"\r\n");
+        assert_eq!(
+            parse_all(&ok, Mode::Strict),
+            Ok(Status::Complete((250, 1, 512)))
+        );
+
+        let mut long = b"250-a\r\n250 ".to_vec();
+        long.resize(7 + MAX_LINE_CONTENT + 1, b'x');
+        assert_eq!(
+            Reply::parse(&long, Mode::Strict),
+            Err(Error::LineTooLong {
+                offset: 7,
+                line: 2,
+                limit: MAX_LINE_CONTENT
+            })
+        );
+        // One octet fewer is still only partial.
+        assert_eq!(
+            Reply::parse(&long[..long.len() - 1], Mode::Strict),
+            Ok(Status::Partial)
+        );
+    }
+
+    #[test]
+    fn reply_over_the_line_limit_is_refused_when_the_next_line_starts() {
+        let mut input = b"250-x\r\n".repeat(MAX_REPLY_LINES as usize);
+        assert_eq!(Reply::parse(&input, Mode::Strict), Ok(Status::Partial));
+        input.extend_from_slice(b"250 y\r\n");
+        assert!(matches!(
+            Reply::parse(&input, Mode::Strict),
+            Err(Error::TooManyLines { line, .. }) if line == MAX_REPLY_LINES + 1
+        ));
+        let mut max = b"250-x\r\n".repeat(MAX_REPLY_LINES as usize - 1);
+        max.extend_from_slice(b"250 y\r\n");
+        assert!(
+            Reply::parse(&max, Mode::Strict)
+                .unwrap()
+                .complete()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn resumed_parse_examines_only_new_bytes_and_agrees_with_one_shot() {
+        let input = b"250-mx.example.net\r\n250-PIPELINING\r\n250 8BITMIME\r\n";
+        let mut parser = ReplyParser::new(Mode::Strict);
+        for end in 0..input.len() {
+            assert_eq!(
+                parser.parse(&input[..end]),
+                Ok(Status::Partial),
+                "prefix {end}"
+            );
+        }
+        let reply = parser.parse(input).unwrap().complete().unwrap();
+        assert_eq!(reply.as_bytes(), input);
+    }
+
+    #[test]
+    fn finish_reports_truncation_with_the_awaited_line() {
+        let mut parser = ReplyParser::new(Mode::Strict);
+        assert_eq!(parser.finish(b""), Ok(()));
+        assert_eq!(
+            parser.finish(b"250-a\r\n250"),
+            Err(Error::Truncated {
+                offset: 10,
+                line: 2
+            })
+        );
+        assert_eq!(
+            parser.finish(b"250-a\r\n"),
+            Err(Error::Truncated { offset: 7, line: 2 })
+        );
+    }
+
+    #[test]
+    fn enhanced_code_needs_the_reply_class_and_a_space_or_end() {
+        let code = |s: &[u8]| {
+            Reply::parse(s, Mode::Strict)
+                .unwrap()
+                .complete()
+                .unwrap()
+                .enhanced_code()
+        };
+        assert_eq!(
+            code(b"502 5.5.2 Error\r\n"),
+            Some(EnhancedCode {
+                class: 5,
+                subject: 5,
+                detail: 2
+            })
+        );
+        assert_eq!(
+            code(b"250 2.0.0\r\n").map(|c| c.to_string()),
+            Some("2.0.0".into())
+        );
+        assert_eq!(code(b"550 4.7.1 mismatch\r\n"), None);
+        assert_eq!(code(b"550 5.7.1234 x\r\n"), None);
+        assert_eq!(code(b"550 5.7.1x\r\n"), None);
+        assert_eq!(code(b"550 5..1 x\r\n"), None);
+    }
+
+    #[test]
+    fn reply_code_constructor_accepts_only_rfc_ranges() {
+        assert_eq!(ReplyCode::new(250).map(ReplyCode::as_u16), Some(250));
+        for bad in [199, 260, 600, 1000, 0] {
+            assert_eq!(ReplyCode::new(bad), None, "{bad}");
+        }
+    }
+}
