@@ -387,7 +387,7 @@ impl Proxy {
 mod tests {
     use super::*;
 
-    /// Drive a session: alternate client and server inputs, return (to_server, to_client).
+    /// Drive a session: alternate client and server inputs, return (`to_server`, `to_client`).
     fn session(proxy: &mut Proxy, steps: &[(bool, &[u8])]) -> (Vec<u8>, Vec<u8>) {
         let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
         for &(from_client, bytes) in steps {

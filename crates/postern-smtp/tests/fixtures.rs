@@ -71,10 +71,10 @@ fn cases() -> Vec<Case> {
                 "{}",
                 c["id"]
             );
-            let contexts = c["context"]
-                .as_array()
-                .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
-                .unwrap_or_else(|| vec!["EHLO".to_owned()]);
+            let contexts = c["context"].as_array().map_or_else(
+                || vec!["EHLO".to_owned()],
+                |a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect(),
+            );
             Case {
                 id: c["id"].as_str().unwrap().to_owned(),
                 contexts,
