@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Build libpostern and run the C tests and examples: compiled with -Werror as C11 (the header
+# also as C++), run under ASan+UBSan and under valgrind, and the EHLO fixture suite driven
+# through the C ABI. Needs gcc, g++, valgrind and python3 (installed here if missing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+testdata=${POSTERN_TESTDATA:-../shared/testdata}
+
+need=()
+command -v gcc >/dev/null || need+=(gcc)
+command -v g++ >/dev/null || need+=(g++)
+command -v valgrind >/dev/null || need+=(valgrind)
+command -v python3 >/dev/null || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
+
+cargo build --locked -p postern-ffi
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+lib="$target_dir/debug/libpostern.a"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+cflags=(-std=c11 -Wall -Wextra -Wpedantic -Werror -g -Iinclude)
+libs=("$lib" -lpthread -ldl -lm)
+
+echo "--- header compiles as C11 and as C++"
+printf '#include <postern.h>\nint main(void) { return 0; }\n' > "$out/h.c"
+gcc "${cflags[@]}" "$out/h.c" -o "$out/h"
+g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude -x c++ -fsyntax-only "$out/h.c"
+
+progs=(ffi/tests/c/test_smtp.c examples/c/ehlo_strip.c examples/c/proxy_buffers.c)
+for src in "${progs[@]}"; do
+  name=$(basename "$src" .c)
+  gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer "$src" "${libs[@]}" -o "$out/$name.asan"
+  gcc "${cflags[@]}" "$src" "${libs[@]}" -o "$out/$name"
+done
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+vg=(valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect -q)
+
+echo "--- C unit tests (ASan+UBSan, then valgrind)"
+"$out/test_smtp.asan"
+"${vg[@]}" "$out/test_smtp"
+echo "--- proxy_buffers example"
+"$out/proxy_buffers.asan" >/dev/null
+"${vg[@]}" "$out/proxy_buffers" >/dev/null
+
+echo "--- EHLO fixture suite through the C ABI (strict and lenient, whole and 1-byte reads)"
+python3 - "$testdata/ehlo" "$out" <<'PY'
+import json, os, subprocess, sys
+root, out = sys.argv[1], sys.argv[2]
+manifest = json.load(open(os.path.join(root, "manifest.json")))
+vg = ["valgrind", "--error-exitcode=99", "--leak-check=full", "-q"]
+runs = failed = 0
+for case in manifest["cases"]:
+    inp = case["input"]
+    files = [inp["file"]] if "file" in inp else inp["chunks"]
+    data = b"".join(open(os.path.join(root, f), "rb").read() for f in files)
+    path = os.path.join(out, "input.smtp")
+    open(path, "wb").write(data)
+    ctx = ",".join(case.get("context", ["EHLO"]))
+    for lenient in (False, True):
+        want = case.get("strip_starttls_lenient") if lenient and "strip_starttls_lenient" in case else case["strip_starttls"]
+        expected = None if want["outcome"] == "no_output" else open(os.path.join(root, want["file"]), "rb").read()
+        for chunk, runner in (("0", [os.path.join(out, "ehlo_strip.asan")]), ("1", vg + [os.path.join(out, "ehlo_strip")])):
+            args = runner + ["--context", ctx, "--chunk", chunk] + (["--lenient"] if lenient else []) + [path]
+            p = subprocess.run(args, capture_output=True)
+            runs += 1
+            ok = (p.returncode == 0 and p.stdout == expected) if expected is not None else (p.returncode == 1 and p.stdout == b"")
+            if not ok:
+                failed += 1
+                print(f"FAIL {case['id']} lenient={lenient} chunk={chunk}: rc={p.returncode} {p.stderr.decode(errors='replace')}")
+print(f"ehlo fixtures via C: {runs - failed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
+PY
+
+echo "--- install with pkg-config metadata, then build an example against it"
+command -v pkg-config >/dev/null || { apt-get update -qq && apt-get install -y -qq pkg-config; }
+bash ffi/install.sh "$out/prefix" >/dev/null
+export PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig"
+test "$(pkg-config --modversion postern)" = "$(grep -m1 '^version' Cargo.toml | cut -d'"' -f2)"
+# shellcheck disable=SC2046 # word splitting of pkg-config output is intended
+gcc "${cflags[@]}" examples/c/proxy_buffers.c $(pkg-config --cflags postern) "$out/prefix/lib/libpostern.a" $(pkg-config --libs-only-l --static postern | sed 's/-lpostern//') -o "$out/pc_static"
+"$out/pc_static" >/dev/null
+# shellcheck disable=SC2046
+gcc "${cflags[@]}" examples/c/proxy_buffers.c $(pkg-config --cflags --libs postern) -Wl,-rpath,"$out/prefix/lib" -o "$out/pc_shared"
+"$out/pc_shared" >/dev/null
+echo "C ABI checks passed"
