@@ -1,0 +1,405 @@
+//! A subset of the RFC 1035 §5 master-file format, enough for mail-authentication zones:
+//! `$ORIGIN`, `$TTL`, owner inheritance, `@`, relative names, TTL and class fields, quoted
+//! character-strings with `\"`, `\\` and `\DDD` escapes, parentheses across lines, `;`
+//! comments, and the types TXT, SPF, A, AAAA, MX, PTR and CNAME.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use crate::error::Error;
+use crate::name::Name;
+use crate::query::Record;
+use crate::zone::{Entry, Zone};
+
+/// Longest character-string: 255 octets (RFC 1035 §3.3).
+pub const MAX_CHARACTER_STRING: usize = 255;
+
+#[derive(Debug)]
+struct Token {
+    text: Vec<u8>,
+    quoted: bool,
+}
+
+/// A logical line: tokens, whether it began with blank space (owner omitted), first line.
+struct Line {
+    tokens: Vec<Token>,
+    blank_owner: bool,
+    number: usize,
+}
+
+fn err(line: usize, problem: impl Into<String>) -> Error {
+    Error::Zone {
+        location: format!("line {line}"),
+        problem: problem.into(),
+    }
+}
+
+fn flush(lines: &mut Vec<Line>, current: &mut Option<Line>) {
+    if let Some(line) = current.take().filter(|l| !l.tokens.is_empty()) {
+        lines.push(line);
+    }
+}
+
+/// Splits the text into logical lines of tokens (RFC 1035 §5.1).
+fn lex(text: &str) -> Result<Vec<Line>, Error> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::new();
+    let mut line_no = 1usize;
+    let mut depth = 0u32;
+    let mut current: Option<Line> = None;
+    let mut at_line_start = true;
+    let mut i = 0usize;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\n' => {
+                line_no = line_no.saturating_add(1);
+                at_line_start = true;
+                if depth == 0 {
+                    flush(&mut lines, &mut current);
+                }
+                i = i.saturating_add(1);
+            }
+            b' ' | b'\t' | b'\r' => {
+                if at_line_start && depth == 0 && current.is_none() {
+                    current = Some(Line {
+                        tokens: Vec::new(),
+                        blank_owner: true,
+                        number: line_no,
+                    });
+                }
+                at_line_start = false;
+                i = i.saturating_add(1);
+            }
+            b';' => {
+                while bytes.get(i).is_some_and(|&c| c != b'\n') {
+                    i = i.saturating_add(1);
+                }
+            }
+            b'(' => {
+                depth = depth.saturating_add(1);
+                at_line_start = false;
+                i = i.saturating_add(1);
+            }
+            b')' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| err(line_no, "unbalanced ')'"))?;
+                i = i.saturating_add(1);
+            }
+            _ => {
+                let line = current.get_or_insert_with(|| Line {
+                    tokens: Vec::new(),
+                    blank_owner: false,
+                    number: line_no,
+                });
+                at_line_start = false;
+                let mut token = Vec::new();
+                let quoted = b == b'"';
+                if quoted {
+                    i = i.saturating_add(1);
+                }
+                loop {
+                    let Some(&c) = bytes.get(i) else {
+                        if quoted {
+                            return Err(err(line_no, "unterminated quoted string"));
+                        }
+                        break;
+                    };
+                    if quoted && c == b'"' {
+                        i = i.saturating_add(1);
+                        break;
+                    }
+                    if !quoted
+                        && matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"')
+                    {
+                        break;
+                    }
+                    if c == b'\n' {
+                        return Err(err(line_no, "newline inside a quoted string"));
+                    }
+                    if c == b'\\' {
+                        let digits: Vec<u8> = (1..=3)
+                            .filter_map(|k| bytes.get(i.saturating_add(k)).copied())
+                            .collect();
+                        if digits.len() == 3 && digits.iter().all(u8::is_ascii_digit) {
+                            let value = digits
+                                .iter()
+                                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+                            let byte = u8::try_from(value).map_err(|_| {
+                                err(line_no, format!("escape \\{value} out of range"))
+                            })?;
+                            token.push(byte);
+                            i = i.saturating_add(4);
+                        } else if let Some(&next) = bytes.get(i.saturating_add(1)) {
+                            if next == b'\n' {
+                                return Err(err(line_no, "backslash before end of line"));
+                            }
+                            token.push(next);
+                            i = i.saturating_add(2);
+                        } else {
+                            return Err(err(line_no, "backslash at end of input"));
+                        }
+                        continue;
+                    }
+                    token.push(c);
+                    i = i.saturating_add(1);
+                }
+                line.tokens.push(Token {
+                    text: token,
+                    quoted,
+                });
+            }
+        }
+    }
+    if depth != 0 {
+        return Err(err(line_no, "unbalanced '(' at end of input"));
+    }
+    flush(&mut lines, &mut current);
+    Ok(lines)
+}
+
+fn token_str(token: &Token, line: usize) -> Result<&str, Error> {
+    core::str::from_utf8(&token.text).map_err(|_| err(line, "token is not UTF-8"))
+}
+
+fn absolute(text: &str, origin: Option<&Name>, line: usize) -> Result<Name, Error> {
+    let bad = |e: Error| err(line, format!("name {text:?}: {e}"));
+    if text == "@" {
+        return origin
+            .cloned()
+            .ok_or_else(|| err(line, "'@' used without $ORIGIN"));
+    }
+    if text.ends_with('.') {
+        return Name::new(text).map_err(bad);
+    }
+    let origin =
+        origin.ok_or_else(|| err(line, format!("relative name {text:?} without $ORIGIN")))?;
+    Name::new(&format!("{text}.{origin}")).map_err(bad)
+}
+
+fn is_ttl(text: &str) -> bool {
+    !text.is_empty()
+        && text.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && text.bytes().all(|b| {
+            b.is_ascii_digit() || matches!(b.to_ascii_lowercase(), b's' | b'm' | b'h' | b'd' | b'w')
+        })
+}
+
+impl Zone {
+    /// Loads an RFC 1035 master file. `origin` is the initial `$ORIGIN` (a file may set its
+    /// own); relative names need one.
+    ///
+    /// ```
+    /// use postern_dns::{Answer, Name, Query, Record, RecordType, Zone};
+    /// let text = "$ORIGIN example.com.\n$TTL 300\n@ IN TXT ( \"v=spf1 \"\n  \"-all\" ) ; SPF\nmx 60 IN A 192.0.2.1\n";
+    /// let zone = Zone::from_master_file(text, None)?;
+    /// let query = Query::new(1, Name::new("example.com")?, RecordType::Txt);
+    /// assert_eq!(zone.resolve(&query), Answer::Records(vec![Record::Txt(b"v=spf1 -all".to_vec())]));
+    /// # Ok::<(), postern_dns::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Zone`] with the line number: unknown directives or types, classes other than
+    /// IN, bad addresses or names, strings over 255 octets, unbalanced parentheses or quotes.
+    pub fn from_master_file(text: &str, origin: Option<&Name>) -> Result<Self, Error> {
+        let mut origin = origin.cloned();
+        let mut zone = Self::new();
+        let mut last_owner: Option<Name> = None;
+        for line in lex(text)? {
+            let n = line.number;
+            let mut tokens = line.tokens.iter();
+            let first = tokens.next().ok_or_else(|| err(n, "empty line"))?;
+            let first_text = token_str(first, n)?;
+            if !line.blank_owner && !first.quoted && first_text.starts_with('$') {
+                match first_text.to_ascii_uppercase().as_str() {
+                    "$ORIGIN" => {
+                        let name = tokens
+                            .next()
+                            .ok_or_else(|| err(n, "$ORIGIN needs a name"))?;
+                        origin = Some(absolute(token_str(name, n)?, origin.as_ref(), n)?);
+                    }
+                    "$TTL" => {
+                        let ttl = tokens.next().ok_or_else(|| err(n, "$TTL needs a value"))?;
+                        if !is_ttl(token_str(ttl, n)?) {
+                            return Err(err(n, "bad $TTL value"));
+                        }
+                    }
+                    other => return Err(err(n, format!("unsupported directive {other}"))),
+                }
+                continue;
+            }
+            let owner = if line.blank_owner {
+                // The first token is already a TTL, class or type: start again from it.
+                tokens = line.tokens.iter();
+                last_owner
+                    .clone()
+                    .ok_or_else(|| err(n, "record without owner"))?
+            } else {
+                absolute(first_text, origin.as_ref(), n)?
+            };
+            last_owner = Some(owner.clone());
+            let rtype = loop {
+                let token = tokens.next().ok_or_else(|| err(n, "missing record type"))?;
+                let text = token_str(token, n)?;
+                if is_ttl(text) {
+                    continue;
+                }
+                match text.to_ascii_uppercase().as_str() {
+                    "IN" => {}
+                    "CH" | "HS" | "CS" => {
+                        return Err(err(n, format!("class {text} not supported (only IN)")));
+                    }
+                    _ => break text.to_ascii_uppercase(),
+                }
+            };
+            let rest: Vec<&Token> = tokens.collect();
+            let single = |what: &str| -> Result<&str, Error> {
+                match rest.as_slice() {
+                    [one] => token_str(one, n),
+                    _ => Err(err(n, format!("{what} takes exactly one field"))),
+                }
+            };
+            let entry = match rtype.as_str() {
+                "TXT" | "SPF" => {
+                    if rest.is_empty() {
+                        return Err(err(n, format!("{rtype} needs at least one string")));
+                    }
+                    let mut data = Vec::new();
+                    for part in &rest {
+                        if part.text.len() > MAX_CHARACTER_STRING {
+                            return Err(err(n, "character-string longer than 255 octets"));
+                        }
+                        data.extend_from_slice(&part.text);
+                    }
+                    if rtype == "TXT" {
+                        Entry::Record(Record::Txt(data))
+                    } else {
+                        Entry::Spf(data)
+                    }
+                }
+                "A" => {
+                    let text = single("A")?;
+                    Entry::Record(Record::A(
+                        text.parse::<Ipv4Addr>()
+                            .map_err(|_| err(n, format!("bad IPv4 address {text:?}")))?,
+                    ))
+                }
+                "AAAA" => {
+                    let text = single("AAAA")?;
+                    Entry::Record(Record::Aaaa(
+                        text.parse::<Ipv6Addr>()
+                            .map_err(|_| err(n, format!("bad IPv6 address {text:?}")))?,
+                    ))
+                }
+                "MX" => {
+                    let [pref, host] = rest.as_slice() else {
+                        return Err(err(n, "MX takes a preference and a host"));
+                    };
+                    let pref_text = token_str(pref, n)?;
+                    let preference = pref_text
+                        .parse::<u16>()
+                        .map_err(|_| err(n, format!("bad MX preference {pref_text:?}")))?;
+                    let host = token_str(host, n)?;
+                    // "." is a null MX (RFC 7505).
+                    let exchange = if host == "." {
+                        None
+                    } else {
+                        Some(absolute(host, origin.as_ref(), n)?)
+                    };
+                    Entry::Record(Record::Mx {
+                        preference,
+                        exchange,
+                    })
+                }
+                "PTR" => Entry::Record(Record::Ptr(absolute(single("PTR")?, origin.as_ref(), n)?)),
+                "CNAME" => Entry::Cname(absolute(single("CNAME")?, origin.as_ref(), n)?),
+                other => return Err(err(n, format!("unsupported record type {other}"))),
+            };
+            zone.insert(owner, entry);
+        }
+        Ok(zone)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::{Answer, Query, RecordType};
+
+    fn resolve(zone: &Zone, name: &str, t: RecordType) -> Answer {
+        zone.resolve(&Query::new(0, Name::new(name).unwrap(), t))
+    }
+
+    #[test]
+    fn full_example() {
+        let text = r#"
+$ORIGIN example.com.
+$TTL 1h
+@          IN  TXT  "v=spf1 mx a:mail -all"   ; the policy
+           IN  MX   10 mx
+           IN  MX   20 mx.example.net.
+mx     300 IN  A    192.0.2.10
+               AAAA 2001:db8::10
+mail       CNAME mx
+why        TXT  "%{i} is \"not\" allowed\059 sorry"
+long       TXT  ( "v=spf1 ip4:198.51.100.0/24"
+                  " -all" )
+10.2.0.192.in-addr.arpa. PTR mx
+"#;
+        let zone = Zone::from_master_file(text, None).unwrap();
+        assert_eq!(
+            resolve(&zone, "example.com", RecordType::Txt),
+            Answer::Records(vec![Record::Txt(b"v=spf1 mx a:mail -all".to_vec())])
+        );
+        assert_eq!(
+            resolve(&zone, "example.com", RecordType::Mx)
+                .records()
+                .len(),
+            2
+        );
+        assert_eq!(
+            resolve(&zone, "mail.example.com", RecordType::Aaaa)
+                .records()
+                .len(),
+            1
+        );
+        assert_eq!(
+            resolve(&zone, "why.example.com", RecordType::Txt),
+            Answer::Records(vec![Record::Txt(
+                b"%{i} is \"not\" allowed; sorry".to_vec()
+            )])
+        );
+        assert_eq!(
+            resolve(&zone, "long.example.com", RecordType::Txt),
+            Answer::Records(vec![Record::Txt(
+                b"v=spf1 ip4:198.51.100.0/24 -all".to_vec()
+            )])
+        );
+        assert_eq!(
+            resolve(&zone, "10.2.0.192.in-addr.arpa", RecordType::Ptr),
+            Answer::Records(vec![Record::Ptr(Name::new("mx.example.com").unwrap())])
+        );
+    }
+
+    #[test]
+    fn errors_have_lines() {
+        for (text, line, needle) in [
+            ("a.example. IN A 1.2.3", 1, "bad IPv4"),
+            ("\n\nfoo IN A 1.2.3.4", 3, "without $ORIGIN"),
+            ("a. IN TXT \"open", 1, "unterminated"),
+            ("a. IN TXT ( \"x\"", 1, "unbalanced"),
+            ("a. CH TXT \"x\"", 1, "class"),
+            ("a. IN NAPTR x", 1, "unsupported record type"),
+            ("$INCLUDE other", 1, "unsupported directive"),
+            ("  IN A 1.2.3.4", 1, "without owner"),
+            ("a. IN MX x b.", 1, "preference"),
+        ] {
+            let e = Zone::from_master_file(text, None).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("line {line}")) && e.contains(needle),
+                "{text:?}: {e}"
+            );
+        }
+        let long = format!("a. TXT \"{}\"", "x".repeat(256));
+        assert!(Zone::from_master_file(&long, None).is_err());
+    }
+}

@@ -1,0 +1,324 @@
+//! Conversion between [`Query`]/[`Answer`] and raw DNS packets, with hickory-proto.
+
+use hickory_proto::op::{self, Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::{self, RData};
+
+use crate::error::Error;
+use crate::name::Name;
+use crate::query::{Answer, Query, Record, RecordType};
+
+/// Most CNAME hops followed inside one response packet before the answer is treated as a
+/// temporary failure. Recursive resolvers use similar bounds (BIND: 16; the `OpenSPF` zone
+/// convention: 10).
+pub const MAX_CNAME_HOPS: usize = 10;
+
+fn hickory_type(rtype: RecordType) -> rr::RecordType {
+    match rtype {
+        RecordType::Txt => rr::RecordType::TXT,
+        RecordType::A => rr::RecordType::A,
+        RecordType::Aaaa => rr::RecordType::AAAA,
+        RecordType::Mx => rr::RecordType::MX,
+        RecordType::Ptr => rr::RecordType::PTR,
+    }
+}
+
+/// Converts a wire name to ours; `None` when it is not a valid [`Name`] (root, or a label
+/// holding a dot or invalid UTF-8).
+fn our_name(name: &rr::Name) -> Option<Name> {
+    let mut text = String::with_capacity(64);
+    for label in name {
+        let label = core::str::from_utf8(label).ok()?;
+        if label.contains('.') {
+            return None;
+        }
+        if !text.is_empty() {
+            text.push('.');
+        }
+        text.push_str(label);
+    }
+    Name::new(&text).ok()
+}
+
+fn convert(data: &RData, rtype: RecordType) -> Option<Record> {
+    match (data, rtype) {
+        (RData::A(a), RecordType::A) => Some(Record::A(a.0)),
+        (RData::AAAA(a), RecordType::Aaaa) => Some(Record::Aaaa(a.0)),
+        (RData::MX(mx), RecordType::Mx) => Some(Record::Mx {
+            preference: mx.preference,
+            exchange: if mx.exchange.is_root() {
+                None
+            } else {
+                Some(our_name(&mx.exchange)?)
+            },
+        }),
+        (RData::PTR(ptr), RecordType::Ptr) => Some(Record::Ptr(our_name(&ptr.0)?)),
+        // RFC 7208 §3.3: the character-strings of one TXT RR are joined with no separator.
+        (RData::TXT(txt), RecordType::Txt) => Some(Record::Txt(txt.txt_data.concat())),
+        _ => None,
+    }
+}
+
+impl Answer {
+    /// Reads the answer to `query` from a raw DNS response packet, as returned by
+    /// `res_query()`, c-ares, unbound or any stub resolver.
+    ///
+    /// The question section must hold exactly `query`'s name (case-insensitively) and type.
+    /// CNAME chains inside the answer section are followed (at most [`MAX_CNAME_HOPS`]); records
+    /// of other owners or types are ignored. RCODE NXDOMAIN gives [`Answer::NxDomain`], NOERROR
+    /// without a matching record [`Answer::NoData`], SERVFAIL and every other RCODE
+    /// [`Answer::TempFail`], and so does a CNAME chain longer than the bound.
+    ///
+    /// # Errors
+    /// [`Error::MalformedPacket`] when the packet does not decode, [`Error::NotAResponse`],
+    /// [`Error::Truncated`] when the TC bit is set (retry over TCP), and
+    /// [`Error::QuestionMismatch`].
+    ///
+    /// # Examples
+    /// ```
+    /// use postern_dns::{Answer, Name, Query, RecordType};
+    /// let query = Query::new(1, Name::new("example.com")?, RecordType::Txt);
+    /// // A query packet is not an answer.
+    /// let packet = query.to_wire(0x1234)?;
+    /// assert!(Answer::from_wire(&query, &packet).is_err());
+    /// # Ok::<(), postern_dns::Error>(())
+    /// ```
+    pub fn from_wire(query: &Query, packet: &[u8]) -> Result<Self, Error> {
+        let message = Message::from_vec(packet).map_err(|e| Error::MalformedPacket {
+            len: packet.len(),
+            detail: e.to_string(),
+        })?;
+        if message.metadata.message_type != MessageType::Response {
+            return Err(Error::NotAResponse);
+        }
+        if message.metadata.truncation {
+            return Err(Error::Truncated);
+        }
+        let wanted = hickory_type(query.rtype());
+        match message.queries.as_slice() {
+            [q] if q.query_type == wanted && our_name(&q.name).as_ref() == Some(query.name()) => {}
+            [q] => {
+                return Err(Error::QuestionMismatch {
+                    found: format!("{}/{}", q.name, q.query_type),
+                });
+            }
+            _ => {
+                return Err(Error::QuestionMismatch {
+                    found: format!("{} questions", message.queries.len()),
+                });
+            }
+        }
+        match message.metadata.response_code {
+            ResponseCode::NoError => {}
+            ResponseCode::NXDomain => return Ok(Self::NxDomain),
+            _ => return Ok(Self::TempFail),
+        }
+        let mut current = query.name().clone();
+        for _ in 0..=MAX_CNAME_HOPS {
+            let mut records = Vec::new();
+            let mut cname = None;
+            for rr in &message.answers {
+                let Some(owner) = our_name(&rr.name) else {
+                    continue;
+                };
+                if owner != current {
+                    continue;
+                }
+                if let RData::CNAME(target) = &rr.data {
+                    cname = cname.or_else(|| our_name(&target.0));
+                } else if let Some(record) = convert(&rr.data, query.rtype()) {
+                    records.push(record);
+                }
+            }
+            if !records.is_empty() {
+                return Ok(Self::Records(records));
+            }
+            match cname {
+                Some(target) => current = target,
+                None => return Ok(Self::NoData),
+            }
+        }
+        Ok(Self::TempFail)
+    }
+}
+
+impl Query {
+    /// Encodes this question as a DNS query packet (class IN, RD set) with transaction id
+    /// `txid`, for callers that send queries themselves.
+    ///
+    /// # Errors
+    /// [`Error::Encode`] if the name cannot be encoded (cannot happen for names that are
+    /// valid [`Name`]s, but the encoder's error is passed on rather than hidden).
+    pub fn to_wire(&self, txid: u16) -> Result<Vec<u8>, Error> {
+        let encode_err = |detail: String| Error::Encode {
+            name: self.name().to_string(),
+            detail,
+        };
+        let name = rr::Name::from_labels(self.name().labels().map(str::as_bytes))
+            .map_err(|e| encode_err(e.to_string()))?;
+        let mut message = Message::new(txid, MessageType::Query, OpCode::Query);
+        message.metadata.recursion_desired = true;
+        message.add_query(op::Query::query(name, hickory_type(self.rtype())));
+        message.to_vec().map_err(|e| encode_err(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use hickory_proto::rr::rdata::{A, CNAME, MX, TXT};
+
+    use super::*;
+
+    fn hname(s: &str) -> rr::Name {
+        rr::Name::from_ascii(s).unwrap()
+    }
+
+    fn response(query: &Query, rcode: ResponseCode, answers: Vec<rr::Record>) -> Vec<u8> {
+        let mut m = Message::response(7, OpCode::Query);
+        m.metadata.response_code = rcode;
+        m.add_query(op::Query::query(
+            hname(&format!("{}.", query.name().as_str().to_uppercase())),
+            hickory_type(query.rtype()),
+        ));
+        m.answers = answers;
+        m.to_vec().unwrap()
+    }
+
+    fn q(name: &str, t: RecordType) -> Query {
+        Query::new(1, Name::new(name).unwrap(), t)
+    }
+
+    #[test]
+    fn txt_strings_are_joined() {
+        let query = q("example.com", RecordType::Txt);
+        let rec = rr::Record::from_rdata(
+            hname("example.com."),
+            60,
+            RData::TXT(TXT::new(vec!["v=spf1 ".into(), "-all".into()])),
+        );
+        let packet = response(&query, ResponseCode::NoError, vec![rec]);
+        assert_eq!(
+            Answer::from_wire(&query, &packet),
+            Ok(Answer::Records(vec![Record::Txt(b"v=spf1 -all".to_vec())]))
+        );
+    }
+
+    #[test]
+    fn cname_chain_is_followed() {
+        let query = q("www.example.com", RecordType::A);
+        let answers = vec![
+            rr::Record::from_rdata(
+                hname("www.example.com."),
+                60,
+                RData::CNAME(CNAME(hname("a.example.net."))),
+            ),
+            rr::Record::from_rdata(
+                hname("other.example.net."),
+                60,
+                RData::A(A(Ipv4Addr::new(9, 9, 9, 9))),
+            ),
+            rr::Record::from_rdata(
+                hname("A.example.NET."),
+                60,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 1))),
+            ),
+        ];
+        let packet = response(&query, ResponseCode::NoError, answers);
+        assert_eq!(
+            Answer::from_wire(&query, &packet),
+            Ok(Answer::Records(vec![Record::A(Ipv4Addr::new(
+                192, 0, 2, 1
+            ))]))
+        );
+    }
+
+    #[test]
+    fn cname_loop_is_bounded() {
+        let query = q("a.example", RecordType::A);
+        let answers = vec![
+            rr::Record::from_rdata(
+                hname("a.example."),
+                60,
+                RData::CNAME(CNAME(hname("b.example."))),
+            ),
+            rr::Record::from_rdata(
+                hname("b.example."),
+                60,
+                RData::CNAME(CNAME(hname("a.example."))),
+            ),
+        ];
+        let packet = response(&query, ResponseCode::NoError, answers);
+        assert_eq!(Answer::from_wire(&query, &packet), Ok(Answer::TempFail));
+    }
+
+    #[test]
+    fn rcodes_map() {
+        let query = q("example.com", RecordType::Mx);
+        for (rcode, want) in [
+            (ResponseCode::NXDomain, Answer::NxDomain),
+            (ResponseCode::NoError, Answer::NoData),
+            (ResponseCode::ServFail, Answer::TempFail),
+            (ResponseCode::Refused, Answer::TempFail),
+        ] {
+            let packet = response(&query, rcode, vec![]);
+            assert_eq!(Answer::from_wire(&query, &packet), Ok(want));
+        }
+        let mx = rr::Record::from_rdata(
+            hname("example.com."),
+            60,
+            RData::MX(MX::new(10, hname("Mx.Example.com."))),
+        );
+        let packet = response(&query, ResponseCode::NoError, vec![mx]);
+        assert_eq!(
+            Answer::from_wire(&query, &packet),
+            Ok(Answer::Records(vec![Record::Mx {
+                preference: 10,
+                exchange: Some(Name::new("mx.example.com").unwrap())
+            }]))
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_question_truncation_and_garbage() {
+        let query = q("example.com", RecordType::Txt);
+        let other = q("example.org", RecordType::Txt);
+        let packet = response(&other, ResponseCode::NoError, vec![]);
+        assert!(matches!(
+            Answer::from_wire(&query, &packet),
+            Err(Error::QuestionMismatch { .. })
+        ));
+        let wrong_type = q("example.com", RecordType::A);
+        let packet = response(&wrong_type, ResponseCode::NoError, vec![]);
+        assert!(matches!(
+            Answer::from_wire(&query, &packet),
+            Err(Error::QuestionMismatch { .. })
+        ));
+
+        let mut packet = response(&query, ResponseCode::NoError, vec![]);
+        packet[2] |= 0x02; // TC
+        assert_eq!(Answer::from_wire(&query, &packet), Err(Error::Truncated));
+
+        let packet = query.to_wire(99).unwrap();
+        assert_eq!(Answer::from_wire(&query, &packet), Err(Error::NotAResponse));
+        assert!(matches!(
+            Answer::from_wire(&query, &[0, 1, 2]),
+            Err(Error::MalformedPacket { len: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn to_wire_round_trips() {
+        let query = q("_spf.Example.com", RecordType::Txt);
+        let packet = query.to_wire(0xbeef).unwrap();
+        let m = Message::from_vec(&packet).unwrap();
+        assert_eq!(m.metadata.id, 0xbeef);
+        assert!(m.metadata.recursion_desired);
+        assert_eq!(m.queries.len(), 1);
+        assert_eq!(m.queries[0].query_type, rr::RecordType::TXT);
+        assert_eq!(
+            our_name(&m.queries[0].name),
+            Some(Name::new("_spf.example.com").unwrap())
+        );
+    }
+}

@@ -1,0 +1,970 @@
+//! `check_host()` (RFC 7208 §4) as a state machine that asks its caller for DNS answers.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use postern_dns::{Answer, Name, Query, Record as DnsRecord, RecordType};
+
+use crate::error::Error;
+use crate::macros::{MacroContext, MacroString, is_toplabel};
+use crate::outcome::{Identity, Outcome, Verdict};
+use crate::record::{Directive, DualCidr, Mechanism, Qualifier, Record, Term, is_spf_record};
+
+/// Most mechanisms and modifiers that query DNS (`include`, `a`, `mx`, `ptr`, `exists`,
+/// `redirect`) per check; one more is permerror (RFC 7208 §4.6.4).
+pub const MAX_DNS_TERMS: u32 = 10;
+
+/// Default most void lookups (NXDOMAIN or no answer) per check; one more is permerror
+/// (RFC 7208 §4.6.4, "SHOULD be 2"). Configurable with [`Options::max_void_lookups`].
+pub const DEFAULT_MAX_VOID_LOOKUPS: u32 = 2;
+
+/// Most MX records an `mx` mechanism may look at; more is permerror (RFC 7208 §4.6.4).
+pub const MAX_MX_NAMES: usize = 10;
+
+/// Most PTR names whose addresses are looked up for `ptr` and `%{p}`; the rest are ignored
+/// (RFC 7208 §4.6.4).
+pub const MAX_PTR_NAMES: usize = 10;
+
+/// Longest domain name after macro expansion; longer ones lose labels on the left
+/// (RFC 7208 §7.3).
+pub const MAX_EXPANDED_DOMAIN: usize = 253;
+
+/// Settings of a check.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Void lookups allowed before permerror (default [`DEFAULT_MAX_VOID_LOOKUPS`]).
+    pub max_void_lookups: u32,
+    /// The receiving host's domain, for `%{r}` and `receiver=` (default `unknown`, as RFC 7208
+    /// §7.2 suggests when it is not known).
+    pub receiver: String,
+    /// Seconds since the epoch, for `%{t}`: the library reads no clock (default 0).
+    pub timestamp: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            max_void_lookups: DEFAULT_MAX_VOID_LOOKUPS,
+            receiver: "unknown".to_owned(),
+            timestamp: 0,
+        }
+    }
+}
+
+impl Options {
+    /// Sets the receiver domain.
+    #[must_use]
+    pub fn with_receiver(mut self, receiver: &str) -> Self {
+        receiver.clone_into(&mut self.receiver);
+        self
+    }
+
+    /// Sets the void-lookup limit.
+    #[must_use]
+    pub fn with_max_void_lookups(mut self, max: u32) -> Self {
+        self.max_void_lookups = max;
+        self
+    }
+
+    /// Sets the time for `%{t}`.
+    #[must_use]
+    pub fn with_timestamp(mut self, timestamp: u64) -> Self {
+        self.timestamp = timestamp;
+        self
+    }
+}
+
+/// What to check: the client, the HELO name, the MAIL FROM and which identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The SMTP client's address.
+    pub ip: IpAddr,
+    /// The HELO/EHLO name.
+    pub helo: &'a str,
+    /// The MAIL FROM reverse-path without angle brackets; empty for the null reverse-path.
+    pub mail_from: &'a str,
+    /// The identity to check.
+    pub identity: Identity,
+}
+
+impl<'a> Request<'a> {
+    /// Checks the MAIL FROM identity (RFC 7208 §2.4); with an empty `mail_from` the sender is
+    /// `postmaster@<helo>` and the HELO identity is checked.
+    pub fn mail_from(ip: IpAddr, mail_from: &'a str, helo: &'a str) -> Self {
+        Self {
+            ip,
+            helo,
+            mail_from,
+            identity: Identity::MailFrom,
+        }
+    }
+
+    /// Checks the HELO identity (RFC 7208 §2.3): sender `postmaster@<helo>`.
+    pub fn helo(ip: IpAddr, helo: &'a str) -> Self {
+        Self {
+            ip,
+            helo,
+            mail_from: "",
+            identity: Identity::Helo,
+        }
+    }
+}
+
+/// What the evaluator needs next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Resolve this query and hand the answer to [`Evaluator::supply`] (or the raw packet to
+    /// [`Evaluator::supply_wire`]), then call [`Evaluator::step`] again.
+    Lookup(Query),
+    /// The check is over. Further calls to `step` return the same outcome.
+    Done(Outcome),
+}
+
+/// Why a piece of evaluation stopped before finishing.
+enum Interrupt {
+    /// An answer to this question is needed.
+    Need(Name, RecordType),
+    /// The whole check ends with this result (temperror, permerror).
+    Abort(Verdict, String),
+}
+
+/// Reads answers already known to the evaluator and counts limits, for one piece of work
+/// that may be run again from its start once a missing answer arrives. Because a rerun sees
+/// the same answers in the same order, it counts the same; counts are kept only when the
+/// piece finishes.
+struct Cursor<'e> {
+    cache: &'e [(Name, RecordType, Answer)],
+    terms: u32,
+    voids: u32,
+    max_voids: u32,
+}
+
+impl Cursor<'_> {
+    fn count_term(&mut self) -> Result<(), Interrupt> {
+        self.terms = self.terms.saturating_add(1);
+        if self.terms > MAX_DNS_TERMS {
+            return Err(Interrupt::Abort(
+                Verdict::PermError,
+                format!("more than {MAX_DNS_TERMS} DNS-querying terms"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The answer to `(name, rtype)`, counting a void answer when `countable`.
+    fn lookup(
+        &mut self,
+        name: &Name,
+        rtype: RecordType,
+        countable: bool,
+    ) -> Result<&Answer, Interrupt> {
+        let cache = self.cache;
+        let Some((_, _, answer)) = cache.iter().find(|(n, t, _)| *t == rtype && n == name) else {
+            return Err(Interrupt::Need(name.clone(), rtype));
+        };
+        if countable && answer.is_void() {
+            self.voids = self.voids.saturating_add(1);
+            if self.voids > self.max_voids {
+                return Err(Interrupt::Abort(
+                    Verdict::PermError,
+                    format!("more than {} void lookups", self.max_voids),
+                ));
+            }
+        }
+        Ok(answer)
+    }
+}
+
+/// The parts of the request that macros and matching use.
+#[derive(Debug, Clone)]
+struct Subject {
+    ip: IpAddr,
+    local_part: String,
+    sender_domain: String,
+    helo: String,
+    receiver: String,
+    timestamp: u64,
+}
+
+impl Subject {
+    fn macro_context<'s>(
+        &'s self,
+        domain: &'s str,
+        validated: Option<&'s str>,
+    ) -> MacroContext<'s> {
+        MacroContext {
+            local_part: &self.local_part,
+            sender_domain: &self.sender_domain,
+            domain,
+            ip: self.ip,
+            validated,
+            helo: &self.helo,
+            receiver: &self.receiver,
+            timestamp: self.timestamp,
+        }
+    }
+
+    fn address_type(&self) -> RecordType {
+        match self.ip {
+            IpAddr::V4(_) => RecordType::A,
+            IpAddr::V6(_) => RecordType::Aaaa,
+        }
+    }
+
+    /// Whether an address record matches the client within the CIDR lengths.
+    fn matches(&self, record: &DnsRecord, cidr: DualCidr) -> bool {
+        match (self.ip, record) {
+            (IpAddr::V4(ip), DnsRecord::A(net)) => in_v4(ip, *net, cidr.v4.unwrap_or(32)),
+            (IpAddr::V6(ip), DnsRecord::Aaaa(net)) => in_v6(ip, *net, cidr.v6.unwrap_or(128)),
+            _ => false,
+        }
+    }
+
+    /// Whether the address record is exactly the client.
+    fn is_client(&self, record: &DnsRecord) -> bool {
+        self.matches(record, DualCidr::default())
+    }
+
+    /// The reverse-lookup name of the client (RFC 7208 §5.5).
+    fn reverse_name(&self) -> Option<Name> {
+        let mut text = String::with_capacity(72);
+        match self.ip {
+            IpAddr::V4(v4) => {
+                for octet in v4.octets().iter().rev() {
+                    text.push_str(&octet.to_string());
+                    text.push('.');
+                }
+                text.push_str("in-addr.arpa");
+            }
+            IpAddr::V6(v6) => {
+                for byte in v6.octets().iter().rev() {
+                    for nibble in [byte & 0x0f, byte >> 4] {
+                        text.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+                        text.push('.');
+                    }
+                }
+                text.push_str("ip6.arpa");
+            }
+        }
+        Name::from_string(text).ok()
+    }
+}
+
+// `/0` matches everything; shifting by the full width is avoided (no overflow).
+fn in_v4(ip: Ipv4Addr, net: Ipv4Addr, len: u8) -> bool {
+    let mask = u32::MAX
+        .checked_shl(32u32.saturating_sub(u32::from(len)))
+        .unwrap_or(0);
+    u32::from(ip) & mask == u32::from(net) & mask
+}
+
+fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, len: u8) -> bool {
+    let mask = u128::MAX
+        .checked_shl(128u32.saturating_sub(u32::from(len)))
+        .unwrap_or(0);
+    u128::from(ip) & mask == u128::from(net) & mask
+}
+
+/// One SPF record being evaluated for one domain (RFC 7208 §4.6).
+#[derive(Debug, Clone)]
+struct Frame {
+    domain: Name,
+    /// `None` until the record has been fetched.
+    record: Option<Record>,
+    /// Index of the next term.
+    pos: usize,
+    /// Started by an `include` of the frame below.
+    included: bool,
+    /// The record came from a `redirect=`: no record is permerror (RFC 7208 §6.1).
+    redirected: bool,
+}
+
+impl Frame {
+    fn new(domain: Name, included: bool) -> Self {
+        Self {
+            domain,
+            record: None,
+            pos: 0,
+            included,
+            redirected: false,
+        }
+    }
+}
+
+/// What finishing a piece of work did.
+enum Effect {
+    Record(Record),
+    NoRecord(Verdict, String),
+    NoMatch,
+    Match,
+    Include(Name),
+    Redirect(Name),
+    Default,
+    Explained(Option<String>),
+}
+
+/// The `check_host()` state machine (RFC 7208 §4). It does no I/O: [`step`](Self::step)
+/// returns the next DNS [`Query`] to answer, or the [`Outcome`].
+///
+/// ```
+/// use postern_dns::{Name, Query, Zone};
+/// use postern_spf::{Evaluator, Options, Request, Step, Verdict};
+///
+/// let zone = Zone::from_json(r#"{"example.com": [{"type": "TXT", "value": "v=spf1 ip4:192.0.2.0/24 -all"}]}"#)?;
+/// let request = Request::mail_from("192.0.2.7".parse()?, "alice@example.com", "mx.example.com");
+/// let mut eval = Evaluator::new(&request, &Options::default());
+/// let outcome = loop {
+///     match eval.step() {
+///         Step::Lookup(query) => eval.supply(query.id(), zone.resolve(&query))?,
+///         Step::Done(outcome) => break outcome,
+///     }
+/// };
+/// assert_eq!(outcome.verdict, Verdict::Pass);
+/// assert_eq!(outcome.mechanism.as_deref(), Some("ip4:192.0.2.0/24"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Evaluator {
+    subject: Subject,
+    identity: Identity,
+    max_voids: u32,
+    frames: Vec<Frame>,
+    cache: Vec<(Name, RecordType, Answer)>,
+    pending: Option<Query>,
+    next_id: u32,
+    terms: u32,
+    voids: u32,
+    /// Set once the top frame failed and has an `exp=`: (domain-spec, domain, mechanism).
+    explain: Option<(MacroString, Name, Option<String>)>,
+    /// The matched top-level directive.
+    mechanism: Option<String>,
+    outcome: Option<Outcome>,
+}
+
+impl Evaluator {
+    /// Starts `check_host()` for the request (RFC 7208 §4.1). Never fails: a request that
+    /// cannot be checked (malformed domain) ends with [`Verdict::None`].
+    pub fn new(request: &Request<'_>, options: &Options) -> Self {
+        // RFC 7208 §5 (ip6): an IPv4-mapped IPv6 client is checked as the IPv4 address.
+        let ip = match request.ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+            v4 @ IpAddr::V4(_) => v4,
+        };
+        let helo = request.helo.to_owned();
+        let helo_identity = request.identity == Identity::Helo || request.mail_from.is_empty();
+        // RFC 7208 §4.3: a missing local-part is "postmaster"; a null reverse-path is
+        // postmaster@<HELO>.
+        let (local_part, sender_domain) = if helo_identity {
+            ("postmaster".to_owned(), helo.clone())
+        } else {
+            match request.mail_from.rsplit_once('@') {
+                Some(("", domain)) => ("postmaster".to_owned(), domain.to_owned()),
+                Some((local, domain)) => (local.to_owned(), domain.to_owned()),
+                None => ("postmaster".to_owned(), request.mail_from.to_owned()),
+            }
+        };
+        let subject = Subject {
+            ip,
+            local_part,
+            sender_domain,
+            helo,
+            receiver: options.receiver.clone(),
+            timestamp: options.timestamp,
+        };
+        let mut eval = Self {
+            identity: if helo_identity {
+                Identity::Helo
+            } else {
+                Identity::MailFrom
+            },
+            max_voids: options.max_void_lookups,
+            frames: Vec::with_capacity(4),
+            cache: Vec::with_capacity(8),
+            pending: None,
+            next_id: 1,
+            terms: 0,
+            voids: 0,
+            explain: None,
+            mechanism: None,
+            outcome: None,
+            subject,
+        };
+        // RFC 7208 §4.3: a malformed or single-label domain gives none without any lookup.
+        match initial_domain(&eval.subject.sender_domain) {
+            Some(domain) => eval.frames.push(Frame::new(domain, false)),
+            None => eval.finish(
+                Verdict::None,
+                None,
+                Some("malformed or single-label domain".to_owned()),
+            ),
+        }
+        eval
+    }
+
+    /// Advances as far as possible without a missing DNS answer.
+    pub fn step(&mut self) -> Step {
+        loop {
+            if let Some(query) = &self.pending {
+                return Step::Lookup(query.clone());
+            }
+            if let Some(outcome) = &self.outcome {
+                return Step::Done(outcome.clone());
+            }
+            match self.work() {
+                Ok(effect) => self.apply(effect),
+                Err(Interrupt::Need(name, rtype)) => {
+                    let id = self.next_id;
+                    self.next_id = self.next_id.wrapping_add(1);
+                    self.pending = Some(Query::new(id, name, rtype));
+                }
+                Err(Interrupt::Abort(verdict, problem)) => {
+                    self.finish(verdict, None, Some(problem))
+                }
+            }
+        }
+    }
+
+    /// The query waiting for an answer, if any.
+    pub fn pending(&self) -> Option<&Query> {
+        self.pending.as_ref()
+    }
+
+    /// Supplies the answer to the pending query `id`.
+    ///
+    /// # Errors
+    /// [`Error::UnexpectedAnswer`] if `id` is not the pending query; the state is unchanged.
+    pub fn supply(&mut self, id: u32, answer: Answer) -> Result<(), Error> {
+        match self.pending.take() {
+            Some(query) if query.id() == id => {
+                self.cache
+                    .push((query.name().clone(), query.rtype(), answer));
+                Ok(())
+            }
+            other => {
+                self.pending = other;
+                Err(Error::UnexpectedAnswer { id })
+            }
+        }
+    }
+
+    /// Supplies the pending query's answer as a raw DNS response packet
+    /// (see [`Answer::from_wire`]).
+    ///
+    /// # Errors
+    /// [`Error::UnexpectedAnswer`] if `id` is not pending; [`Error::Dns`] if the packet is
+    /// malformed, truncated or answers another question. The query stays pending, so the
+    /// caller may retry (over TCP after truncation) or supply [`Answer::TempFail`].
+    #[cfg(feature = "wire")]
+    pub fn supply_wire(&mut self, id: u32, packet: &[u8]) -> Result<(), Error> {
+        let query = match &self.pending {
+            Some(query) if query.id() == id => query,
+            _ => return Err(Error::UnexpectedAnswer { id }),
+        };
+        let answer =
+            Answer::from_wire(query, packet).map_err(|source| Error::Dns { id, source })?;
+        self.supply(id, answer)
+    }
+
+    fn finish(&mut self, verdict: Verdict, explanation: Option<String>, problem: Option<String>) {
+        self.frames.clear();
+        self.explain = None;
+        let mechanism = if matches!(
+            verdict,
+            Verdict::TempError | Verdict::PermError | Verdict::None
+        ) {
+            None
+        } else {
+            self.mechanism.take()
+        };
+        let queries = self.next_id.saturating_sub(1);
+        self.outcome = Some(Outcome {
+            verdict,
+            mechanism,
+            explanation,
+            problem,
+            dns_lookups: self.terms,
+            void_lookups: self.voids,
+            queries,
+            identity: self.identity,
+            ip: self.subject.ip,
+            sender: format!("{}@{}", self.subject.local_part, self.subject.sender_domain),
+            helo: self.subject.helo.clone(),
+            receiver: self.subject.receiver.clone(),
+        });
+    }
+
+    /// Runs the next piece of work from its start with the answers known so far.
+    fn work(&mut self) -> Result<Effect, Interrupt> {
+        let mut cur = Cursor {
+            cache: &self.cache,
+            terms: self.terms,
+            voids: self.voids,
+            max_voids: self.max_voids,
+        };
+        let effect = if let Some((spec, domain, _)) = &self.explain {
+            Effect::Explained(explanation(&self.subject, &mut cur, spec, domain)?)
+        } else {
+            let Some(frame) = self.frames.last() else {
+                return Err(Interrupt::Abort(
+                    Verdict::PermError,
+                    "internal: no frame".to_owned(),
+                ));
+            };
+            match &frame.record {
+                None => fetch_record(&mut cur, &frame.domain)?,
+                Some(record) => match record.terms().get(frame.pos) {
+                    Some(Term::Directive(directive)) => {
+                        evaluate_directive(&self.subject, &mut cur, directive, &frame.domain)?
+                    }
+                    Some(Term::Modifier(_)) => Effect::NoMatch,
+                    None => match record.redirect() {
+                        // RFC 7208 §6.1: redirect applies when no mechanism matched.
+                        Some(spec) => {
+                            cur.count_term()?;
+                            match target_name(&self.subject, &mut cur, spec, &frame.domain)? {
+                                Some(target) => Effect::Redirect(target),
+                                None => {
+                                    return Err(Interrupt::Abort(
+                                        Verdict::PermError,
+                                        "invalid redirect target".to_owned(),
+                                    ));
+                                }
+                            }
+                        }
+                        None => Effect::Default,
+                    },
+                },
+            }
+        };
+        self.terms = cur.terms;
+        self.voids = cur.voids;
+        Ok(effect)
+    }
+
+    fn apply(&mut self, effect: Effect) {
+        match effect {
+            Effect::Explained(text) => {
+                let mechanism = self.explain.take().and_then(|(_, _, m)| m);
+                self.mechanism = mechanism;
+                self.finish(Verdict::Fail, text, None);
+            }
+            Effect::Record(record) => {
+                if let Some(frame) = self.frames.last_mut() {
+                    frame.record = Some(record);
+                    frame.pos = 0;
+                }
+            }
+            Effect::NoRecord(verdict, problem) => {
+                let (included, redirected) = self
+                    .frames
+                    .last()
+                    .map_or((false, false), |f| (f.included, f.redirected));
+                if verdict == Verdict::None && (included || redirected) {
+                    // RFC 7208 §5.2, §6.1: no record at an include or redirect target.
+                    self.finish(Verdict::PermError, None, Some(problem));
+                } else {
+                    self.finish(verdict, None, Some(problem));
+                }
+            }
+            Effect::NoMatch => {
+                if let Some(frame) = self.frames.last_mut() {
+                    frame.pos = frame.pos.saturating_add(1);
+                }
+            }
+            Effect::Match => self.matched(),
+            Effect::Include(target) => self.frames.push(Frame::new(target, true)),
+            Effect::Redirect(target) => {
+                if let Some(frame) = self.frames.last_mut() {
+                    frame.domain = target;
+                    frame.record = None;
+                    frame.pos = 0;
+                    frame.redirected = true;
+                }
+            }
+            // RFC 7208 §4.7: no match and no redirect gives neutral.
+            Effect::Default => self.complete_frame(Verdict::Neutral, None),
+        }
+    }
+
+    /// The current directive of the top frame matched.
+    fn matched(&mut self) {
+        let directive = self.frames.last().and_then(|f| match (&f.record, f.pos) {
+            (Some(r), pos) => match r.terms().get(pos) {
+                Some(Term::Directive(d)) => Some(d.clone()),
+                _ => None,
+            },
+            _ => None,
+        });
+        match directive {
+            Some(d) => {
+                let verdict = match d.qualifier {
+                    Qualifier::Pass => Verdict::Pass,
+                    Qualifier::Fail => Verdict::Fail,
+                    Qualifier::SoftFail => Verdict::SoftFail,
+                    Qualifier::Neutral => Verdict::Neutral,
+                };
+                self.complete_frame(verdict, Some(d.to_string()));
+            }
+            None => self.finish(
+                Verdict::PermError,
+                None,
+                Some("internal: no directive".to_owned()),
+            ),
+        }
+    }
+
+    /// The top frame ended with `verdict`.
+    fn complete_frame(&mut self, verdict: Verdict, mechanism: Option<String>) {
+        let Some(frame) = self.frames.pop() else {
+            return;
+        };
+        if frame.included {
+            // RFC 7208 §5.2: include matches on pass; fail, softfail and neutral do not match.
+            if verdict == Verdict::Pass {
+                self.matched();
+            } else if let Some(parent) = self.frames.last_mut() {
+                parent.pos = parent.pos.saturating_add(1);
+            }
+            return;
+        }
+        self.mechanism = mechanism;
+        // RFC 7208 §6.2: the explanation of the record that gave fail (never of an included
+        // record, and after redirect only the target's).
+        if let (Verdict::Fail, Some(spec)) = (verdict, frame.record.as_ref().and_then(Record::exp))
+        {
+            self.explain = Some((spec.clone(), frame.domain, self.mechanism.take()));
+            return;
+        }
+        self.finish(verdict, None, None);
+    }
+}
+
+/// RFC 7208 §4.3: the domain must be a valid, multi-label name ending in a top label.
+fn initial_domain(text: &str) -> Option<Name> {
+    let name = Name::new(text).ok()?;
+    let (_, top) = name.as_str().rsplit_once('.')?;
+    if !is_toplabel(top) {
+        return None;
+    }
+    Some(name)
+}
+
+/// Fetches and selects the SPF record of `domain` (RFC 7208 §4.4, §4.5).
+fn fetch_record(cur: &mut Cursor<'_>, domain: &Name) -> Result<Effect, Interrupt> {
+    let answer = cur.lookup(domain, RecordType::Txt, false)?;
+    let records = match answer {
+        Answer::TempFail => {
+            return Ok(Effect::NoRecord(
+                Verdict::TempError,
+                format!("DNS error looking up the SPF record of {domain}"),
+            ));
+        }
+        Answer::NxDomain | Answer::NoData => &[][..],
+        Answer::Records(records) => records.as_slice(),
+    };
+    let mut found = records.iter().filter_map(|r| match r {
+        DnsRecord::Txt(text) if is_spf_record(text) => Some(text),
+        _ => None,
+    });
+    let Some(text) = found.next() else {
+        return Ok(Effect::NoRecord(
+            Verdict::None,
+            format!("no SPF record at {domain}"),
+        ));
+    };
+    if found.next().is_some() {
+        return Ok(Effect::NoRecord(
+            Verdict::PermError,
+            format!("more than one SPF record at {domain}"),
+        ));
+    }
+    let parsed = core::str::from_utf8(text)
+        .map_err(|_| "non-ASCII byte".to_owned())
+        .and_then(|t| Record::parse(t).map_err(|e| e.to_string()));
+    Ok(match parsed {
+        Ok(record) => Effect::Record(record),
+        Err(problem) => Effect::NoRecord(
+            Verdict::PermError,
+            format!("{problem} in the SPF record of {domain}"),
+        ),
+    })
+}
+
+/// The validated domain name of the client (RFC 7208 §5.5, §7.3 `%{p}`): a PTR name whose
+/// address lookup gives the client back, preferring `domain` itself, then a subdomain of it.
+fn validated_names(subject: &Subject, cur: &mut Cursor<'_>) -> Result<Vec<Name>, Interrupt> {
+    let Some(reverse) = subject.reverse_name() else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<Name> = match cur.lookup(&reverse, RecordType::Ptr, true)? {
+        // RFC 7208 §5.5: a DNS error on the PTR lookup means no match.
+        Answer::Records(records) => records
+            .iter()
+            .filter_map(|r| match r {
+                DnsRecord::Ptr(name) => Some(name.clone()),
+                _ => None,
+            })
+            .take(MAX_PTR_NAMES)
+            .collect(),
+        _ => return Ok(Vec::new()),
+    };
+    let mut validated = Vec::new();
+    for name in names {
+        // A DNS error on an address lookup skips that name (RFC 7208 §5.5).
+        if let Answer::Records(records) = cur.lookup(&name, subject.address_type(), true)?
+            && records.iter().any(|r| subject.is_client(r))
+        {
+            validated.push(name);
+        }
+    }
+    Ok(validated)
+}
+
+fn choose_validated(validated: &[Name], domain: &Name) -> Option<String> {
+    validated
+        .iter()
+        .find(|n| *n == domain)
+        .or_else(|| validated.iter().find(|n| n.is_subdomain_of(domain)))
+        .or_else(|| validated.first())
+        .map(|n| n.as_str().to_owned())
+}
+
+/// Expands a macro string, looking up `%{p}` first when it is used.
+fn expand(
+    subject: &Subject,
+    cur: &mut Cursor<'_>,
+    spec: &MacroString,
+    domain: &Name,
+    out: &mut String,
+) -> Result<(), Interrupt> {
+    let validated = if spec.uses_validated_domain() {
+        choose_validated(&validated_names(subject, cur)?, domain)
+    } else {
+        None
+    };
+    spec.expand_into(
+        &subject.macro_context(domain.as_str(), validated.as_deref()),
+        out,
+    );
+    Ok(())
+}
+
+/// Expands a domain-spec into a name to query: a trailing dot dropped, labels removed on the
+/// left beyond [`MAX_EXPANDED_DOMAIN`] (RFC 7208 §7.3). `None` if the result is no valid name.
+fn target_name(
+    subject: &Subject,
+    cur: &mut Cursor<'_>,
+    spec: &MacroString,
+    domain: &Name,
+) -> Result<Option<Name>, Interrupt> {
+    let mut text = String::with_capacity(64);
+    expand(subject, cur, spec, domain, &mut text)?;
+    if text.ends_with('.') {
+        text.pop();
+    }
+    while text.len() > MAX_EXPANDED_DOMAIN {
+        match text.find('.') {
+            Some(dot) => {
+                text.drain(..=dot);
+            }
+            None => return Ok(None),
+        }
+    }
+    Ok(Name::from_string(text).ok())
+}
+
+fn target_or_current(
+    subject: &Subject,
+    cur: &mut Cursor<'_>,
+    spec: Option<&MacroString>,
+    domain: &Name,
+) -> Result<Option<Name>, Interrupt> {
+    match spec {
+        Some(spec) => target_name(subject, cur, spec, domain),
+        None => Ok(Some(domain.clone())),
+    }
+}
+
+fn temperror(what: &str, name: &Name) -> Interrupt {
+    Interrupt::Abort(
+        Verdict::TempError,
+        format!("DNS error looking up {what} of {name}"),
+    )
+}
+
+/// Evaluates one mechanism (RFC 7208 §5).
+fn evaluate_directive(
+    subject: &Subject,
+    cur: &mut Cursor<'_>,
+    directive: &Directive,
+    domain: &Name,
+) -> Result<Effect, Interrupt> {
+    Ok(match evaluate_mechanism(subject, cur, directive, domain)? {
+        Some(effect) => effect,
+        None => Effect::NoMatch,
+    })
+}
+
+/// `Ok(Some(Match))`, `Ok(Some(Include(..)))` or `Ok(None)` for no match.
+fn evaluate_mechanism(
+    subject: &Subject,
+    cur: &mut Cursor<'_>,
+    directive: &Directive,
+    domain: &Name,
+) -> Result<Option<Effect>, Interrupt> {
+    let matched = |m: bool| if m { Some(Effect::Match) } else { None };
+    let mech = &directive.mechanism;
+    if mech.queries_dns() {
+        cur.count_term()?;
+    }
+    match mech {
+        Mechanism::All => Ok(Some(Effect::Match)),
+        Mechanism::Ip4 { network, prefix } => Ok(matched(match subject.ip {
+            IpAddr::V4(ip) => in_v4(ip, *network, prefix.unwrap_or(32)),
+            IpAddr::V6(_) => false,
+        })),
+        Mechanism::Ip6 { network, prefix } => Ok(matched(match subject.ip {
+            IpAddr::V6(ip) => in_v6(ip, *network, prefix.unwrap_or(128)),
+            IpAddr::V4(_) => false,
+        })),
+        Mechanism::Include(spec) => match target_name(subject, cur, spec, domain)? {
+            // The included record is fetched and evaluated by a new frame (RFC 7208 §5.2).
+            Some(target) => Ok(Some(Effect::Include(target))),
+            None => Err(Interrupt::Abort(
+                Verdict::PermError,
+                "invalid include target".to_owned(),
+            )),
+        },
+        Mechanism::A { domain: spec, cidr } => {
+            let Some(target) = target_or_current(subject, cur, spec.as_ref(), domain)? else {
+                return Ok(None);
+            };
+            match cur.lookup(&target, subject.address_type(), true)? {
+                Answer::TempFail => Err(temperror("addresses", &target)),
+                answer => Ok(matched(
+                    answer.records().iter().any(|r| subject.matches(r, *cidr)),
+                )),
+            }
+        }
+        Mechanism::Mx { domain: spec, cidr } => {
+            let Some(target) = target_or_current(subject, cur, spec.as_ref(), domain)? else {
+                return Ok(None);
+            };
+            let exchanges: Vec<Option<Name>> = match cur.lookup(&target, RecordType::Mx, true)? {
+                Answer::TempFail => return Err(temperror("MX", &target)),
+                answer => answer
+                    .records()
+                    .iter()
+                    .filter_map(|r| match r {
+                        DnsRecord::Mx { exchange, .. } => Some(exchange.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+            };
+            if exchanges.len() > MAX_MX_NAMES {
+                return Err(Interrupt::Abort(
+                    Verdict::PermError,
+                    format!("more than {MAX_MX_NAMES} MX records at {target}"),
+                ));
+            }
+            // All exchanges are looked up before matching, as the reference implementation
+            // does, so that limits and errors do not depend on record order.
+            let mut any = false;
+            for exchange in exchanges.iter().flatten() {
+                match cur.lookup(exchange, subject.address_type(), true)? {
+                    Answer::TempFail => return Err(temperror("addresses", exchange)),
+                    answer => any |= answer.records().iter().any(|r| subject.matches(r, *cidr)),
+                }
+            }
+            Ok(matched(any))
+        }
+        Mechanism::Ptr(spec) => {
+            let Some(target) = target_or_current(subject, cur, spec.as_ref(), domain)? else {
+                return Ok(None);
+            };
+            let validated = validated_names(subject, cur)?;
+            Ok(matched(
+                validated.iter().any(|n| n.is_subdomain_of(&target)),
+            ))
+        }
+        Mechanism::Exists(spec) => {
+            let Some(target) = target_name(subject, cur, spec, domain)? else {
+                return Ok(None);
+            };
+            // RFC 7208 §5.7: always an A lookup, whatever the client's address family.
+            match cur.lookup(&target, RecordType::A, true)? {
+                Answer::TempFail => Err(temperror("A records", &target)),
+                answer => Ok(matched(!answer.records().is_empty())),
+            }
+        }
+    }
+}
+
+/// The explanation text of a fail (RFC 7208 §6.2); `None` when it cannot be used.
+fn explanation(
+    subject: &Subject,
+    cur: &mut Cursor<'_>,
+    spec: &MacroString,
+    domain: &Name,
+) -> Result<Option<String>, Interrupt> {
+    let Some(target) = target_name(subject, cur, spec, domain)? else {
+        return Ok(None);
+    };
+    let text = match cur.lookup(&target, RecordType::Txt, false)? {
+        Answer::Records(records) => match records.as_slice() {
+            [DnsRecord::Txt(text)] => text.clone(),
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let Ok(text) = String::from_utf8(text) else {
+        return Ok(None);
+    };
+    let Ok(exp) = MacroString::parse(&text, true) else {
+        return Ok(None);
+    };
+    let mut out = String::with_capacity(text.len());
+    expand(subject, cur, &exp, domain, &mut out)?;
+    Ok(Some(out))
+}
+
+/// Runs a whole check, answering queries with `resolve` (a blocking helper over the
+/// [`Evaluator`] step loop).
+///
+/// ```
+/// use postern_dns::{Answer, Record, RecordType};
+/// use postern_spf::{evaluate_with, Options, Request, Verdict};
+///
+/// let request = Request::mail_from("203.0.113.9".parse().unwrap(), "bob@example.org", "mx.example.org");
+/// let outcome = evaluate_with(&request, &Options::default(), |query| {
+///     match (query.name().as_str(), query.rtype()) {
+///         ("example.org", RecordType::Txt) => {
+///             Answer::Records(vec![Record::Txt(b"v=spf1 mx -all exp=why.example.org".to_vec())])
+///         }
+///         ("example.org", RecordType::Mx) => Answer::NoData,
+///         ("why.example.org", RecordType::Txt) => {
+///             Answer::Records(vec![Record::Txt(b"%{i} may not send for %{d}".to_vec())])
+///         }
+///         _ => Answer::NxDomain,
+///     }
+/// });
+/// assert_eq!(outcome.verdict, Verdict::Fail);
+/// assert_eq!(outcome.explanation.as_deref(), Some("203.0.113.9 may not send for example.org"));
+/// assert_eq!((outcome.dns_lookups, outcome.void_lookups), (1, 1));
+/// ```
+pub fn evaluate_with<F>(request: &Request<'_>, options: &Options, mut resolve: F) -> Outcome
+where
+    F: FnMut(&Query) -> Answer,
+{
+    let mut eval = Evaluator::new(request, options);
+    loop {
+        match eval.step() {
+            Step::Lookup(query) => {
+                let answer = resolve(&query);
+                // The id is the pending one, so this cannot fail.
+                let _ = eval.supply(query.id(), answer);
+            }
+            Step::Done(outcome) => return outcome,
+        }
+    }
+}

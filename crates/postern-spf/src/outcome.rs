@@ -1,0 +1,270 @@
+//! Results of `check_host()` and their header renderings (RFC 7208 §2.6, §9.1; RFC 8601).
+
+use core::fmt::{self, Write as _};
+use std::net::IpAddr;
+
+/// The result of an SPF check (RFC 7208 §2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// No SPF record, or no usable domain to check (§2.6.1).
+    None,
+    /// The domain makes no assertion (§2.6.2).
+    Neutral,
+    /// The client is authorized (§2.6.3).
+    Pass,
+    /// The client is not authorized (§2.6.4).
+    Fail,
+    /// Probably not authorized (§2.6.5).
+    SoftFail,
+    /// A transient DNS error (§2.6.6).
+    TempError,
+    /// The published records could not be interpreted (§2.6.7).
+    PermError,
+}
+
+impl Verdict {
+    /// The lower-case name used in headers and the `OpenSPF` suites.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Neutral => "neutral",
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::SoftFail => "softfail",
+            Self::TempError => "temperror",
+            Self::PermError => "permerror",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which identity was checked (RFC 7208 §2.3, §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Identity {
+    /// The MAIL FROM (reverse-path) identity; with a null reverse-path the sender is
+    /// `postmaster@<HELO>`.
+    MailFrom,
+    /// The HELO/EHLO identity: sender `postmaster@<HELO>`.
+    Helo,
+}
+
+impl Identity {
+    /// `mailfrom` or `helo`, as in `Received-SPF: ... identity=`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::MailFrom => "mailfrom",
+            Self::Helo => "helo",
+        }
+    }
+}
+
+/// Everything an SPF check concluded.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The result.
+    pub verdict: Verdict,
+    /// The matching directive in canonical form (`-all`, `include:_spf.example.com`, `mx`), or
+    /// `None` when no mechanism matched (default result, errors, none).
+    pub mechanism: Option<String>,
+    /// The expanded `exp=` text of a fail result; `None` means the receiver's default
+    /// explanation applies (no `exp=`, or it could not be used; RFC 7208 §6.2).
+    pub explanation: Option<String>,
+    /// Why the result is none, temperror or permerror, for logs and the `problem=` key.
+    pub problem: Option<String>,
+    /// DNS-querying terms evaluated (at most [`MAX_DNS_TERMS`](crate::MAX_DNS_TERMS)).
+    pub dns_lookups: u32,
+    /// DNS lookups that gave NXDOMAIN or no answer (RFC 7208 §4.6.4).
+    pub void_lookups: u32,
+    /// DNS queries asked of the caller (repeated questions are answered from the evaluator's
+    /// own memory and not asked again).
+    pub queries: u32,
+    /// The identity checked.
+    pub identity: Identity,
+    /// The client IP (IPv4-mapped IPv6 addresses as IPv4).
+    pub ip: IpAddr,
+    /// The sender: `local-part@domain` as used for the check.
+    pub sender: String,
+    /// The HELO/EHLO name given.
+    pub helo: String,
+    /// The receiver's host name (`%{r}`, `receiver=`).
+    pub receiver: String,
+}
+
+/// RFC 5322 `atext`.
+fn is_atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
+}
+
+/// RFC 5322 `dot-atom-text`.
+fn is_dot_atom(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(is_atext))
+}
+
+/// Characters that can never appear in a header: controls (CR, LF, ...), DEL and non-ASCII
+/// become `?`, so a hostile value cannot start a new header line or smuggle bytes.
+fn safe_char(c: char) -> char {
+    if c.is_ascii() && !c.is_ascii_control() {
+        c
+    } else {
+        '?'
+    }
+}
+
+/// Writes `s` as an RFC 5322 quoted-string.
+fn write_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars().map(safe_char) {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// Writes `s` as a dot-atom when it is one, else as a quoted-string (RFC 7208 §9.1 `value`).
+fn write_value(out: &mut String, s: &str) {
+    if is_dot_atom(s) {
+        out.push_str(s);
+    } else {
+        write_quoted(out, s);
+    }
+}
+
+/// Writes `s` inside a comment: `(`, `)` and `\` as quoted-pairs (RFC 5322 §3.2.2).
+fn write_comment_text(out: &mut String, s: &str) {
+    for c in s.chars().map(safe_char) {
+        if matches!(c, '(' | ')' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// RFC 2045 `token` (RFC 8601 `value`): no specials, spaces or controls.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+}
+
+fn is_domain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+impl Outcome {
+    /// The value of a `Received-SPF:` header field (RFC 7208 §9.1), without the field name:
+    /// result, a comment, and the key-value pairs `client-ip`, `envelope-from`, `helo`,
+    /// `receiver`, `identity`, and `mechanism` or `problem` when known. Every value taken from
+    /// the SMTP session is a dot-atom or a quoted-string with control and non-ASCII characters
+    /// replaced, so a hostile HELO or MAIL FROM cannot inject header content.
+    ///
+    /// ```
+    /// # use postern_spf::{evaluate_with, Options, Request};
+    /// # use postern_dns::Answer;
+    /// let request = Request::mail_from("192.0.2.1".parse().unwrap(), "me@example.com", "x\r\nBcc: evil");
+    /// let outcome = evaluate_with(&request, &Options::default(), |_| Answer::NxDomain);
+    /// let header = outcome.received_spf();
+    /// assert!(!header.contains('\n') && !header.contains('\r'));
+    /// assert!(header.contains("helo=\"x??Bcc: evil\""), "{header}");
+    /// ```
+    pub fn received_spf(&self) -> String {
+        let mut out = String::with_capacity(256);
+        out.push_str(self.verdict.as_str());
+        out.push_str(" (");
+        write_comment_text(&mut out, &self.receiver);
+        out.push_str(": ");
+        let subject = match self.identity {
+            Identity::MailFrom => format!("domain of {}", self.sender),
+            Identity::Helo => format!("domain of {}", self.helo),
+        };
+        let text = match self.verdict {
+            Verdict::Pass => format!("{subject} designates {} as permitted sender", self.ip),
+            Verdict::Fail => format!(
+                "{subject} does not designate {} as permitted sender",
+                self.ip
+            ),
+            Verdict::SoftFail => format!(
+                "transitioning {subject} does not designate {} as permitted sender",
+                self.ip
+            ),
+            Verdict::Neutral => format!("{} is neither permitted nor denied by {subject}", self.ip),
+            Verdict::None => format!("{subject} does not designate permitted sender hosts"),
+            Verdict::TempError => format!("error in processing during lookup of {subject}"),
+            Verdict::PermError => format!("permanent error in processing {subject}"),
+        };
+        write_comment_text(&mut out, &text);
+        out.push_str(") client-ip=");
+        let _ = write!(out, "{}", self.ip);
+        out.push_str("; envelope-from=");
+        write_value(&mut out, &self.sender);
+        out.push_str("; helo=");
+        write_value(&mut out, &self.helo);
+        out.push_str("; receiver=");
+        write_value(&mut out, &self.receiver);
+        out.push_str("; identity=");
+        out.push_str(self.identity.as_str());
+        if let Some(m) = &self.mechanism {
+            out.push_str("; mechanism=");
+            write_value(&mut out, m);
+        } else if let Some(p) = &self.problem {
+            out.push_str("; problem=");
+            write_value(&mut out, p);
+        }
+        out
+    }
+
+    /// The `spf=` method of an `Authentication-Results:` header field (RFC 8601 §2.7.2):
+    /// `spf=<result> smtp.mailfrom=<sender>` or `spf=<result> smtp.helo=<helo>`. Values that
+    /// are not a plain address or domain are written as quoted-strings, with control and
+    /// non-ASCII characters replaced.
+    ///
+    /// ```
+    /// # use postern_spf::{evaluate_with, Options, Request};
+    /// # use postern_dns::Answer;
+    /// let request = Request::helo("192.0.2.1".parse().unwrap(), "mail.example.com");
+    /// let outcome = evaluate_with(&request, &Options::default(), |_| Answer::NxDomain);
+    /// assert_eq!(outcome.authentication_results(), "spf=none smtp.helo=mail.example.com");
+    /// ```
+    pub fn authentication_results(&self) -> String {
+        let mut out = String::with_capacity(96);
+        out.push_str("spf=");
+        out.push_str(self.verdict.as_str());
+        match self.identity {
+            Identity::MailFrom => {
+                out.push_str(" smtp.mailfrom=");
+                let plain = self
+                    .sender
+                    .rsplit_once('@')
+                    .is_some_and(|(local, domain)| is_dot_atom(local) && is_domain_name(domain));
+                if plain {
+                    out.push_str(&self.sender);
+                } else {
+                    write_quoted(&mut out, &self.sender);
+                }
+            }
+            Identity::Helo => {
+                out.push_str(" smtp.helo=");
+                if is_domain_name(&self.helo) || is_token(&self.helo) {
+                    out.push_str(&self.helo);
+                } else {
+                    write_quoted(&mut out, &self.helo);
+                }
+            }
+        }
+        out
+    }
+}

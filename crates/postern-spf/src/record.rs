@@ -1,0 +1,618 @@
+//! SPF records (RFC 7208 §4.5, §4.6, §5, §6): parsing with positions, canonical printing.
+
+use core::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use nom::bytes::complete::take_while1;
+use nom::character::complete::one_of;
+use nom::combinator::opt;
+use nom::{IResult, Parser};
+
+use crate::error::{Error, SyntaxProblem};
+use crate::macros::MacroString;
+
+/// The result a directive gives when its mechanism matches (RFC 7208 §4.6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Qualifier {
+    /// `+` (or none): pass.
+    Pass,
+    /// `-`: fail.
+    Fail,
+    /// `~`: softfail.
+    SoftFail,
+    /// `?`: neutral.
+    Neutral,
+}
+
+impl Qualifier {
+    /// The prefix character; empty for `Pass` in canonical form.
+    pub const fn prefix(self) -> &'static str {
+        match self {
+            Self::Pass => "",
+            Self::Fail => "-",
+            Self::SoftFail => "~",
+            Self::Neutral => "?",
+        }
+    }
+}
+
+/// Optional CIDR prefix lengths of `a` and `mx` (RFC 7208 §5.6 `dual-cidr-length`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct DualCidr {
+    /// `/n` for IPv4 clients (0-32); none means 32.
+    pub v4: Option<u8>,
+    /// `//n` for IPv6 clients (0-128); none means 128.
+    pub v6: Option<u8>,
+}
+
+/// A mechanism (RFC 7208 §5).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Mechanism {
+    /// `all`: always matches.
+    All,
+    /// `include:<domain-spec>`: matches if the other domain's check gives pass.
+    Include(MacroString),
+    /// `a[:<domain-spec>][cidr]`: the client is one of the domain's addresses.
+    A {
+        /// Target domain; none means the current domain.
+        domain: Option<MacroString>,
+        /// Prefix lengths.
+        cidr: DualCidr,
+    },
+    /// `mx[:<domain-spec>][cidr]`: the client is one of the domain's mail exchangers.
+    Mx {
+        /// Target domain; none means the current domain.
+        domain: Option<MacroString>,
+        /// Prefix lengths.
+        cidr: DualCidr,
+    },
+    /// `ptr[:<domain-spec>]`: the client's validated name is in the domain (deprecated).
+    Ptr(Option<MacroString>),
+    /// `ip4:<network>[/<len>]`.
+    Ip4 {
+        /// The network address as written.
+        network: Ipv4Addr,
+        /// Prefix length; none means 32.
+        prefix: Option<u8>,
+    },
+    /// `ip6:<network>[/<len>]`.
+    Ip6 {
+        /// The network address as written.
+        network: Ipv6Addr,
+        /// Prefix length; none means 128.
+        prefix: Option<u8>,
+    },
+    /// `exists:<domain-spec>`: the domain has an A record.
+    Exists(MacroString),
+}
+
+impl Mechanism {
+    /// Whether evaluating this mechanism queries DNS and so counts against
+    /// [`MAX_DNS_TERMS`](crate::MAX_DNS_TERMS) (RFC 7208 §4.6.4).
+    pub fn queries_dns(&self) -> bool {
+        !matches!(self, Self::All | Self::Ip4 { .. } | Self::Ip6 { .. })
+    }
+}
+
+/// A qualified mechanism.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Directive {
+    /// The result on a match.
+    pub qualifier: Qualifier,
+    /// What to match.
+    pub mechanism: Mechanism,
+}
+
+/// A modifier (RFC 7208 §6).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Modifier {
+    /// `redirect=<domain-spec>`.
+    Redirect(MacroString),
+    /// `exp=<domain-spec>`.
+    Exp(MacroString),
+    /// Any other `name=value`; ignored by evaluation (RFC 7208 §6).
+    Unknown {
+        /// The name as written.
+        name: String,
+        /// The value.
+        value: MacroString,
+    },
+}
+
+/// One space-separated term of a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Term {
+    /// A mechanism with its qualifier.
+    Directive(Directive),
+    /// A modifier.
+    Modifier(Modifier),
+}
+
+/// A parsed SPF record: a reusable value that callers may cache, printing back to canonical
+/// text (`parse(record.to_string()) == record`).
+///
+/// ```
+/// use postern_spf::Record;
+/// let record = Record::parse("v=spf1 +MX A:mail.example.com/24//64 ~ALL exp=why.%{d}")?;
+/// assert_eq!(record.to_string(), "v=spf1 mx a:mail.example.com/24//64 ~all exp=why.%{d}");
+/// assert_eq!(Record::parse(&record.to_string())?, record);
+///
+/// let err = Record::parse("v=spf1 ip4:192.0.2.0/33 -all").unwrap_err();
+/// assert_eq!(err.to_string(), "SPF syntax error at offset 20: bad CIDR length");
+/// # Ok::<(), postern_spf::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Record {
+    terms: Vec<Term>,
+}
+
+/// Whether `text` is an SPF version 1 record: `v=spf1` followed by a space or the end
+/// (RFC 7208 §4.5), compared case-insensitively.
+pub fn is_spf_record(text: &[u8]) -> bool {
+    text.get(..6)
+        .is_some_and(|v| v.eq_ignore_ascii_case(b"v=spf1"))
+        && text.get(6).is_none_or(|&b| b == b' ')
+}
+
+impl Record {
+    /// Parses a whole record, `v=spf1` included.
+    ///
+    /// # Errors
+    /// [`Error::Syntax`] with the byte offset of the first problem. During evaluation any such
+    /// error makes the result permerror (RFC 7208 §4.6).
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        if let Some(pos) = text.bytes().position(|b| !(0x20..=0x7e).contains(&b)) {
+            let byte = text.as_bytes().get(pos).copied().unwrap_or(0);
+            return Err(Error::syntax(pos, SyntaxProblem::BadByte(byte)));
+        }
+        if !is_spf_record(text.as_bytes()) {
+            return Err(Error::syntax(0, SyntaxProblem::NotSpf));
+        }
+        let mut terms = Vec::new();
+        let (mut has_redirect, mut has_exp) = (false, false);
+        let mut offset = 6usize;
+        for piece in text.get(6..).unwrap_or("").split(' ') {
+            let start = offset;
+            offset = offset.saturating_add(piece.len()).saturating_add(1);
+            if piece.is_empty() {
+                continue;
+            }
+            let term = parse_term(piece, start)?;
+            if let Term::Modifier(m) = &term {
+                let seen = match m {
+                    Modifier::Redirect(_) => &mut has_redirect,
+                    Modifier::Exp(_) => &mut has_exp,
+                    Modifier::Unknown { .. } => {
+                        terms.push(term);
+                        continue;
+                    }
+                };
+                if *seen {
+                    return Err(Error::syntax(start, SyntaxProblem::DuplicateModifier));
+                }
+                *seen = true;
+            }
+            terms.push(term);
+        }
+        Ok(Self { terms })
+    }
+
+    /// All terms in order.
+    pub fn terms(&self) -> &[Term] {
+        &self.terms
+    }
+
+    /// The directives in order.
+    pub fn directives(&self) -> impl Iterator<Item = &Directive> {
+        self.terms.iter().filter_map(|t| match t {
+            Term::Directive(d) => Some(d),
+            Term::Modifier(_) => None,
+        })
+    }
+
+    /// The `redirect=` domain-spec, if any.
+    pub fn redirect(&self) -> Option<&MacroString> {
+        self.terms.iter().find_map(|t| match t {
+            Term::Modifier(Modifier::Redirect(d)) => Some(d),
+            _ => None,
+        })
+    }
+
+    /// The `exp=` domain-spec, if any.
+    pub fn exp(&self) -> Option<&MacroString> {
+        self.terms.iter().find_map(|t| match t {
+            Term::Modifier(Modifier::Exp(d)) => Some(d),
+            _ => None,
+        })
+    }
+}
+
+fn syntax(offset: usize, problem: SyntaxProblem) -> Error {
+    Error::syntax(offset, problem)
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// `name "="` at the start of a term: the modifier name.
+fn modifier_name(i: &str) -> IResult<&str, &str> {
+    let (rest, name) = take_while1(is_name_char).parse(i)?;
+    let (rest, _) = nom::character::complete::char('=').parse(rest)?;
+    Ok((rest, name))
+}
+
+fn qualifier(i: &str) -> IResult<&str, Qualifier> {
+    let (rest, q) = opt(one_of("+-~?")).parse(i)?;
+    Ok((
+        rest,
+        match q {
+            Some('-') => Qualifier::Fail,
+            Some('~') => Qualifier::SoftFail,
+            Some('?') => Qualifier::Neutral,
+            _ => Qualifier::Pass,
+        },
+    ))
+}
+
+fn domain_spec(text: &str, offset: usize) -> Result<MacroString, Error> {
+    if text.is_empty() {
+        return Err(syntax(offset, SyntaxProblem::MissingDomain));
+    }
+    let spec = MacroString::parse_at(text, false, offset)?;
+    if !spec.is_domain_spec() {
+        return Err(syntax(offset, SyntaxProblem::BadDomainEnd));
+    }
+    Ok(spec)
+}
+
+/// A CIDR length: `"0" / %x31-39 *DIGIT` up to `max` (RFC 7208 §5.6).
+fn cidr_length(digits: &str, max: u8, offset: usize) -> Result<u8, Error> {
+    let bad = || syntax(offset, SyntaxProblem::BadCidr);
+    if digits.is_empty() || digits.len() > 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    if digits.len() > 1 && digits.starts_with('0') {
+        return Err(bad());
+    }
+    let n: u8 = digits.parse().map_err(|_| bad())?;
+    if n > max {
+        return Err(bad());
+    }
+    Ok(n)
+}
+
+/// Splits a trailing `/digits` off `text` (not `//digits` when `single`).
+fn split_cidr(text: &str) -> Option<(&str, &str)> {
+    let (head, digits) = text.rsplit_once('/')?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some((head, digits))
+}
+
+/// `[":" domain-spec] [dual-cidr-length]` after `a` or `mx`.
+fn a_or_mx_args(rest: &str, offset: usize) -> Result<(Option<MacroString>, DualCidr), Error> {
+    let mut cidr = DualCidr::default();
+    let mut head = rest;
+    if let Some((h, digits)) = split_cidr(head)
+        && let Some(h2) = h.strip_suffix('/')
+    {
+        cidr.v6 = Some(cidr_length(digits, 128, offset.saturating_add(h2.len()))?);
+        head = h2;
+    }
+    if let Some((h, digits)) = split_cidr(head)
+        && !h.ends_with('/')
+    {
+        cidr.v4 = Some(cidr_length(digits, 32, offset.saturating_add(h.len()))?);
+        head = h;
+    }
+    let domain = match head.strip_prefix(':') {
+        Some(spec) => Some(domain_spec(spec, offset.saturating_add(1))?),
+        None if head.is_empty() => None,
+        None => return Err(syntax(offset, SyntaxProblem::UnexpectedArgument)),
+    };
+    Ok((domain, cidr))
+}
+
+fn required_domain(rest: &str, offset: usize) -> Result<MacroString, Error> {
+    match rest.strip_prefix(':') {
+        Some(spec) => domain_spec(spec, offset.saturating_add(1)),
+        None if rest.is_empty() => Err(syntax(offset, SyntaxProblem::MissingDomain)),
+        None => Err(syntax(offset, SyntaxProblem::UnexpectedArgument)),
+    }
+}
+
+fn parse_term(term: &str, start: usize) -> Result<Term, Error> {
+    // RFC 7208 §4.6.1: a modifier is `name "=" macro-string`; the name starts with ALPHA.
+    if let Ok((value, name)) = modifier_name(term) {
+        if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(syntax(start, SyntaxProblem::BadModifierName));
+        }
+        let value_offset = start.saturating_add(name.len()).saturating_add(1);
+        let modifier = if name.eq_ignore_ascii_case("redirect") {
+            Modifier::Redirect(domain_spec(value, value_offset)?)
+        } else if name.eq_ignore_ascii_case("exp") {
+            Modifier::Exp(domain_spec(value, value_offset)?)
+        } else {
+            Modifier::Unknown {
+                name: name.to_owned(),
+                value: MacroString::parse_at(value, false, value_offset)?,
+            }
+        };
+        return Ok(Term::Modifier(modifier));
+    }
+    if term.starts_with('=') {
+        return Err(syntax(start, SyntaxProblem::BadModifierName));
+    }
+    let (after_q, qualifier) =
+        qualifier(term).map_err(|_| syntax(start, SyntaxProblem::UnknownMechanism))?;
+    let name_offset = start.saturating_add(term.len().saturating_sub(after_q.len()));
+    let (rest, name) =
+        take_while1::<_, _, nom::error::Error<&str>>(|c: char| c.is_ascii_alphanumeric())
+            .parse(after_q)
+            .map_err(|_| syntax(name_offset, SyntaxProblem::UnknownMechanism))?;
+    let rest_offset = name_offset.saturating_add(name.len());
+    let lower = name.to_ascii_lowercase();
+    let mechanism = match lower.as_str() {
+        "all" => {
+            if !rest.is_empty() {
+                return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument));
+            }
+            Mechanism::All
+        }
+        "include" => Mechanism::Include(required_domain(rest, rest_offset)?),
+        "exists" => Mechanism::Exists(required_domain(rest, rest_offset)?),
+        "a" => {
+            let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
+            Mechanism::A { domain, cidr }
+        }
+        "mx" => {
+            let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
+            Mechanism::Mx { domain, cidr }
+        }
+        "ptr" => Mechanism::Ptr(match rest.strip_prefix(':') {
+            Some(spec) => Some(domain_spec(spec, rest_offset.saturating_add(1))?),
+            None if rest.is_empty() => None,
+            None => return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument)),
+        }),
+        "ip4" => {
+            let arg = rest
+                .strip_prefix(':')
+                .ok_or(syntax(rest_offset, SyntaxProblem::BadIp4))?;
+            let (addr, prefix) = match arg.split_once('/') {
+                Some((addr, len)) => {
+                    let at = rest_offset.saturating_add(1).saturating_add(addr.len());
+                    (addr, Some(cidr_length(len, 32, at)?))
+                }
+                None => (arg, None),
+            };
+            let network = addr
+                .parse()
+                .map_err(|_| syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp4))?;
+            Mechanism::Ip4 { network, prefix }
+        }
+        "ip6" => {
+            let arg = rest
+                .strip_prefix(':')
+                .ok_or(syntax(rest_offset, SyntaxProblem::BadIp6))?;
+            let (addr, prefix) = match arg.split_once('/') {
+                Some((addr, len)) => {
+                    let at = rest_offset.saturating_add(1).saturating_add(addr.len());
+                    (addr, Some(cidr_length(len, 128, at)?))
+                }
+                None => (arg, None),
+            };
+            let network = addr
+                .parse()
+                .map_err(|_| syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp6))?;
+            Mechanism::Ip6 { network, prefix }
+        }
+        _ => return Err(syntax(name_offset, SyntaxProblem::UnknownMechanism)),
+    };
+    Ok(Term::Directive(Directive {
+        qualifier,
+        mechanism,
+    }))
+}
+
+fn write_cidr(f: &mut fmt::Formatter<'_>, cidr: DualCidr) -> fmt::Result {
+    if let Some(v4) = cidr.v4 {
+        write!(f, "/{v4}")?;
+    }
+    if let Some(v6) = cidr.v6 {
+        write!(f, "//{v6}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::All => f.write_str("all"),
+            Self::Include(d) => write!(f, "include:{d}"),
+            Self::Exists(d) => write!(f, "exists:{d}"),
+            Self::A { domain, cidr } | Self::Mx { domain, cidr } => {
+                f.write_str(if matches!(self, Self::A { .. }) {
+                    "a"
+                } else {
+                    "mx"
+                })?;
+                if let Some(d) = domain {
+                    write!(f, ":{d}")?;
+                }
+                write_cidr(f, *cidr)
+            }
+            Self::Ptr(domain) => {
+                f.write_str("ptr")?;
+                match domain {
+                    Some(d) => write!(f, ":{d}"),
+                    None => Ok(()),
+                }
+            }
+            Self::Ip4 { network, prefix } => {
+                write!(f, "ip4:{network}")?;
+                prefix.map_or(Ok(()), |p| write!(f, "/{p}"))
+            }
+            Self::Ip6 { network, prefix } => {
+                write!(f, "ip6:{network}")?;
+                prefix.map_or(Ok(()), |p| write!(f, "/{p}"))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Directive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.qualifier.prefix(), self.mechanism)
+    }
+}
+
+impl fmt::Display for Modifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Redirect(d) => write!(f, "redirect={d}"),
+            Self::Exp(d) => write!(f, "exp={d}"),
+            Self::Unknown { name, value } => write!(f, "{name}={value}"),
+        }
+    }
+}
+
+impl fmt::Display for Term {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Directive(d) => d.fmt(f),
+            Self::Modifier(m) => m.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("v=spf1")?;
+        for term in &self.terms {
+            write!(f, " {term}")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::str::FromStr for Record {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        Self::parse(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_round_trip() {
+        for (text, canonical) in [
+            ("v=spf1", "v=spf1"),
+            ("V=SPF1  +all ", "v=spf1 all"),
+            (
+                "v=spf1 a mx/24 a:x.example//64 mx:%{d}/0//0 ?ptr ptr:ex.com ~exists:%{ir}.bl.example -include:_spf.example.com",
+                "v=spf1 a mx/24 a:x.example//64 mx:%{d}/0//0 ?ptr ptr:ex.com ~exists:%{ir}.bl.example -include:_spf.example.com",
+            ),
+            (
+                "v=spf1 ip4:192.0.2.1 ip4:192.0.2.0/24 ip6:2001:DB8::/32 ip6:::1 redirect=_spf.example.com",
+                "v=spf1 ip4:192.0.2.1 ip4:192.0.2.0/24 ip6:2001:db8::/32 ip6:::1 redirect=_spf.example.com",
+            ),
+            (
+                "v=spf1 -all foo=%{l}bar moo.cow-far_out=man:dog/cat",
+                "v=spf1 -all foo=%{l}bar moo.cow-far_out=man:dog/cat",
+            ),
+        ] {
+            let r = Record::parse(text).unwrap();
+            assert_eq!(r.to_string(), canonical);
+            assert_eq!(Record::parse(canonical).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        for (text, offset, problem) in [
+            ("v=spf10 -all", 0, SyntaxProblem::NotSpf),
+            ("spf1 -all", 0, SyntaxProblem::NotSpf),
+            ("v=spf1 -all\u{96}", 11, SyntaxProblem::BadByte(0xc2)),
+            ("v=spf1 a:x.example\rptr", 18, SyntaxProblem::BadByte(b'\r')),
+            ("v=spf1 foo", 7, SyntaxProblem::UnknownMechanism),
+            ("v=spf1 -all:foo", 11, SyntaxProblem::UnexpectedArgument),
+            ("v=spf1 all/8", 10, SyntaxProblem::UnexpectedArgument),
+            ("v=spf1 include", 14, SyntaxProblem::MissingDomain),
+            ("v=spf1 exists:", 14, SyntaxProblem::MissingDomain),
+            ("v=spf1 a:museum", 9, SyntaxProblem::BadDomainEnd),
+            ("v=spf1 a:foo.example.123", 9, SyntaxProblem::BadDomainEnd),
+            ("v=spf1 a/33", 8, SyntaxProblem::BadCidr),
+            ("v=spf1 a//129", 8, SyntaxProblem::BadCidr),
+            ("v=spf1 ip4:1.2.3.4/032", 18, SyntaxProblem::BadCidr),
+            ("v=spf1 ip4:1.2.3", 11, SyntaxProblem::BadIp4),
+            ("v=spf1 ip4:1.2.3.4:8080", 11, SyntaxProblem::BadIp4),
+            ("v=spf1 ip6:1.2.3.4", 11, SyntaxProblem::BadIp6),
+            ("v=spf1 ip4:1.2.3.4//32", 18, SyntaxProblem::BadCidr),
+            ("v=spf1 exists:%{x}.x.example", 14, SyntaxProblem::BadMacro),
+            (
+                "v=spf1 exists:foo%.x.example",
+                17,
+                SyntaxProblem::BadPercent,
+            ),
+            (
+                "v=spf1 -all exp=%{r}.example.com",
+                16,
+                SyntaxProblem::ExpOnlyMacro('r'),
+            ),
+            ("v=spf1 =bar", 7, SyntaxProblem::BadModifierName),
+            ("v=spf1 1x=bar", 7, SyntaxProblem::BadModifierName),
+            (
+                "v=spf1 redirect=a.example redirect=b.example",
+                26,
+                SyntaxProblem::DuplicateModifier,
+            ),
+            ("v=spf1 exp=", 11, SyntaxProblem::MissingDomain),
+        ] {
+            assert_eq!(
+                Record::parse(text),
+                Err(Error::Syntax { offset, problem }),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn dual_cidr() {
+        let r = Record::parse("v=spf1 a:e.example/24//64 mx//0 a/0").unwrap();
+        let cidrs: Vec<DualCidr> = r
+            .directives()
+            .map(|d| match &d.mechanism {
+                Mechanism::A { cidr, .. } | Mechanism::Mx { cidr, .. } => *cidr,
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            cidrs,
+            [
+                DualCidr {
+                    v4: Some(24),
+                    v6: Some(64)
+                },
+                DualCidr {
+                    v4: None,
+                    v6: Some(0)
+                },
+                DualCidr {
+                    v4: Some(0),
+                    v6: None
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn version_detection() {
+        assert!(is_spf_record(b"v=spf1"));
+        assert!(is_spf_record(b"V=SPF1 -all"));
+        assert!(!is_spf_record(b"v=spf10"));
+        assert!(!is_spf_record(b"v=spf1-all"));
+        assert!(!is_spf_record(b" v=spf1"));
+    }
+}
