@@ -2,6 +2,7 @@
 //! from the command line. The only postern crate that does I/O.
 
 mod ehlo;
+mod policy;
 
 use std::process::ExitCode;
 
@@ -20,11 +21,15 @@ enum Command {
     /// Parse EHLO replies or withhold capabilities from them.
     #[command(subcommand)]
     Ehlo(ehlo::EhloCommand),
+    /// Replay SMTP events through rate limits, concurrency, tarpit and greylisting.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Ehlo(cmd) => ehlo::run(&cmd),
+        Command::Policy(cmd) => policy::run(&cmd),
     }
 }
