@@ -327,15 +327,21 @@ impl<'a> Iterator for Lines<'a> {
             return None;
         }
         // Validated replies end every line with LF, and CR/LF appear nowhere else.
-        let end = self
-            .rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(self.rest.len(), |p| p + 1);
+        let end = find_byte(self.rest, b'\n').map_or(self.rest.len(), |p| p + 1);
         let (raw, rest) = self.rest.split_at_checked(end)?;
         self.rest = rest;
         Some(Line { raw })
     }
+}
+
+/// What [`ReplyParser::line_fast`] did.
+enum Fast {
+    /// Nothing: the byte-wise path takes this line.
+    Slow,
+    /// Took bytes up to this offset; go on from there.
+    Advanced(usize),
+    /// The reply ended before this offset.
+    Done(usize),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -489,6 +495,18 @@ impl ReplyParser {
     fn run(&mut self, buf: &[u8]) -> Result<Option<usize>, Error> {
         let mut i = self.pos;
         while let Some(&byte) = buf.get(i) {
+            // Fast path: a line start whose code and separator are all here and valid. Anything
+            // else (a short buffer, any error) takes the byte-wise path below, which reports it.
+            if self.phase == Phase::Code(0) {
+                match self.line_fast(buf, i) {
+                    Fast::Slow => {}
+                    Fast::Advanced(next) => {
+                        i = next;
+                        continue;
+                    }
+                    Fast::Done(end) => return Ok(Some(end)),
+                }
+            }
             match self.phase {
                 Phase::Code(k) => {
                     self.code_digit(k, byte, i)?;
@@ -531,11 +549,20 @@ impl ReplyParser {
                     // One tight scan up to the terminator or the 511th content octet.
                     let limit = self.line_start + MAX_LINE_CONTENT + 1;
                     let window = buf.get(i..limit.min(buf.len())).unwrap_or(&[]);
-                    if let Some(p) = window.iter().position(|&b| b == b'\r' || b == b'\n') {
+                    if let Some(p) = find_cr_or_lf(window) {
                         let at = i + p;
                         i = at + 1;
                         if buf.get(at) == Some(&b'\r') {
-                            self.phase = Phase::Cr;
+                            // CRLF, the common case, without a trip through `Phase::Cr`.
+                            if buf.get(i) == Some(&b'\n') {
+                                i += 1;
+                                self.seen_crlf = true;
+                                if let Some(end) = self.end_line(i) {
+                                    return Ok(Some(end));
+                                }
+                            } else {
+                                self.phase = Phase::Cr;
+                            }
                         } else if let Some(end) = self.bare_lf(at)? {
                             return Ok(Some(end));
                         }
@@ -567,6 +594,37 @@ impl ReplyParser {
         }
         self.pos = i;
         Ok(None)
+    }
+
+    /// At a line start at `i`: if the code and separator are in `buf` and valid, take them
+    /// (as `code_digit` and `Phase::Separator` would), then the text and CRLF if they are here
+    /// too (as `Phase::Text` would). Anything else is left to the byte-wise path.
+    fn line_fast(&mut self, buf: &[u8], i: usize) -> Fast {
+        let Some(&[a, b, c, sep]) = buf.get(i..i + 4) else {
+            return Fast::Slow;
+        };
+        let code_ok = if self.line == 1 {
+            matches!(a, b'2'..=b'5') && matches!(b, b'0'..=b'5') && c.is_ascii_digit()
+        } else {
+            self.line <= MAX_REPLY_LINES && [a, b, c] == self.code
+        };
+        if !code_ok || (sep != b'-' && sep != b' ') {
+            return Fast::Slow;
+        }
+        self.code = [a, b, c];
+        self.last = sep == b' ';
+        self.phase = Phase::Text;
+        let text = i + 4;
+        let limit = self.line_start + MAX_LINE_CONTENT + 1;
+        let window = buf.get(text..limit.min(buf.len())).unwrap_or(&[]);
+        if let Some(p) = find_cr_or_lf(window)
+            && buf.get(text + p..text + p + 2) == Some(b"\r\n")
+        {
+            self.seen_crlf = true;
+            let next = text + p + 2;
+            return self.end_line(next).map_or(Fast::Advanced(next), Fast::Done);
+        }
+        Fast::Advanced(text)
     }
 
     fn code_digit(&mut self, k: u8, byte: u8, offset: usize) -> Result<(), Error> {
@@ -630,9 +688,81 @@ impl ReplyParser {
     }
 }
 
+const ONES: u64 = u64::from_ne_bytes([1; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// High bit set in each byte of `word` equal to `byte`; the lowest flagged byte is exact (a
+/// borrow may flag bytes after it, never before).
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Index of the first byte of `s` matching `flags`, eight bytes at a time.
+fn find_by_word(
+    s: &[u8],
+    flags: impl Fn(u64) -> u64,
+    matches: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    let mut words = s.chunks_exact(8);
+    let mut base = 0;
+    for word in &mut words {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default());
+        let found = flags(word);
+        if found != 0 {
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| matches(b))
+        .map(|p| base + p)
+}
+
+/// Index of the first CR or LF in `s`.
+fn find_cr_or_lf(s: &[u8]) -> Option<usize> {
+    find_by_word(
+        s,
+        |w| bytes_equal(w, b'\r') | bytes_equal(w, b'\n'),
+        |b| b == b'\r' || b == b'\n',
+    )
+}
+
+/// Index of the first `byte` in `s`.
+pub(crate) fn find_byte(s: &[u8], byte: u8) -> Option<usize> {
+    find_by_word(s, |w| bytes_equal(w, byte), |b| b == byte)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_search_finds_the_first_match_at_every_position() {
+        for len in 0..40 {
+            for at in 0..len {
+                for other in [None, Some(at + 1), Some(len - 1)] {
+                    let mut s = vec![b'a'; len];
+                    // Bytes next to the target values, to catch a wrong borrow.
+                    s.iter_mut().step_by(3).for_each(|b| *b = 0x0b);
+                    s[at] = b'\r';
+                    if let Some(o) = other.filter(|&o| o > at && o < len) {
+                        s[o] = b'\n';
+                    }
+                    assert_eq!(find_cr_or_lf(&s), Some(at), "{s:?}");
+                    s[at] = b'\n';
+                    assert_eq!(find_byte(&s, b'\n'), Some(at), "{s:?}");
+                }
+            }
+            let s: Vec<u8> = (0..len)
+                .map(|i| [0x0c, 0x0e, 0x09, 0x8d, 0x8a][i % 5])
+                .collect();
+            assert_eq!(find_cr_or_lf(&s), None);
+            assert_eq!(find_byte(&s, b'\n'), None);
+        }
+    }
 
     fn parse_all(input: &[u8], mode: Mode) -> Result<Status<(u16, u32, usize)>, Error> {
         Ok(match Reply::parse(input, mode)? {
