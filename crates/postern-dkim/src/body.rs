@@ -1,0 +1,134 @@
+//! Body hashes (RFC 6376 §3.7): one streaming state per distinct (canonicalization, hash,
+//! `l=`), shared by every signature that needs it.
+
+use crate::canon::{BodyCanonicalizer, Canonicalization, Sink};
+use crate::signature::HashAlgorithm;
+
+/// What makes two body hashes the same computation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct BodyHashKey {
+    pub(crate) canonicalization: Canonicalization,
+    pub(crate) hash: HashAlgorithm,
+    pub(crate) limit: Option<u64>,
+}
+
+/// A digest fed canonical bytes, stopping after `remaining` of them; counts all it sees.
+struct LimitedDigest {
+    ctx: ring::digest::Context,
+    remaining: Option<u64>,
+    seen: u64,
+}
+
+impl Sink for LimitedDigest {
+    fn put(&mut self, bytes: &[u8]) {
+        let len = bytes.len() as u64;
+        self.seen = self.seen.saturating_add(len);
+        match &mut self.remaining {
+            None => self.ctx.update(bytes),
+            Some(remaining) => {
+                let take = (*remaining).min(len);
+                let take_usize = usize::try_from(take).unwrap_or(bytes.len());
+                self.ctx.update(bytes.get(..take_usize).unwrap_or(bytes));
+                *remaining -= take;
+            }
+        }
+    }
+}
+
+/// One body hash in progress.
+pub(crate) struct BodyHasher {
+    key: BodyHashKey,
+    canon: BodyCanonicalizer,
+    digest: LimitedDigest,
+    done: Option<(Vec<u8>, u64)>,
+}
+
+impl std::fmt::Debug for BodyHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyHasher")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BodyHasher {
+    pub(crate) fn new(key: BodyHashKey) -> Self {
+        Self {
+            key,
+            canon: BodyCanonicalizer::new(key.canonicalization),
+            digest: LimitedDigest {
+                ctx: ring::digest::Context::new(key.hash.ring()),
+                remaining: key.limit,
+                seen: 0,
+            },
+            done: None,
+        }
+    }
+
+    pub(crate) fn key(&self) -> BodyHashKey {
+        self.key
+    }
+
+    pub(crate) fn update(&mut self, body: &[u8]) {
+        if self.done.is_none() {
+            self.canon.update(body, &mut self.digest);
+        }
+    }
+
+    /// End of body: the digest and the canonical body length (all of it, `l=` or not).
+    pub(crate) fn finish(&mut self) -> (&[u8], u64) {
+        if self.done.is_none() {
+            self.canon.finish(&mut self.digest);
+            let ctx = std::mem::replace(
+                &mut self.digest.ctx,
+                ring::digest::Context::new(self.key.hash.ring()),
+            );
+            self.done = Some((ctx.finish().as_ref().to_vec(), self.digest.seen));
+        }
+        match &self.done {
+            Some((digest, seen)) => (digest, *seen),
+            None => (&[], 0),
+        }
+    }
+}
+
+/// The set of body hashes a message needs.
+#[derive(Debug, Default)]
+pub(crate) struct BodyHashes {
+    hashers: Vec<BodyHasher>,
+}
+
+impl BodyHashes {
+    /// The index of the hasher for `key`, created if new.
+    pub(crate) fn index_for(&mut self, key: BodyHashKey) -> usize {
+        if let Some(i) = self.hashers.iter().position(|h| h.key() == key) {
+            return i;
+        }
+        self.hashers.push(BodyHasher::new(key));
+        self.hashers.len() - 1
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.hashers.len()
+    }
+
+    pub(crate) fn update(&mut self, body: &[u8]) {
+        for h in &mut self.hashers {
+            h.update(body);
+        }
+    }
+
+    pub(crate) fn finish(&mut self) {
+        for h in &mut self.hashers {
+            h.finish();
+        }
+    }
+
+    /// The finished digest and canonical length of hasher `i`.
+    pub(crate) fn result(&mut self, i: usize) -> Option<(Vec<u8>, u64)> {
+        self.hashers.get_mut(i).map(|h| {
+            let (d, n) = h.finish();
+            (d.to_vec(), n)
+        })
+    }
+}

@@ -1,0 +1,238 @@
+//! The tag=value list shared by DKIM-Signature fields and key records (RFC 6376 §3.2).
+//!
+//! ```text
+//! tag-list  =  tag-spec *( ";" tag-spec ) [ ";" ]
+//! tag-spec  =  [FWS] tag-name [FWS] "=" [FWS] tag-value [FWS]
+//! tag-name  =  ALPHA *ALNUMPUNC
+//! tag-value =  [ tval *( 1*(WSP / FWS) tval ) ]
+//! tval      =  1*VALCHAR            ; VALCHAR = %x21-3A / %x3C-7E
+//! ```
+//! UTF-8 octets are accepted in values (RFC 8616 §4). White space after the final `;` is
+//! accepted, and so are hyphens in tag names after the first letter (`x-custom=`): unknown
+//! tags MUST be ignored (§3.2), and deployed key records carry such names.
+
+use std::ops::Range;
+
+use nom::{
+    IResult, Parser,
+    branch::alt,
+    bytes::complete::{tag, take_while, take_while1},
+    combinator::{opt, recognize},
+    multi::{many0, many1},
+    sequence::pair,
+};
+
+/// One `name=value` pair, borrowed from the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tag<'a> {
+    /// The tag name, as written (names are case-sensitive, RFC 6376 §3.2).
+    pub name: &'a str,
+    /// The value with leading and trailing white space removed; inner FWS kept.
+    pub value: &'a [u8],
+    /// Offset of the value within the list.
+    pub value_start: usize,
+}
+
+/// Why a tag list did not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagListError {
+    /// The bytes at `offset` do not follow the tag-list grammar.
+    Syntax {
+        /// Offset of the first byte that does not fit.
+        offset: usize,
+    },
+    /// A tag name appears twice (RFC 6376 §3.2: "MUST be interpreted as a syntax error").
+    Duplicate {
+        /// The repeated name.
+        name: String,
+        /// Offset of the second occurrence's value.
+        offset: usize,
+    },
+}
+
+fn is_wsp(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+fn is_valchar(b: u8) -> bool {
+    matches!(b, 0x21..=0x3a | 0x3c..=0x7e | 0x80..=0xff)
+}
+
+/// ALNUMPUNC, plus `-` (see the module documentation).
+fn is_alnumpunc(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// `FWS = [*WSP CRLF] 1*WSP`, and runs of it (obsolete repeated folding included).
+fn fws(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    recognize(many1(alt((
+        take_while1(is_wsp),
+        recognize(pair(tag("\r\n"), take_while1(is_wsp))),
+    ))))
+    .parse(input)
+}
+
+fn tag_name(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    recognize(pair(
+        take_while1(|b: u8| b.is_ascii_alphabetic()),
+        take_while(is_alnumpunc),
+    ))
+    .parse(input)
+}
+
+fn tag_value(input: &[u8]) -> IResult<&[u8], &[u8]> {
+    recognize(opt(pair(
+        take_while1(is_valchar),
+        many0(pair(fws, take_while1(is_valchar))),
+    )))
+    .parse(input)
+}
+
+/// A parsed `tag-spec`: name, value, and the bytes left right after the value.
+type TagSpec<'a> = (&'a [u8], &'a [u8], usize);
+
+/// `tag-spec`.
+fn tag_spec(input: &[u8]) -> IResult<&[u8], TagSpec<'_>> {
+    let (input, _) = opt(fws).parse(input)?;
+    let (input, name) = tag_name(input)?;
+    let (input, _) = opt(fws).parse(input)?;
+    let (input, _) = tag("=").parse(input)?;
+    let (input, _) = opt(fws).parse(input)?;
+    let (input, value) = tag_value(input)?;
+    let left_after_value = input.len();
+    let (input, _) = opt(fws).parse(input)?;
+    Ok((input, (name, value, left_after_value)))
+}
+
+fn offset_of(whole: &[u8], rest: &[u8]) -> usize {
+    whole.len().saturating_sub(rest.len())
+}
+
+/// Parse a whole tag list. Duplicate names are an error.
+///
+/// # Errors
+/// [`TagListError`] with the offset of the first byte that does not fit, or of the duplicate.
+pub fn parse(list: &[u8]) -> Result<Vec<Tag<'_>>, TagListError> {
+    let mut tags: Vec<Tag<'_>> = Vec::new();
+    let mut rest = list;
+    loop {
+        // Only white space after the last ';' (or an entirely blank list) ends the list.
+        if let Ok((after, _)) = opt(fws).parse(rest)
+            && after.is_empty()
+        {
+            break;
+        }
+        let (after, (name, value, left_after_value)) =
+            tag_spec(rest).map_err(|_| TagListError::Syntax {
+                offset: offset_of(list, rest),
+            })?;
+        let value_start = list
+            .len()
+            .saturating_sub(left_after_value)
+            .saturating_sub(value.len());
+        let name = std::str::from_utf8(name).map_err(|_| TagListError::Syntax {
+            offset: offset_of(list, rest),
+        })?;
+        if tags.iter().any(|t| t.name == name) {
+            return Err(TagListError::Duplicate {
+                name: name.to_owned(),
+                offset: value_start,
+            });
+        }
+        tags.push(Tag {
+            name,
+            value,
+            value_start,
+        });
+        match after.split_first() {
+            None => break,
+            Some((b';', tail)) => rest = tail,
+            Some(_) => {
+                return Err(TagListError::Syntax {
+                    offset: offset_of(list, after),
+                });
+            }
+        }
+    }
+    Ok(tags)
+}
+
+/// The byte range of the value of tag `name` as a verifier removes it for hashing: from just
+/// after the `=` to the next `;` (or the end), so that surrounding white space goes too
+/// (RFC 6376 §3.5, `b=`: "including all surrounding whitespace").
+pub(crate) fn removal_range(list: &[u8], tag: &Tag<'_>) -> Range<usize> {
+    // Walk back from the value start over FWS to the '='.
+    let mut start = tag.value_start;
+    while start > 0 && list.get(start - 1).is_some_and(|&b| b != b'=') {
+        start -= 1;
+    }
+    let end = list
+        .get(tag.value_start..)
+        .and_then(|tail| memchr::memchr(b';', tail))
+        .map_or(list.len(), |i| tag.value_start + i);
+    start..end
+}
+
+/// A forgiving reading of `name` for reports about signatures that do not parse: the value of
+/// the first `name=` among `;`-separated pieces, trimmed.
+pub(crate) fn lenient_value<'a>(list: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    list.split(|&b| b == b';').find_map(|piece| {
+        let eq = memchr::memchr(b'=', piece)?;
+        let (n, v) = (piece.get(..eq)?, piece.get(eq + 1..)?);
+        (n.trim_ascii() == name.as_bytes()).then(|| v.trim_ascii())
+    })
+}
+
+/// Remove every FWS byte (space, tab, CR, LF) from a value: base64 and `h=` lists may be
+/// folded anywhere.
+pub(crate) fn strip_fws(value: &[u8]) -> Vec<u8> {
+    value
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_with_folding_and_trailing_semicolon() {
+        let list = b" v=1; a=rsa-sha256;\r\n\tb=abc\r\n def ; bh = x ;  ";
+        let tags = parse(list).unwrap();
+        let names: Vec<_> = tags.iter().map(|t| t.name).collect();
+        assert_eq!(names, ["v", "a", "b", "bh"]);
+        assert_eq!(tags[2].value, b"abc\r\n def");
+        assert_eq!(tags[3].value, b"x");
+        let r = removal_range(list, &tags[2]);
+        assert_eq!(&list[r], b"abc\r\n def ");
+    }
+
+    #[test]
+    fn rejects_malformations() {
+        assert!(matches!(
+            parse(b"a=1; a=2"),
+            Err(TagListError::Duplicate { .. })
+        ));
+        assert!(matches!(
+            parse(b"a=1; garbage; b=2"),
+            Err(TagListError::Syntax { offset: 4 })
+        ));
+        assert!(parse(b"a=1;;b=2").is_err());
+        assert!(parse(b"1a=2").is_err());
+        assert!(parse(b"a=1\r\nb=2").is_err());
+        assert!(parse(b"a=x y").is_ok());
+        assert!(parse(b"").unwrap().is_empty());
+        assert_eq!(parse(b"p=").unwrap()[0].value, b"");
+    }
+
+    #[test]
+    fn lenient_reading() {
+        assert_eq!(
+            lenient_value(b"v=1; d= a.b ; x; s=s1", "d"),
+            Some(&b"a.b"[..])
+        );
+        assert_eq!(lenient_value(b"v=1; x", "s"), None);
+    }
+}

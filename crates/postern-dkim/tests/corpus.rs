@@ -1,0 +1,167 @@
+//! Conformance: every message of `shared/testdata/dkim/{generated,public}` verifies to its
+//! manifest expectation (result, or an `acceptable` alternative; reason when the primary result
+//! is met), whole and at several chunk splits. Missing testdata fails the test.
+// Tests read the shared corpus from disk and panic on mismatch.
+#![allow(clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+
+use postern_dkim::{Outcome, Step, Verifier, VerifyOptions};
+use postern_dns::{Answer, Query, Record};
+use serde_json::Value;
+
+fn dkim_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/testdata/dkim"
+    ))
+}
+
+fn manifest(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the shared testdata must be present)",
+            path.display()
+        )
+    });
+    serde_json::from_str::<Value>(&text)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// The manifest `dns` format: string = one TXT, list = one TXT of several strings,
+/// `{"error": "temperror"}` = SERVFAIL; absent = NXDOMAIN.
+fn resolve(dns: &Value, query: &Query) -> Answer {
+    let name = query
+        .name()
+        .as_str()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let entry = dns
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k.to_ascii_lowercase() == name)
+        .map(|(_, v)| v);
+    match entry {
+        None => Answer::NxDomain,
+        Some(Value::String(s)) => Answer::Records(vec![Record::Txt(s.as_bytes().to_vec())]),
+        Some(Value::Array(parts)) => Answer::Records(vec![Record::Txt(
+            parts
+                .iter()
+                .map(|p| p.as_str().unwrap())
+                .collect::<String>()
+                .into_bytes(),
+        )]),
+        Some(Value::Object(_)) => Answer::TempFail,
+        Some(other) => panic!("unexpected dns value {other}"),
+    }
+}
+
+/// Verify with the body fed in `chunk`-byte pieces, answering each query as soon as it is
+/// handed out (while the body still streams).
+fn verify(message: &[u8], now: u64, dns: &Value, chunk: usize) -> Outcome {
+    let mut v = Verifier::new(VerifyOptions::new(now));
+    let mut pieces = message.chunks(chunk.max(1));
+    loop {
+        match v.step() {
+            Step::Lookup(q) => v.supply(q.id(), resolve(dns, &q)).unwrap(),
+            Step::NeedInput => match pieces.next() {
+                Some(p) => v.update(p).unwrap(),
+                None => v.finish().unwrap(),
+            },
+            Step::Waiting => panic!("all answers supplied"),
+            Step::Done(outcome) => return outcome,
+        }
+    }
+}
+
+fn check(entry: &Value, outcome: &Outcome, label: &str) -> Result<(), String> {
+    let expected = entry["expected"].as_array().unwrap();
+    if expected.len() != outcome.signatures.len() {
+        return Err(format!(
+            "{label}: {} signatures expected, got {:?}",
+            expected.len(),
+            outcome.signatures
+        ));
+    }
+    for (i, (want, got)) in expected.iter().zip(&outcome.signatures).enumerate() {
+        let result = got.result.as_str();
+        let reason = got.reason.as_ref().map(ToString::to_string);
+        let primary = want["result"].as_str().unwrap();
+        let acceptable: Vec<&str> = want
+            .get("acceptable")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let ok = if result == primary {
+            reason.as_deref() == want["reason"].as_str()
+        } else {
+            acceptable.contains(&result)
+        };
+        if !ok {
+            return Err(format!(
+                "{label} sig {i}: expected {primary} ({:?}), got {result} ({reason:?})",
+                want["reason"]
+            ));
+        }
+        if want.get("d").and_then(Value::as_str).is_some() && result == "pass" {
+            assert_eq!(want["d"].as_str().unwrap(), got.domain, "{label}");
+            assert_eq!(want["s"].as_str().unwrap(), got.selector, "{label}");
+        }
+        if want.get("testing").and_then(Value::as_bool) == Some(true) {
+            assert!(got.testing, "{label}: t=y not flagged");
+        }
+    }
+    Ok(())
+}
+
+fn run_corpus(dir: &str) -> usize {
+    let base = dkim_dir().join(dir);
+    let entries = manifest(&base.join("manifest.json"));
+    assert!(!entries.is_empty());
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for entry in &entries {
+        let file = entry["file"].as_str().unwrap();
+        let message = std::fs::read(base.join(file)).unwrap();
+        let now = entry["now"].as_u64().unwrap();
+        for chunk in [usize::MAX, 1, 7, 64, 4096] {
+            if chunk == 1 && message.len() > 100_000 {
+                continue;
+            }
+            let outcome = verify(&message, now, &entry["dns"], chunk);
+            if let Err(e) = check(entry, &outcome, &format!("{file} (chunk {chunk})")) {
+                failures.push(e);
+            }
+        }
+        checked += entry["expected"].as_array().unwrap().len();
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    checked
+}
+
+#[test]
+fn generated_corpus_verifies() {
+    let n = run_corpus("generated");
+    assert!(n >= 107, "only {n} signature expectations");
+}
+
+#[test]
+fn public_corpus_verifies() {
+    let n = run_corpus("public");
+    assert!(n >= 8, "only {n} signature expectations");
+}
