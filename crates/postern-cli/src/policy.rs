@@ -10,7 +10,11 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
+use postern_policy::bounce::{
+    self, AutoSubmitted, BounceDecision, BounceFacts, BounceOptions, ContentVerdict, DsnContent,
+    FailurePhase, LoopSigns, Notify, RecipientStatus, Ret, Severity, SpfResult,
+};
 use postern_policy::concurrency::{Concurrency, ConcurrencyConfig, Lease, SlotClass};
 use postern_policy::greylist::{Greylist, GreylistConfig, GreylistDecision};
 use postern_policy::limits::{Session, SessionLimits};
@@ -30,6 +34,12 @@ pub(crate) enum PolicyCommand {
     /// Exit status: 0 when every event was replayed, 1 on a bad event line, 2 on a bad
     /// config or unreadable input.
     Simulate(SimulateArgs),
+    /// Decide whether a delivery failure may produce a DSN (bounce) and print the decision
+    /// as JSON: `{"decision": "suppress", "reason": "...", "rule": 9}`.
+    ///
+    /// Without `--after-acceptance` the failure is known during the SMTP transaction and the
+    /// decision is `reject_at_smtp`. Exit status 0, or 2 on usage errors.
+    Bounce(BounceArgs),
 }
 
 #[derive(Debug, Args)]
@@ -44,6 +54,7 @@ pub(crate) struct SimulateArgs {
 pub(crate) fn run(cmd: &PolicyCommand) -> ExitCode {
     match cmd {
         PolicyCommand::Simulate(args) => simulate(args),
+        PolicyCommand::Bounce(args) => bounce(args),
     }
 }
 
@@ -889,5 +900,198 @@ fn simulate(args: &SimulateArgs) -> ExitCode {
     if out.flush().is_err() {
         return ExitCode::from(2);
     }
+    ExitCode::SUCCESS
+}
+
+// ---------------------------------------------------------------------------------------
+// postern policy bounce
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SpfArg {
+    Pass,
+    Fail,
+    Softfail,
+    Neutral,
+    None,
+    Temperror,
+    Permerror,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DkimArg {
+    Pass,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RecipientArg {
+    Ok,
+    Unknown,
+    Full,
+    Disabled,
+    Policy,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ContentArg {
+    Clean,
+    Spam,
+    Malware,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RetArg {
+    Full,
+    Hdrs,
+}
+
+// One flag per fact of the failure, as on the command line.
+#[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Args)]
+pub(crate) struct BounceArgs {
+    /// SPF result of the MAIL FROM identity.
+    #[arg(long, value_enum, default_value = "none")]
+    spf: SpfArg,
+    /// Whether a DKIM signature aligned with the MAIL FROM domain passed.
+    #[arg(long = "dkim-aligned", value_enum, default_value = "none")]
+    dkim_aligned: DkimArg,
+    /// The recipient's status.
+    #[arg(long, value_enum, default_value = "ok")]
+    recipient: RecipientArg,
+    /// The reverse-path is null (`MAIL FROM:<>`).
+    #[arg(long)]
+    null_sender: bool,
+    /// The value of the message's `Auto-Submitted` header.
+    #[arg(long, value_name = "VALUE")]
+    auto_submitted: Option<String>,
+    /// The recipient's NOTIFY parameter: NEVER, or a list of SUCCESS, FAILURE, DELAY.
+    #[arg(long, value_name = "LIST")]
+    notify: Option<String>,
+    /// The message's RET parameter.
+    #[arg(long, value_enum)]
+    ret: Option<RetArg>,
+    /// The failure happened after the message was accepted (default: during the transaction).
+    #[arg(long)]
+    after_acceptance: bool,
+    /// The failure is transient (default: permanent).
+    #[arg(long)]
+    transient: bool,
+    /// The sender authenticated to us.
+    #[arg(long)]
+    authenticated: bool,
+    /// The content verdict.
+    #[arg(long, value_enum, default_value = "clean")]
+    content: ContentArg,
+    /// The message is a multipart/report (a DSN or MDN).
+    #[arg(long)]
+    report: bool,
+    /// The envelope sender is MAILER-DAEMON.
+    #[arg(long)]
+    mailer_daemon: bool,
+    /// The message has more Received headers than the hop limit.
+    #[arg(long)]
+    too_many_hops: bool,
+    /// Send DSNs despite SPF fail/softfail without aligned DKIM (rule 10 off).
+    #[arg(long)]
+    allow_unverified_spf_fail: bool,
+}
+
+fn bounce_facts(args: &BounceArgs) -> Result<BounceFacts, String> {
+    let notify = match &args.notify {
+        None => None,
+        Some(text) => Some(Notify::parse(text).ok_or_else(|| {
+            format!("--notify: {text:?} is not NEVER or a list of SUCCESS, FAILURE, DELAY")
+        })?),
+    };
+    Ok(BounceFacts {
+        phase: if args.after_acceptance {
+            FailurePhase::AfterAcceptance
+        } else {
+            FailurePhase::InTransaction
+        },
+        severity: if args.transient {
+            Severity::Transient
+        } else {
+            Severity::Permanent
+        },
+        null_sender: args.null_sender,
+        notify,
+        ret: args.ret.map(|r| match r {
+            RetArg::Full => Ret::Full,
+            RetArg::Hdrs => Ret::Headers,
+        }),
+        auto_submitted: args
+            .auto_submitted
+            .as_deref()
+            .map_or(AutoSubmitted::No, AutoSubmitted::parse),
+        loop_signs: LoopSigns {
+            report: args.report,
+            mailer_daemon: args.mailer_daemon,
+            too_many_hops: args.too_many_hops,
+        },
+        authenticated: args.authenticated,
+        spf: match args.spf {
+            SpfArg::Pass => SpfResult::Pass,
+            SpfArg::Fail => SpfResult::Fail,
+            SpfArg::Softfail => SpfResult::SoftFail,
+            SpfArg::Neutral => SpfResult::Neutral,
+            SpfArg::None => SpfResult::None,
+            SpfArg::Temperror => SpfResult::TempError,
+            SpfArg::Permerror => SpfResult::PermError,
+        },
+        dkim_aligned_pass: args.dkim_aligned == DkimArg::Pass,
+        content: match args.content {
+            ContentArg::Clean => ContentVerdict::Clean,
+            ContentArg::Spam => ContentVerdict::Spam,
+            ContentArg::Malware => ContentVerdict::Malware,
+        },
+        recipient: match args.recipient {
+            RecipientArg::Ok => RecipientStatus::Ok,
+            RecipientArg::Unknown => RecipientStatus::Unknown,
+            RecipientArg::Full => RecipientStatus::MailboxFull,
+            RecipientArg::Disabled => RecipientStatus::Disabled,
+            RecipientArg::Policy => RecipientStatus::Policy,
+            RecipientArg::Other => RecipientStatus::Other,
+        },
+    })
+}
+
+fn bounce(args: &BounceArgs) -> ExitCode {
+    let facts = match bounce_facts(args) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("postern: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let options = BounceOptions {
+        suppress_unverified_spf_fail: !args.allow_unverified_spf_fail,
+    };
+    let verdict = bounce::decide(&facts, &options);
+    let quote = |s: &str| Value::String(s.to_owned()).to_string();
+    let body = match verdict.decision {
+        BounceDecision::RejectAtSmtp => format!("\"decision\": {}", quote("reject_at_smtp")),
+        BounceDecision::SendDsn { content } => format!(
+            "\"decision\": {}, \"dsn\": {}",
+            quote("send_dsn"),
+            quote(match content {
+                DsnContent::Full => "full",
+                DsnContent::HeadersOnly => "headers_only",
+            })
+        ),
+        BounceDecision::Suppress { reason } => format!(
+            "\"decision\": {}, \"reason\": {}",
+            quote("suppress"),
+            quote(reason.as_str())
+        ),
+        BounceDecision::Quarantine => format!(
+            "\"decision\": {}, \"reason\": {}",
+            quote("quarantine"),
+            quote("malware")
+        ),
+    };
+    println!("{{{body}, \"rule\": {}}}", verdict.rule as u8);
     ExitCode::SUCCESS
 }

@@ -319,3 +319,63 @@ fn example_config_runs() {
         "the example shows a refusal"
     );
 }
+
+fn bounce(args: &[&str]) -> Value {
+    let mut all = vec!["policy", "bounce"];
+    all.extend_from_slice(args);
+    let out = postern(&all, None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn bounce_decisions() {
+    let v = bounce(&[
+        "--spf",
+        "softfail",
+        "--recipient",
+        "unknown",
+        "--after-acceptance",
+    ]);
+    assert_eq!(v["decision"], "suppress");
+    assert_eq!(v["reason"], "spf_fail_unknown_recipient");
+    assert_eq!(v["rule"], 9);
+    let v = bounce(&["--spf", "fail", "--after-acceptance"]);
+    assert_eq!(v["reason"], "spf_fail_unverified");
+    let v = bounce(&[
+        "--spf",
+        "fail",
+        "--dkim-aligned",
+        "pass",
+        "--after-acceptance",
+    ]);
+    assert_eq!(
+        (v["decision"].as_str(), v["dsn"].as_str()),
+        (Some("send_dsn"), Some("full"))
+    );
+    let v = bounce(&[
+        "--spf",
+        "fail",
+        "--after-acceptance",
+        "--allow-unverified-spf-fail",
+    ]);
+    assert_eq!(v["dsn"], "headers_only");
+    let v = bounce(&["--null-sender", "--after-acceptance", "--authenticated"]);
+    assert_eq!(v["reason"], "null_sender");
+    let v = bounce(&["--auto-submitted", "auto-replied", "--after-acceptance"]);
+    assert_eq!(v["reason"], "auto_submitted");
+    let v = bounce(&["--notify", "NEVER", "--after-acceptance", "--spf", "pass"]);
+    assert_eq!(v["reason"], "notify_never");
+    let v = bounce(&["--content", "malware", "--after-acceptance"]);
+    assert_eq!(v["decision"], "quarantine");
+    let v = bounce(&["--spf", "fail", "--recipient", "unknown"]);
+    assert_eq!(v["decision"], "reject_at_smtp");
+    let v = bounce(&["--transient", "--after-acceptance", "--spf", "pass"]);
+    assert_eq!(v["reason"], "transient");
+    let out = postern(&["policy", "bounce", "--notify", "SOMETIMES"], None);
+    assert_eq!(out.status.code(), Some(2));
+}

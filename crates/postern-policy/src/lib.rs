@@ -16,6 +16,8 @@
 //!   session, soft and hard error limits.
 //! - [`tarpit`]: a decaying penalty score per client prefix: greeting delays and bans.
 //! - [`greylist`]: triplet, sender+recipient or SPF domain+recipient keys.
+//! - [`bounce`]: DSN suppression as a pure function over the facts of a failure, so that
+//!   no backscatter goes out (the rule table is in the module docs).
 //!
 //! # Example
 //! ```
@@ -57,6 +59,7 @@
 //! that an external store (Redis) can hold the state of many MX hosts, with its own clock.
 #![forbid(unsafe_code)]
 
+pub mod bounce;
 pub mod concurrency;
 mod error;
 pub mod gcra;
