@@ -3,6 +3,7 @@
 
 mod ehlo;
 mod policy;
+mod spf;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ enum Command {
     /// Replay SMTP events through rate limits, concurrency, tarpit and greylisting.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
+    /// Check whether a client may send mail for a domain (SPF, RFC 7208).
+    Spf(spf::SpfArgs),
 }
 
 fn main() -> ExitCode {
@@ -31,5 +34,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Ehlo(cmd) => ehlo::run(&cmd),
         Command::Policy(cmd) => policy::run(&cmd),
+        Command::Spf(args) => spf::run(&args),
     }
 }

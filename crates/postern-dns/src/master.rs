@@ -39,6 +39,67 @@ fn flush(lines: &mut Vec<Line>, current: &mut Option<Line>) {
     }
 }
 
+/// Reads one token starting at `i`: a quoted string or a run of non-blank bytes, with `\X`
+/// and `\DDD` escapes (RFC 1035 §5.1). Returns the token and the index after it.
+fn read_token(bytes: &[u8], mut i: usize, line_no: usize) -> Result<(Token, usize), Error> {
+    let b = bytes.get(i).copied().unwrap_or(0);
+    let mut token = Vec::new();
+    let quoted = b == b'"';
+    if quoted {
+        i = i.saturating_add(1);
+    }
+    loop {
+        let Some(&c) = bytes.get(i) else {
+            if quoted {
+                return Err(err(line_no, "unterminated quoted string"));
+            }
+            break;
+        };
+        if quoted && c == b'"' {
+            i = i.saturating_add(1);
+            break;
+        }
+        if !quoted && matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"') {
+            break;
+        }
+        if c == b'\n' {
+            return Err(err(line_no, "newline inside a quoted string"));
+        }
+        if c == b'\\' {
+            let digits: Vec<u8> = (1..=3)
+                .filter_map(|k| bytes.get(i.saturating_add(k)).copied())
+                .collect();
+            if digits.len() == 3 && digits.iter().all(u8::is_ascii_digit) {
+                let value = digits
+                    .iter()
+                    .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
+                let byte = u8::try_from(value)
+                    .map_err(|_| err(line_no, format!("escape \\{value} out of range")))?;
+                token.push(byte);
+                i = i.saturating_add(4);
+            } else if let Some(&next) = bytes.get(i.saturating_add(1)) {
+                if next == b'\n' {
+                    return Err(err(line_no, "backslash before end of line"));
+                }
+                token.push(next);
+                i = i.saturating_add(2);
+            } else {
+                return Err(err(line_no, "backslash at end of input"));
+            }
+            continue;
+        }
+        token.push(c);
+        i = i.saturating_add(1);
+    }
+    Ok((
+        Token {
+            text: token,
+            quoted,
+        },
+        i,
+    ))
+}
+
 /// Splits the text into logical lines of tokens (RFC 1035 §5.1).
 fn lex(text: &str) -> Result<Vec<Line>, Error> {
     let bytes = text.as_bytes();
@@ -92,61 +153,9 @@ fn lex(text: &str) -> Result<Vec<Line>, Error> {
                     number: line_no,
                 });
                 at_line_start = false;
-                let mut token = Vec::new();
-                let quoted = b == b'"';
-                if quoted {
-                    i = i.saturating_add(1);
-                }
-                loop {
-                    let Some(&c) = bytes.get(i) else {
-                        if quoted {
-                            return Err(err(line_no, "unterminated quoted string"));
-                        }
-                        break;
-                    };
-                    if quoted && c == b'"' {
-                        i = i.saturating_add(1);
-                        break;
-                    }
-                    if !quoted
-                        && matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b';' | b'(' | b')' | b'"')
-                    {
-                        break;
-                    }
-                    if c == b'\n' {
-                        return Err(err(line_no, "newline inside a quoted string"));
-                    }
-                    if c == b'\\' {
-                        let digits: Vec<u8> = (1..=3)
-                            .filter_map(|k| bytes.get(i.saturating_add(k)).copied())
-                            .collect();
-                        if digits.len() == 3 && digits.iter().all(u8::is_ascii_digit) {
-                            let value = digits
-                                .iter()
-                                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'));
-                            let byte = u8::try_from(value).map_err(|_| {
-                                err(line_no, format!("escape \\{value} out of range"))
-                            })?;
-                            token.push(byte);
-                            i = i.saturating_add(4);
-                        } else if let Some(&next) = bytes.get(i.saturating_add(1)) {
-                            if next == b'\n' {
-                                return Err(err(line_no, "backslash before end of line"));
-                            }
-                            token.push(next);
-                            i = i.saturating_add(2);
-                        } else {
-                            return Err(err(line_no, "backslash at end of input"));
-                        }
-                        continue;
-                    }
-                    token.push(c);
-                    i = i.saturating_add(1);
-                }
-                line.tokens.push(Token {
-                    text: token,
-                    quoted,
-                });
+                let (token, next) = read_token(bytes, i, line_no)?;
+                i = next;
+                line.tokens.push(token);
             }
         }
     }
@@ -182,6 +191,72 @@ fn is_ttl(text: &str) -> bool {
         && text.bytes().all(|b| {
             b.is_ascii_digit() || matches!(b.to_ascii_lowercase(), b's' | b'm' | b'h' | b'd' | b'w')
         })
+}
+
+/// The RDATA of one record of type `rtype` (upper case), from its fields.
+fn rdata(rtype: &str, rest: &[&Token], origin: Option<&Name>, n: usize) -> Result<Entry, Error> {
+    let single = |what: &str| -> Result<&str, Error> {
+        match rest {
+            [one] => token_str(one, n),
+            _ => Err(err(n, format!("{what} takes exactly one field"))),
+        }
+    };
+    Ok(match rtype {
+        "TXT" | "SPF" => {
+            if rest.is_empty() {
+                return Err(err(n, format!("{rtype} needs at least one string")));
+            }
+            let mut data = Vec::new();
+            for part in rest {
+                if part.text.len() > MAX_CHARACTER_STRING {
+                    return Err(err(n, "character-string longer than 255 octets"));
+                }
+                data.extend_from_slice(&part.text);
+            }
+            if rtype == "TXT" {
+                Entry::Record(Record::Txt(data))
+            } else {
+                Entry::Spf(data)
+            }
+        }
+        "A" => {
+            let text = single("A")?;
+            Entry::Record(Record::A(
+                text.parse::<Ipv4Addr>()
+                    .map_err(|_| err(n, format!("bad IPv4 address {text:?}")))?,
+            ))
+        }
+        "AAAA" => {
+            let text = single("AAAA")?;
+            Entry::Record(Record::Aaaa(
+                text.parse::<Ipv6Addr>()
+                    .map_err(|_| err(n, format!("bad IPv6 address {text:?}")))?,
+            ))
+        }
+        "MX" => {
+            let [pref, host] = rest else {
+                return Err(err(n, "MX takes a preference and a host"));
+            };
+            let pref_text = token_str(pref, n)?;
+            let preference = pref_text
+                .parse::<u16>()
+                .map_err(|_| err(n, format!("bad MX preference {pref_text:?}")))?;
+            let host = token_str(host, n)?;
+            // "." is a null MX (RFC 7505).
+            let exchange = if host == "." {
+                None
+            } else {
+                Some(absolute(host, origin, n)?)
+            };
+            Entry::Record(Record::Mx {
+                preference,
+                exchange,
+            })
+        }
+        "PTR" => Entry::Record(Record::Ptr(absolute(single("PTR")?, origin, n)?)),
+        "CNAME" => Entry::Cname(absolute(single("CNAME")?, origin, n)?),
+        other => return Err(err(n, format!("unsupported record type {other}"))),
+    })
 }
 
 impl Zone {
@@ -252,68 +327,7 @@ impl Zone {
                 }
             };
             let rest: Vec<&Token> = tokens.collect();
-            let single = |what: &str| -> Result<&str, Error> {
-                match rest.as_slice() {
-                    [one] => token_str(one, n),
-                    _ => Err(err(n, format!("{what} takes exactly one field"))),
-                }
-            };
-            let entry = match rtype.as_str() {
-                "TXT" | "SPF" => {
-                    if rest.is_empty() {
-                        return Err(err(n, format!("{rtype} needs at least one string")));
-                    }
-                    let mut data = Vec::new();
-                    for part in &rest {
-                        if part.text.len() > MAX_CHARACTER_STRING {
-                            return Err(err(n, "character-string longer than 255 octets"));
-                        }
-                        data.extend_from_slice(&part.text);
-                    }
-                    if rtype == "TXT" {
-                        Entry::Record(Record::Txt(data))
-                    } else {
-                        Entry::Spf(data)
-                    }
-                }
-                "A" => {
-                    let text = single("A")?;
-                    Entry::Record(Record::A(
-                        text.parse::<Ipv4Addr>()
-                            .map_err(|_| err(n, format!("bad IPv4 address {text:?}")))?,
-                    ))
-                }
-                "AAAA" => {
-                    let text = single("AAAA")?;
-                    Entry::Record(Record::Aaaa(
-                        text.parse::<Ipv6Addr>()
-                            .map_err(|_| err(n, format!("bad IPv6 address {text:?}")))?,
-                    ))
-                }
-                "MX" => {
-                    let [pref, host] = rest.as_slice() else {
-                        return Err(err(n, "MX takes a preference and a host"));
-                    };
-                    let pref_text = token_str(pref, n)?;
-                    let preference = pref_text
-                        .parse::<u16>()
-                        .map_err(|_| err(n, format!("bad MX preference {pref_text:?}")))?;
-                    let host = token_str(host, n)?;
-                    // "." is a null MX (RFC 7505).
-                    let exchange = if host == "." {
-                        None
-                    } else {
-                        Some(absolute(host, origin.as_ref(), n)?)
-                    };
-                    Entry::Record(Record::Mx {
-                        preference,
-                        exchange,
-                    })
-                }
-                "PTR" => Entry::Record(Record::Ptr(absolute(single("PTR")?, origin.as_ref(), n)?)),
-                "CNAME" => Entry::Cname(absolute(single("CNAME")?, origin.as_ref(), n)?),
-                other => return Err(err(n, format!("unsupported record type {other}"))),
-            };
+            let entry = rdata(&rtype, &rest, origin.as_ref(), n)?;
             zone.insert(owner, entry);
         }
         Ok(zone)

@@ -418,7 +418,7 @@ impl Evaluator {
                     self.pending = Some(Query::new(id, name, rtype));
                 }
                 Err(Interrupt::Abort(verdict, problem)) => {
-                    self.finish(verdict, None, Some(problem))
+                    self.finish(verdict, None, Some(problem));
                 }
             }
         }

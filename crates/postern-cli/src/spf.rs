@@ -1,0 +1,270 @@
+//! `postern spf`: run an SPF check (RFC 7208) against an offline zone or live DNS.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args, ValueEnum};
+use postern_dns::{Answer, Query, Zone};
+use postern_spf::{Evaluator, Options, Outcome, Request, Step};
+use serde_json::json;
+
+/// Which identity to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum IdentityArg {
+    /// The MAIL FROM address (with an empty address, postmaster@HELO).
+    Mailfrom,
+    /// The HELO/EHLO name.
+    Helo,
+}
+
+/// Where DNS answers come from, besides `--zone`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DnsSource {
+    /// The system's resolver configuration (`/etc/resolv.conf`), live queries.
+    System,
+}
+
+/// Check whether a client may send mail for a domain (SPF, RFC 7208).
+///
+/// Exit status: 0 for any SPF result (including fail, temperror and permerror), 1 for bad
+/// input (client IP, zone file), 2 for usage errors.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["zone", "dns"])))]
+pub(crate) struct SpfArgs {
+    /// The SMTP client's IP address (IPv4 or IPv6).
+    #[arg(long)]
+    ip: String,
+    /// The HELO/EHLO name the client gave.
+    #[arg(long)]
+    helo: String,
+    /// The MAIL FROM address, without angle brackets; empty or absent for the null sender.
+    #[arg(long = "mail-from", value_name = "ADDR", default_value = "")]
+    mail_from: String,
+    /// The identity to check.
+    #[arg(long, value_enum, default_value = "mailfrom")]
+    identity: IdentityArg,
+    /// Offline DNS: a JSON zone file, or an RFC 1035 master file when the name ends in `.zone`.
+    #[arg(long, value_name = "FILE")]
+    zone: Option<PathBuf>,
+    /// Live DNS: `system` queries the system's resolver.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    dns: Option<DnsSource>,
+    /// The receiving host's name, for the `%{r}` macro and `receiver=`.
+    #[arg(long, default_value = "unknown")]
+    receiver: String,
+    /// Print one JSON object instead of a line of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn load_zone(path: &PathBuf) -> Result<Zone, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read zone file {}: {e}", path.display()))?;
+    let is_master = path
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("zone"));
+    let zone = if is_master {
+        Zone::from_master_file(&text, None)
+    } else {
+        Zone::from_json(&text)
+    };
+    zone.map_err(|e| format!("bad zone file {}: {e}", path.display()))
+}
+
+/// Runs the step loop with `resolve` answering each query.
+fn run_loop(
+    request: &Request<'_>,
+    options: &Options,
+    mut resolve: impl FnMut(&Query) -> Answer,
+) -> Result<Outcome, String> {
+    let mut eval = Evaluator::new(request, options);
+    loop {
+        match eval.step() {
+            Step::Lookup(query) => {
+                let answer = resolve(&query);
+                eval.supply(query.id(), answer).map_err(|e| e.to_string())?;
+            }
+            Step::Done(outcome) => return Ok(outcome),
+        }
+    }
+}
+
+pub(crate) fn run(args: &SpfArgs) -> ExitCode {
+    let Ok(ip) = args.ip.trim().parse::<IpAddr>() else {
+        eprintln!(
+            "postern spf: bad --ip {:?}: not an IPv4 or IPv6 address",
+            args.ip
+        );
+        return ExitCode::from(1);
+    };
+    let request = match args.identity {
+        IdentityArg::Mailfrom => Request::mail_from(ip, &args.mail_from, &args.helo),
+        IdentityArg::Helo => Request::helo(ip, &args.helo),
+    };
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let options = Options::default()
+        .with_receiver(&args.receiver)
+        .with_timestamp(timestamp);
+    let outcome = match (&args.zone, args.dns) {
+        (Some(path), _) => match load_zone(path) {
+            Ok(zone) => run_loop(&request, &options, |q| zone.resolve(q)),
+            Err(message) => Err(message),
+        },
+        (None, Some(DnsSource::System)) => live::evaluate(&request, &options),
+        (None, None) => Err("one of --zone or --dns is required".to_owned()),
+    };
+    match outcome {
+        Ok(outcome) => {
+            print_outcome(&outcome, args.json);
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("postern spf: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_outcome(outcome: &Outcome, as_json: bool) {
+    if as_json {
+        let value = json!({
+            "result": outcome.verdict.as_str(),
+            "explanation": outcome.explanation,
+            "mechanism": outcome.mechanism,
+            "dns_lookups": outcome.dns_lookups,
+            "void_lookups": outcome.void_lookups,
+            "received_spf": outcome.received_spf(),
+            "authentication_results": outcome.authentication_results(),
+        });
+        println!("{value}");
+        return;
+    }
+    let mut line = format!(
+        "{} ({} identity {})",
+        outcome.verdict,
+        outcome.identity.as_str(),
+        outcome.sender
+    );
+    if let Some(m) = &outcome.mechanism {
+        let _ = write!(line, " mechanism={m}");
+    }
+    if let Some(p) = &outcome.problem {
+        let _ = write!(line, " problem={p:?}");
+    }
+    if let Some(e) = &outcome.explanation {
+        let _ = write!(line, " explanation={e:?}");
+    }
+    let _ = write!(
+        line,
+        " dns_lookups={} void_lookups={}",
+        outcome.dns_lookups, outcome.void_lookups
+    );
+    println!("{line}");
+}
+
+#[cfg(feature = "system-dns")]
+mod live {
+    //! Live DNS through hickory-resolver with the system configuration.
+
+    use hickory_resolver::TokioResolver;
+    use hickory_resolver::net::{DnsError, NetError};
+    use hickory_resolver::proto::op::ResponseCode;
+    use hickory_resolver::proto::rr::{self, RData};
+    use postern_dns::{Answer, Name, Query, Record, RecordType};
+    use postern_spf::{Options, Outcome, Request};
+
+    fn rtype(t: RecordType) -> rr::RecordType {
+        match t {
+            RecordType::A => rr::RecordType::A,
+            RecordType::Aaaa => rr::RecordType::AAAA,
+            RecordType::Mx => rr::RecordType::MX,
+            RecordType::Ptr => rr::RecordType::PTR,
+            _ => rr::RecordType::TXT,
+        }
+    }
+
+    fn our_name(name: &rr::Name) -> Option<Name> {
+        let labels: Option<Vec<&str>> = name.iter().map(|l| core::str::from_utf8(l).ok()).collect();
+        Name::new(&labels?.join(".")).ok()
+    }
+
+    fn convert(data: &RData, t: RecordType) -> Option<Record> {
+        match (data, t) {
+            (RData::A(a), RecordType::A) => Some(Record::A(a.0)),
+            (RData::AAAA(a), RecordType::Aaaa) => Some(Record::Aaaa(a.0)),
+            (RData::MX(mx), RecordType::Mx) => Some(Record::Mx {
+                preference: mx.preference,
+                exchange: if mx.exchange.is_root() {
+                    None
+                } else {
+                    Some(our_name(&mx.exchange)?)
+                },
+            }),
+            (RData::PTR(p), RecordType::Ptr) => Some(Record::Ptr(our_name(&p.0)?)),
+            (RData::TXT(txt), RecordType::Txt) => Some(Record::Txt(txt.txt_data.concat())),
+            _ => None,
+        }
+    }
+
+    async fn resolve(resolver: &TokioResolver, query: &Query) -> Answer {
+        let Ok(name) = rr::Name::from_labels(query.name().labels().map(str::as_bytes)) else {
+            return Answer::TempFail;
+        };
+        match resolver.lookup(name, rtype(query.rtype())).await {
+            Ok(lookup) => {
+                let records: Vec<Record> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|r| convert(&r.data, query.rtype()))
+                    .collect();
+                if records.is_empty() {
+                    Answer::NoData
+                } else {
+                    Answer::Records(records)
+                }
+            }
+            Err(NetError::Dns(DnsError::NoRecordsFound(none)))
+                if none.response_code == ResponseCode::NXDomain =>
+            {
+                Answer::NxDomain
+            }
+            Err(NetError::Dns(DnsError::NoRecordsFound(_))) => Answer::NoData,
+            Err(_) => Answer::TempFail,
+        }
+    }
+
+    pub(super) fn evaluate(request: &Request<'_>, options: &Options) -> Result<Outcome, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the DNS runtime: {e}"))?;
+        let resolver = TokioResolver::builder_tokio()
+            .and_then(hickory_resolver::ResolverBuilder::build)
+            .map_err(|e| format!("cannot configure the system resolver: {e}"))?;
+        runtime.block_on(async {
+            let mut eval = postern_spf::Evaluator::new(request, options);
+            loop {
+                match eval.step() {
+                    postern_spf::Step::Lookup(query) => {
+                        let answer = resolve(&resolver, &query).await;
+                        eval.supply(query.id(), answer).map_err(|e| e.to_string())?;
+                    }
+                    postern_spf::Step::Done(outcome) => return Ok(outcome),
+                }
+            }
+        })
+    }
+}
+
+#[cfg(not(feature = "system-dns"))]
+mod live {
+    use postern_spf::{Options, Outcome, Request};
+
+    pub(super) fn evaluate(_request: &Request<'_>, _options: &Options) -> Result<Outcome, String> {
+        Err("--dns system needs postern built with the `system-dns` feature".to_owned())
+    }
+}

@@ -1,0 +1,339 @@
+//! `postern spf` against the example zones in `examples/data/`: results, JSON keys, header
+//! quoting and exit statuses.
+// Tests run the binary and panic on mismatch.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const JSON_ZONE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/data/spf-zone.json"
+);
+const MASTER_ZONE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/data/spf-zone.zone"
+);
+
+fn postern(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_postern"))
+        .arg("spf")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn check_json(zone: &str, ip: &str, mail_from: &str, helo: &str) -> Value {
+    let out = postern(&[
+        "--ip",
+        ip,
+        "--mail-from",
+        mail_from,
+        "--helo",
+        helo,
+        "--zone",
+        zone,
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn json_has_every_key() {
+    let v = check_json(JSON_ZONE, "203.0.113.5", "a@example.com", "mx.example.com");
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut want = vec![
+        "result",
+        "explanation",
+        "mechanism",
+        "dns_lookups",
+        "void_lookups",
+        "received_spf",
+        "authentication_results",
+    ];
+    want.sort_unstable();
+    let mut keys = keys;
+    keys.sort_unstable();
+    assert_eq!(keys, want);
+    assert_eq!(v["result"], "fail");
+    assert_eq!(
+        v["explanation"],
+        "203.0.113.5 is not one of example.com's mail servers"
+    );
+    assert_eq!(v["mechanism"], "-all");
+    assert_eq!(v["dns_lookups"], 2);
+    assert_eq!(v["void_lookups"], 0);
+    assert_eq!(
+        v["authentication_results"],
+        "spf=fail smtp.mailfrom=a@example.com"
+    );
+    let received = v["received_spf"].as_str().unwrap();
+    assert!(received.starts_with("fail ("), "{received}");
+    assert!(received.contains("client-ip=203.0.113.5;"), "{received}");
+    assert!(received.contains("identity=mailfrom"), "{received}");
+}
+
+#[test]
+fn results_from_the_example_zone() {
+    for (ip, mail_from, helo, result, mechanism) in [
+        (
+            "192.0.2.10",
+            "a@example.com",
+            "mx.example.com",
+            "pass",
+            Some("mx"),
+        ),
+        (
+            "198.51.100.7",
+            "a@example.com",
+            "mx.example.com",
+            "pass",
+            Some("include:_spf.example.com"),
+        ),
+        (
+            "2001:db8:100::1",
+            "a@example.com",
+            "mx.example.com",
+            "pass",
+            Some("include:_spf.example.com"),
+        ),
+        (
+            "::ffff:192.0.2.10",
+            "a@example.com",
+            "mx.example.com",
+            "pass",
+            Some("mx"),
+        ),
+        (
+            "2001:db8::10",
+            "",
+            "mail.example.com",
+            "pass",
+            Some("a:www.example.com"),
+        ),
+        (
+            "203.0.113.1",
+            "alice@soft.example.org",
+            "h.example",
+            "pass",
+            Some("exists:%{l}.%{ir}.allow.example.org"),
+        ),
+        (
+            "203.0.113.2",
+            "alice@soft.example.org",
+            "h.example",
+            "softfail",
+            Some("~all"),
+        ),
+        (
+            "192.0.2.1",
+            "a@broken.example.org",
+            "h.example",
+            "permerror",
+            None,
+        ),
+        (
+            "192.0.2.1",
+            "a@slow.example.org",
+            "h.example",
+            "temperror",
+            None,
+        ),
+        (
+            "192.0.2.1",
+            "a@plain.example.org",
+            "h.example",
+            "none",
+            None,
+        ),
+        (
+            "192.0.2.1",
+            "a@nowhere.example.org",
+            "h.example",
+            "none",
+            None,
+        ),
+    ] {
+        let v = check_json(JSON_ZONE, ip, mail_from, helo);
+        assert_eq!(v["result"], result, "{ip} {mail_from}: {v}");
+        assert_eq!(v["mechanism"].as_str(), mechanism, "{ip} {mail_from}: {v}");
+        assert_eq!(v["explanation"], Value::Null);
+    }
+}
+
+#[test]
+fn master_file_gives_the_same_answers() {
+    for (ip, mail_from) in [
+        ("192.0.2.10", "a@example.com"),
+        ("203.0.113.5", "b@example.com"),
+        ("198.51.100.200", "c@example.com"),
+        ("2001:db8:100::9", "d@example.com"),
+        ("2001:db8:200::9", "e@example.com"),
+    ] {
+        let json = check_json(JSON_ZONE, ip, mail_from, "mx.example.com");
+        let master = check_json(MASTER_ZONE, ip, mail_from, "mx.example.com");
+        assert_eq!(json, master, "{ip}");
+    }
+}
+
+#[test]
+fn helo_identity() {
+    let out = postern(&[
+        "--ip",
+        "192.0.2.10",
+        "--helo",
+        "mail.example.com",
+        "--identity",
+        "helo",
+        "--zone",
+        JSON_ZONE,
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["result"], "pass");
+    assert_eq!(
+        v["authentication_results"],
+        "spf=pass smtp.helo=mail.example.com"
+    );
+    assert!(
+        v["received_spf"]
+            .as_str()
+            .unwrap()
+            .contains("identity=helo")
+    );
+}
+
+#[test]
+fn text_output() {
+    let out = postern(&[
+        "--ip",
+        "192.0.2.10",
+        "--mail-from",
+        "a@example.com",
+        "--helo",
+        "mx.example.com",
+        "--zone",
+        JSON_ZONE,
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1);
+    assert!(text.starts_with("pass "), "{text}");
+    assert!(text.contains("mechanism=mx"), "{text}");
+}
+
+#[test]
+fn hostile_helo_cannot_inject_headers() {
+    let helo = "x.example\r\nX-Injected: yes\" (\\";
+    let mail_from = "evil\"\r\nBcc: victim@example.net@example.com";
+    let v = check_json(JSON_ZONE, "203.0.113.5", mail_from, helo);
+    for key in ["received_spf", "authentication_results"] {
+        let header = v[key].as_str().unwrap();
+        assert!(
+            !header.contains('\r') && !header.contains('\n'),
+            "{key}: {header:?}"
+        );
+        assert!(!header.contains("\nX-Injected"), "{key}: {header:?}");
+    }
+    let received = v["received_spf"].as_str().unwrap();
+    assert!(
+        received.contains(r#"helo="x.example??X-Injected: yes\" (\\""#),
+        "{received}"
+    );
+    let ar = v["authentication_results"].as_str().unwrap();
+    assert!(
+        ar.starts_with("spf=fail smtp.mailfrom=\"evil\\\"??Bcc:"),
+        "{ar}"
+    );
+}
+
+#[test]
+fn bad_input_exits_1() {
+    let out = postern(&["--ip", "192.0.2.300", "--helo", "h", "--zone", JSON_ZONE]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad --ip"));
+
+    let dir = std::env::temp_dir().join(format!("postern-spf-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text, needle) in [
+        (
+            "bad.json",
+            "{\"a.example\": [{\"type\": \"A\", \"value\": \"1.2.3\"}]}",
+            "bad IPv4 address",
+        ),
+        ("syntax.json", "{\"a.example\": [", "line 1"),
+        ("bad.zone", "a.example. IN TXT \"unterminated\n", "line 1"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let out = postern(&[
+            "--ip",
+            "192.0.2.1",
+            "--helo",
+            "h",
+            "--zone",
+            path.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("bad zone file") && stderr.contains(needle),
+            "{name}: {stderr}"
+        );
+    }
+    let out = postern(&[
+        "--ip",
+        "192.0.2.1",
+        "--helo",
+        "h",
+        "--zone",
+        dir.join("missing.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["--ip", "192.0.2.1", "--helo", "h"][..],
+        &[
+            "--ip",
+            "192.0.2.1",
+            "--helo",
+            "h",
+            "--zone",
+            JSON_ZONE,
+            "--dns",
+            "system",
+        ],
+        &[
+            "--ip",
+            "192.0.2.1",
+            "--helo",
+            "h",
+            "--zone",
+            JSON_ZONE,
+            "--identity",
+            "rcpt",
+        ],
+        &["--ip", "192.0.2.1", "--helo", "h", "--dns", "google"],
+        &["--helo", "h", "--zone", JSON_ZONE],
+    ] {
+        let out = postern(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
