@@ -1,6 +1,7 @@
 //! `postern`: check EHLO replies (and, as the crates grow, SPF, DKIM and policy decisions)
 //! from the command line. The only postern crate that does I/O.
 
+mod dkim;
 mod ehlo;
 mod policy;
 mod spf;
@@ -27,6 +28,9 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Check whether a client may send mail for a domain (SPF, RFC 7208).
     Spf(spf::SpfArgs),
+    /// Verify and sign DKIM signatures (RFC 6376, 8301, 8463).
+    #[command(subcommand)]
+    Dkim(dkim::DkimCommand),
 }
 
 fn main() -> ExitCode {
@@ -35,5 +39,6 @@ fn main() -> ExitCode {
         Command::Ehlo(cmd) => ehlo::run(&cmd),
         Command::Policy(cmd) => policy::run(&cmd),
         Command::Spf(args) => spf::run(&args),
+        Command::Dkim(cmd) => dkim::run(&cmd),
     }
 }

@@ -147,6 +147,20 @@ impl SigningKey {
             })
     }
 
+    /// A key file's text: PEM as [`SigningKey::from_pem`], or else an Ed25519 seed in base64.
+    ///
+    /// # Errors
+    /// As [`SigningKey::from_pem`]; [`Error::PrivateKey`] for text that is neither.
+    pub fn from_text(text: &str) -> Result<Self, Error> {
+        if text.contains("-----BEGIN") {
+            return Self::from_pem(text);
+        }
+        let seed = b64::decode(text.trim().as_bytes()).ok_or(Error::PrivateKey {
+            what: "neither PEM nor a base64 Ed25519 seed",
+        })?;
+        Self::ed25519_from_seed(&seed)
+    }
+
     /// An Ed25519 key from its 32-byte seed (RFC 8032 private key).
     ///
     /// # Errors

@@ -1,0 +1,288 @@
+//! `postern dkim verify|sign` against the shared DKIM corpora's manifests: the CLI contract used
+//! by acceptance checks (held-back cases of the same kinds are run the same way).
+// Tests run the binary, read the corpus and write --dns files; they panic on mismatch.
+#![allow(clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn dkim_dir() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/testdata/dkim"
+    ))
+}
+
+fn postern(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn manifest(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the shared testdata must be present)",
+            path.display()
+        )
+    });
+    serde_json::from_str::<Value>(&text)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("postern-dkim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Check one verify run against the manifest entry; `None` when it matches.
+fn mismatch(entry: &Value, report: &Value) -> Option<String> {
+    let expected = entry["expected"].as_array().unwrap();
+    let got = report["signatures"].as_array().unwrap();
+    if expected.len() != got.len() {
+        return Some(format!(
+            "{} signatures expected, got {report}",
+            expected.len()
+        ));
+    }
+    for (i, (want, got)) in expected.iter().zip(got).enumerate() {
+        let primary = want["result"].as_str().unwrap();
+        let result = got["result"].as_str().unwrap();
+        let acceptable: Vec<&str> = want
+            .get("acceptable")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let ok = if result == primary {
+            got["reason"] == want["reason"]
+        } else {
+            acceptable.contains(&result)
+        };
+        if !ok {
+            return Some(format!("sig {i}: expected {want}, got {got}"));
+        }
+        if result == "pass" && (got["d"] != want["d"] || got["s"] != want["s"]) {
+            return Some(format!("sig {i}: d/s {got} vs {want}"));
+        }
+        if want.get("testing") == Some(&Value::Bool(true)) && got["testing"] != Value::Bool(true) {
+            return Some(format!("sig {i}: testing key not reported"));
+        }
+    }
+    let ar = report["authentication_results"].as_str().unwrap();
+    if expected.is_empty() {
+        (ar != "dkim=none").then(|| format!("authentication_results {ar}"))
+    } else {
+        (ar.matches("dkim=").count() != expected.len())
+            .then(|| format!("authentication_results {ar}"))
+    }
+}
+
+fn verify_corpus(dir: &str) -> usize {
+    let base = dkim_dir().join(dir);
+    let entries = manifest(&base.join("manifest.json"));
+    let mut failures = Vec::new();
+    for (n, entry) in entries.iter().enumerate() {
+        let file = entry["file"].as_str().unwrap();
+        let dns = scratch(&format!("{dir}-{n}.json"));
+        std::fs::write(&dns, entry["dns"].to_string()).unwrap();
+        let now = entry["now"].as_u64().unwrap().to_string();
+        let message = base.join(file);
+        let out = postern(&[
+            "dkim",
+            "verify",
+            "--dns",
+            dns.to_str().unwrap(),
+            "--now",
+            &now,
+            message.to_str().unwrap(),
+        ]);
+        if !out.status.success() {
+            failures.push(format!(
+                "{file}: exit {:?}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            continue;
+        }
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(problem) = mismatch(entry, &report) {
+            failures.push(format!("{file}: {problem}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} fail:\n{}",
+        failures.len(),
+        entries.len(),
+        failures.join("\n")
+    );
+    entries.len()
+}
+
+#[test]
+fn verify_generated_corpus() {
+    assert!(verify_corpus("generated") >= 104);
+}
+
+#[test]
+fn verify_public_corpus() {
+    assert!(verify_corpus("public") >= 6);
+}
+
+#[test]
+fn sign_corpus_byte_for_byte() {
+    let base = dkim_dir().join("generated");
+    let cases = manifest(&base.join("sign/manifest.json"));
+    let mut exact = 0;
+    for case in &cases {
+        let name = case["name"].as_str().unwrap();
+        let p = &case["params"];
+        let headers: Vec<&str> = p["h"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        let headers = headers.join(":");
+        let unsigned = base.join(case["unsigned"].as_str().unwrap());
+        for (kind, key) in case["key"].as_object().unwrap() {
+            if kind.starts_with("public") {
+                continue;
+            }
+            let key = base.join(key.as_str().unwrap());
+            let mut args: Vec<String> = [
+                "dkim",
+                "sign",
+                "--key",
+                key.to_str().unwrap(),
+                "--domain",
+                p["d"].as_str().unwrap(),
+                "--selector",
+                p["s"].as_str().unwrap(),
+                "--algorithm",
+                p["a"].as_str().unwrap(),
+                "--canonicalization",
+                p["c"].as_str().unwrap(),
+                "--headers",
+                &headers,
+            ]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+            if let Some(t) = p.get("t") {
+                args.extend(["--timestamp".to_owned(), t.to_string()]);
+            }
+            if let Some(x) = p.get("x") {
+                args.extend(["--expiration".to_owned(), x.to_string()]);
+            }
+            if let Some(i) = p.get("i") {
+                args.extend(["--identity".to_owned(), i.as_str().unwrap().to_owned()]);
+            }
+            if p.get("l").is_some() {
+                args.push("--body-length".to_owned());
+            }
+            args.push(unsigned.to_str().unwrap().to_owned());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let out = postern(&args);
+            if name.contains("rsa1024") {
+                // ring signs with 2048-4096-bit RSA keys only: a clear error, exit 1.
+                assert_eq!(out.status.code(), Some(1), "{name} {kind}");
+                assert!(
+                    String::from_utf8_lossy(&out.stderr).contains("1024 bits"),
+                    "{name}"
+                );
+                continue;
+            }
+            assert!(
+                out.status.success(),
+                "{name} {kind}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let signed = std::fs::read(base.join(case["signed"].as_str().unwrap())).unwrap();
+            assert!(
+                out.stdout == signed,
+                "{name} {kind}: output differs from the reference:\n{}",
+                String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(800)])
+            );
+            exact += 1;
+        }
+    }
+    assert!(exact >= 10, "{exact}");
+}
+
+#[test]
+fn sign_then_verify_round_trip_from_stdin() {
+    let base = dkim_dir().join("generated");
+    let key = base.join("keys/rsa2048.pkcs8.pem");
+    let unsigned =
+        std::fs::read(base.join("sign/01-rsa2048-relaxed-relaxed.unsigned.eml")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_postern"))
+        .args([
+            "dkim",
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--domain",
+            "example.com",
+            "--selector",
+            "rsa2048",
+            "--oversign",
+            "--fold",
+            "--timestamp",
+            "1700000000",
+            "-",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), &unsigned).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let signed = scratch("roundtrip.eml");
+    std::fs::write(&signed, &out.stdout).unwrap();
+    let spki = std::fs::read_to_string(base.join("keys/rsa2048.spki.b64")).unwrap();
+    let dns = scratch("roundtrip.json");
+    std::fs::write(&dns, serde_json::json!({"rsa2048._domainkey.example.com": format!("v=DKIM1; k=rsa; p={}", spki.trim())}).to_string()).unwrap();
+    let out = postern(&[
+        "dkim",
+        "verify",
+        "--dns",
+        dns.to_str().unwrap(),
+        "--now",
+        "1700000100",
+        signed.to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["signatures"][0]["result"], "pass", "{report}");
+}
+
+#[test]
+fn unreadable_input_exits_1() {
+    let out = postern(&[
+        "dkim",
+        "verify",
+        "--dns",
+        "/nonexistent/dns.json",
+        "--now",
+        "0",
+        "/nonexistent/message",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = postern(&["dkim", "verify", "--now", "0", "/nonexistent/message"]);
+    assert_eq!(out.status.code(), Some(1));
+}
