@@ -16,6 +16,8 @@
 //!   session, soft and hard error limits.
 //! - [`tarpit`]: a decaying penalty score per client prefix: greeting delays and bans.
 //! - [`greylist`]: triplet, sender+recipient or SPF domain+recipient keys.
+//! - [`tls`]: offer STARTTLS to this client? May this outbound delivery go in clear
+//!   (REQUIRETLS, `TLS-Required: No`, DANE, [`mta_sts`] policies with MX pattern matching)?
 //! - [`bounce`]: DSN suppression as a pure function over the facts of a failure, so that
 //!   no backscatter goes out (the rule table is in the module docs).
 //!
@@ -65,10 +67,12 @@ mod error;
 pub mod gcra;
 pub mod greylist;
 pub mod limits;
+pub mod mta_sts;
 mod state;
 mod subject;
 mod table;
 pub mod tarpit;
+pub mod tls;
 mod verdict;
 
 pub use error::Error;
