@@ -75,6 +75,9 @@ pub mod tarpit;
 pub mod tls;
 mod verdict;
 
+#[doc(hidden)]
+pub mod __fuzz;
+
 pub use error::Error;
 pub use gcra::{Quota, RateDecision, RateLimiter, RateMode};
 pub use state::STATE_VERSION;

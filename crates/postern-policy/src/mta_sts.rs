@@ -346,6 +346,23 @@ impl StsPolicy {
     }
 }
 
+impl core::fmt::Display for StsPolicy {
+    /// The policy in its canonical text form (CRLF-terminated lines), which parses back to
+    /// an equal policy.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mode = match self.mode {
+            StsMode::Enforce => "enforce",
+            StsMode::Testing => "testing",
+            StsMode::None => "none",
+        };
+        write!(f, "version: STSv1\r\nmode: {mode}\r\n")?;
+        for p in &self.mx {
+            write!(f, "mx: {p}\r\n")?;
+        }
+        write!(f, "max_age: {}\r\n", self.max_age_secs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,6 +443,13 @@ mod tests {
             e("version: STSv1\nmode: enforce\nmx: a.b\nmax_age: 12345678901\n"),
             4
         );
+        let p = StsPolicy::parse("version: STSv1\nmode: enforce\nmx: *.A.example\nmax_age: 5\n")
+            .unwrap();
+        assert_eq!(
+            p.to_string(),
+            "version: STSv1\r\nmode: enforce\r\nmx: *.a.example\r\nmax_age: 5\r\n"
+        );
+        assert_eq!(StsPolicy::parse(&p.to_string()), Ok(p));
         let long = "x".repeat(MAX_POLICY_BYTES + 1);
         assert_eq!(e(&long), 0);
     }
