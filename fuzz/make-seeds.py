@@ -28,8 +28,8 @@ def rewrite_sel(lenient, auth=False, size=False, chunk=0):
     return bytes([(chunk & 0x1F) << 3 | int(size) << 2 | int(auth) << 1 | int(lenient)])
 
 
-# proxy: bit 0 = also withhold CHUNKING+AUTH; then records (dir, len, bytes): even dir =
-# client, odd dir = server, len <= 255.
+# proxy: bit 0 = also withhold CHUNKING+AUTH, bit 1 = let STARTTLS through; then records
+# (dir, len, bytes): even dir = client, odd dir = server, len <= 255.
 def records(steps):
     out = bytearray()
     for who, data in steps:
@@ -40,8 +40,8 @@ def records(steps):
     return bytes(out)
 
 
-def proxy_seed(withhold_auth_chunking, steps):
-    return bytes([int(withhold_auth_chunking)]) + records(steps)
+def proxy_seed(withhold_auth_chunking, steps, allow_starttls=False):
+    return bytes([int(allow_starttls) << 1 | int(withhold_auth_chunking)]) + records(steps)
 
 
 seeds = {"smtp_reply": {}, "smtp_rewrite": {}, "smtp_proxy": {}}
@@ -73,7 +73,7 @@ for i, (name, data) in enumerate(fixtures):
     add("smtp_reply", f"{name}.lenient", reply_sel(True, 127 - split) + data)
     add("smtp_rewrite", f"{name}.strict", rewrite_sel(False, chunk=1 + i % 31) + data)
     add("smtp_rewrite", f"{name}.lenient-all", rewrite_sel(True, True, True, chunk=i % 7) + data)
-    add("smtp_proxy", f"{name}", proxy_seed(i % 2, [
+    add("smtp_proxy", f"{name}", proxy_seed(i % 2, allow_starttls=i % 3 == 0, steps=[
         ("S", GREETING),
         ("C", b"EHLO client.example\r\n"),
         ("S", data),
@@ -179,6 +179,7 @@ sessions = {
 for i, (name, steps) in enumerate(sorted(sessions.items())):
     add("smtp_proxy", f"session-{name}", proxy_seed(False, steps))
     add("smtp_proxy", f"session-{name}.withhold-auth-chunking", proxy_seed(True, steps))
+    add("smtp_proxy", f"session-{name}.allow-starttls", proxy_seed(False, steps, allow_starttls=True))
 
 for target, files in seeds.items():
     folder = os.path.join(HERE, "seeds", target)

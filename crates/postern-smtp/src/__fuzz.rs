@@ -11,8 +11,8 @@
 )]
 
 use crate::{
-    Capability, CapabilityFilter, Context, Ehlo, Error, Mode, Proxy, ProxyConfig, Reply,
-    ReplyFilter, ReplyParser, Status,
+    Capability, CapabilityFilter, Context, Ehlo, Error, Mode, Proxy, ProxyConfig, ProxyState,
+    Reply, ReplyFilter, ReplyParser, Status,
 };
 
 /// What parsing a whole stream gives: each reply's (code, lines, length), then the error that
@@ -193,12 +193,18 @@ fn check_rewrite(
 }
 
 /// The proxy: arbitrary client and server bytes never panic, and what it forwards to the
-/// client is a valid reply stream when the server's was.
+/// client before TLS starts is a valid reply stream when the server's was.
 pub fn proxy(data: &[u8]) {
     let Some((&selector, input)) = data.split_first() else {
         return;
     };
-    let mut filter = CapabilityFilter::starttls();
+    // Bit 1 lets STARTTLS through, so that the switch to TLS (and the discarding of plaintext
+    // injected before it) is reached too.
+    let mut filter = if selector & 2 == 0 {
+        CapabilityFilter::starttls()
+    } else {
+        CapabilityFilter::new()
+    };
     if selector & 1 != 0 {
         filter = filter.withhold("CHUNKING").withhold("AUTH");
     }
@@ -207,6 +213,9 @@ pub fn proxy(data: &[u8]) {
         ..ProxyConfig::default()
     });
     let (mut to_server, mut to_client) = (Vec::new(), Vec::new());
+    // Server bytes fed in plaintext, and how much went to the client before TLS started.
+    let mut server = Vec::new();
+    let mut plaintext_end = None;
     // Records: a direction byte, a length byte, then that many bytes.
     let mut rest = input;
     while let [dir, len, tail @ ..] = rest {
@@ -215,11 +224,23 @@ pub fn proxy(data: &[u8]) {
         let result = if dir & 1 == 0 {
             proxy.from_client(piece, &mut to_server, &mut to_client)
         } else {
+            if plaintext_end.is_none() {
+                server.extend_from_slice(piece);
+            }
             proxy.from_server(piece, &mut to_client, &mut to_server)
         };
+        if plaintext_end.is_none() && proxy.state() == ProxyState::Tls {
+            plaintext_end = Some(to_client.len());
+        }
         if result.is_err() {
-            return;
+            break;
         }
         rest = after;
+    }
+    let (_, server_error) = parse_stream(&server, Mode::Strict, &[server.len().max(1)]);
+    if matches!(server_error, None | Some(Error::Truncated { .. })) {
+        let plaintext = &to_client[..plaintext_end.unwrap_or(to_client.len())];
+        let (_, error) = parse_stream(plaintext, Mode::Strict, &[plaintext.len().max(1)]);
+        assert_eq!(error, None, "the client got an invalid reply stream");
     }
 }

@@ -62,9 +62,11 @@ impl<'a> Ehlo<'a> {
 
     /// The capabilities, one per line after the greeting, in wire order.
     pub fn capabilities(&self) -> Capabilities<'a> {
-        let mut lines = self.reply.lines();
-        lines.next();
-        Capabilities { lines }
+        // The lines after the greeting, without searching for its end again.
+        let rest = self.reply.as_bytes().get(self.greeting.raw().len()..);
+        Capabilities {
+            lines: Lines::new(rest.unwrap_or(&[])),
+        }
     }
 
     /// The first capability whose keyword equals `keyword`, case-insensitively.

@@ -319,6 +319,13 @@ pub struct Lines<'a> {
     rest: &'a [u8],
 }
 
+impl<'a> Lines<'a> {
+    /// The lines of `rest`, the validated octets of a reply from a line start to its end.
+    pub(crate) fn new(rest: &'a [u8]) -> Self {
+        Self { rest }
+    }
+}
+
 impl<'a> Iterator for Lines<'a> {
     type Item = Line<'a>;
 
@@ -714,11 +721,19 @@ fn find_by_word(
         }
         base += 8;
     }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| matches(b))
-        .map(|p| base + p)
+    let tail = words.remainder();
+    if tail.is_empty() {
+        return None;
+    }
+    // The last word overlaps bytes already searched when `s` is long enough: read it whole
+    // and ignore their flags (they have no match, so no borrow runs from them).
+    let Some(last) = s.len().checked_sub(8) else {
+        return tail.iter().position(|&b| matches(b)).map(|p| base + p);
+    };
+    let word =
+        u64::from_le_bytes(<[u8; 8]>::try_from(s.get(last..).unwrap_or(&[])).unwrap_or_default());
+    let found = flags(word) & (u64::MAX << ((base - last) * 8));
+    (found != 0).then(|| last + (found.trailing_zeros() / 8) as usize)
 }
 
 /// Index of the first CR or LF in `s`.
