@@ -1,6 +1,8 @@
 //! DKIM (RFC 6376), with the RFC 8301 algorithm and key-size rules and Ed25519 (RFC 8463).
 #![forbid(unsafe_code)]
 
+#[doc(hidden)]
+pub mod __fuzz;
 mod b64;
 mod body;
 mod canon;

@@ -271,8 +271,8 @@ pub struct SignParams {
     pub header_canonicalization: Canonicalization,
     /// `c=` body half.
     pub body_canonicalization: Canonicalization,
-    /// `h=` as given (repeats kept, order kept). Empty: [`DEFAULT_SIGNED_HEADERS`] that are
-    /// present, From always.
+    /// `h=` as given (repeats kept, order kept). Empty: every instance of the
+    /// [`DEFAULT_SIGNED_HEADERS`] present, From always.
     pub headers: Vec<String>,
     /// Oversign: list each header one more time than the message holds it, so that none can
     /// be added without breaking the signature (RFC 6376 §8.15).
@@ -489,10 +489,18 @@ impl Signer {
     fn header_list(&self, block: &[u8], fields: &[Field]) -> Vec<String> {
         let count = |name: &str| fields.iter().filter(|f| f.is_named(block, name)).count();
         let given: Vec<String> = if self.params.headers.is_empty() {
+            // Every instance of each default header present (From at least once), so that no
+            // present instance is left unsigned.
             DEFAULT_SIGNED_HEADERS
                 .iter()
-                .filter(|&&h| h == "from" || count(h) > 0)
-                .map(|&h| h.to_owned())
+                .flat_map(|&h| {
+                    let times = if h == "from" {
+                        count(h).max(1)
+                    } else {
+                        count(h)
+                    };
+                    std::iter::repeat_n(h.to_owned(), times)
+                })
                 .collect()
         } else {
             self.params
