@@ -23,7 +23,8 @@ enum Command {
     /// Parse EHLO replies or withhold capabilities from them.
     #[command(subcommand)]
     Ehlo(ehlo::EhloCommand),
-    /// Replay SMTP events through rate limits, concurrency, tarpit and greylisting.
+    /// Replay SMTP events through rate limits, concurrency, tarpit and greylisting; decide
+    /// whether a delivery failure may bounce.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
     /// Check whether a client may send mail for a domain (SPF, RFC 7208).
