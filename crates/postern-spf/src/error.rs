@@ -34,7 +34,8 @@ pub enum SyntaxProblem {
     BadIp6,
     /// A modifier name that is not `ALPHA *( ALPHA / DIGIT / "-" / "_" / "." )` (RFC 7208 §4.6.1).
     BadModifierName,
-    /// `redirect=` or `exp=` appears twice (RFC 7208 §6).
+    /// `redirect=` or `exp=` appears twice (RFC 7208 §6), or another modifier name does
+    /// (as the reference implementation, pyspf, rejects).
     DuplicateModifier,
 }
 

@@ -502,7 +502,12 @@ impl Evaluator {
             max_voids: self.max_voids,
         };
         let effect = if let Some((spec, domain, _)) = &self.explain {
-            Effect::Explained(explanation(&self.subject, &mut cur, spec, domain)?)
+            // RFC 7208 §6.2: any error while getting the explanation means none is used.
+            match explanation(&self.subject, &mut cur, spec, domain) {
+                Ok(text) => Effect::Explained(text),
+                Err(Interrupt::Abort(..)) => Effect::Explained(None),
+                Err(need) => return Err(need),
+            }
         } else {
             let Some(frame) = self.frames.last() else {
                 return Err(Interrupt::Abort(
@@ -511,7 +516,7 @@ impl Evaluator {
                 ));
             };
             match &frame.record {
-                None => fetch_record(&mut cur, &frame.domain)?,
+                None => fetch_record(&self.subject, &mut cur, &frame.domain)?,
                 Some(record) => match record.terms().get(frame.pos) {
                     Some(Term::Directive(directive)) => {
                         evaluate_directive(&self.subject, &mut cur, directive, &frame.domain)?
@@ -520,7 +525,7 @@ impl Evaluator {
                     None => match record.redirect() {
                         // RFC 7208 §6.1: redirect applies when no mechanism matched.
                         Some(spec) => {
-                            cur.count_term()?;
+                            // Counted when the record was loaded (see fetch_record).
                             match target_name(&self.subject, &mut cur, spec, &frame.domain)? {
                                 Some(target) => Effect::Redirect(target),
                                 None => {
@@ -650,7 +655,11 @@ fn initial_domain(text: &str) -> Option<Name> {
 }
 
 /// Fetches and selects the SPF record of `domain` (RFC 7208 §4.4, §4.5).
-fn fetch_record(cur: &mut Cursor<'_>, domain: &Name) -> Result<Effect, Interrupt> {
+fn fetch_record(
+    subject: &Subject,
+    cur: &mut Cursor<'_>,
+    domain: &Name,
+) -> Result<Effect, Interrupt> {
     let answer = cur.lookup(domain, RecordType::Txt, false)?;
     let records = match answer {
         Answer::TempFail => {
@@ -682,11 +691,39 @@ fn fetch_record(cur: &mut Cursor<'_>, domain: &Name) -> Result<Effect, Interrupt
         .map_err(|_| "non-ASCII byte".to_owned())
         .and_then(|t| Record::parse(t).map_err(|e| e.to_string()));
     Ok(match parsed {
-        Ok(record) => Effect::Record(record),
+        Ok(record) if includes_itself(subject, &record, domain) => Effect::NoRecord(
+            Verdict::PermError,
+            format!("include has trivial recursion in the SPF record of {domain}"),
+        ),
+        Ok(record) => {
+            // A `redirect=` counts against the DNS-term limit when its record is loaded,
+            // whether or not a mechanism matches first: the reference implementation (pyspf)
+            // counts it while reading the modifiers, before evaluating any mechanism.
+            if record.redirect().is_some() {
+                cur.count_term()?;
+            }
+            Effect::Record(record)
+        }
         Err(problem) => Effect::NoRecord(
             Verdict::PermError,
             format!("{problem} in the SPF record of {domain}"),
         ),
+    })
+}
+
+/// Whether the record includes its own domain (without `%{p}`, which would need DNS): a
+/// certain loop that the reference implementation reports as permerror before evaluating
+/// anything, even when an earlier mechanism would match.
+fn includes_itself(subject: &Subject, record: &Record, domain: &Name) -> bool {
+    record.directives().any(|d| match &d.mechanism {
+        Mechanism::Include(spec) if !spec.uses_validated_domain() => {
+            let mut text = spec.expand(&subject.macro_context(domain.as_str(), None));
+            if text.ends_with('.') {
+                text.pop();
+            }
+            text.eq_ignore_ascii_case(domain.as_str())
+        }
+        _ => false,
     })
 }
 
@@ -696,8 +733,11 @@ fn validated_names(subject: &Subject, cur: &mut Cursor<'_>) -> Result<Vec<Name>,
     let Some(reverse) = subject.reverse_name() else {
         return Ok(Vec::new());
     };
+    // RFC 7208 §5.5 says a DNS error on the PTR lookup means no match and one on an address
+    // lookup skips that name; the reference implementation (pyspf) returns temperror for
+    // both, and so do we, as for DNS errors everywhere else in check_host().
     let names: Vec<Name> = match cur.lookup(&reverse, RecordType::Ptr, true)? {
-        // RFC 7208 §5.5: a DNS error on the PTR lookup means no match.
+        Answer::TempFail => return Err(temperror("PTR records", &reverse)),
         Answer::Records(records) => records
             .iter()
             .filter_map(|r| match r {
@@ -710,11 +750,12 @@ fn validated_names(subject: &Subject, cur: &mut Cursor<'_>) -> Result<Vec<Name>,
     };
     let mut validated = Vec::new();
     for name in names {
-        // A DNS error on an address lookup skips that name (RFC 7208 §5.5).
-        if let Answer::Records(records) = cur.lookup(&name, subject.address_type(), true)?
-            && records.iter().any(|r| subject.is_client(r))
-        {
-            validated.push(name);
+        match cur.lookup(&name, subject.address_type(), true)? {
+            Answer::TempFail => return Err(temperror("addresses", &name)),
+            Answer::Records(records) if records.iter().any(|r| subject.is_client(r)) => {
+                validated.push(name);
+            }
+            _ => {}
         }
     }
     Ok(validated)
@@ -850,17 +891,24 @@ fn evaluate_mechanism(
             let Some(target) = target_or_current(subject, cur, spec.as_ref(), domain)? else {
                 return Ok(None);
             };
-            let exchanges: Vec<Option<Name>> = match cur.lookup(&target, RecordType::Mx, true)? {
-                Answer::TempFail => return Err(temperror("MX", &target)),
-                answer => answer
-                    .records()
-                    .iter()
-                    .filter_map(|r| match r {
-                        DnsRecord::Mx { exchange, .. } => Some(exchange.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-            };
+            let mut exchanges: Vec<(u16, Option<Name>)> =
+                match cur.lookup(&target, RecordType::Mx, true)? {
+                    Answer::TempFail => return Err(temperror("MX", &target)),
+                    answer => answer
+                        .records()
+                        .iter()
+                        .filter_map(|r| match r {
+                            DnsRecord::Mx {
+                                preference,
+                                exchange,
+                            } => Some((*preference, exchange.clone())),
+                            _ => None,
+                        })
+                        .collect(),
+                };
+            // In preference order, as mail would go (and as the reference implementation
+            // looks them up, which decides which error or void lookup comes first).
+            exchanges.sort_by_key(|(preference, _)| *preference);
             if exchanges.len() > MAX_MX_NAMES {
                 return Err(Interrupt::Abort(
                     Verdict::PermError,
@@ -870,7 +918,7 @@ fn evaluate_mechanism(
             // All exchanges are looked up before matching, as the reference implementation
             // does, so that limits and errors do not depend on record order.
             let mut any = false;
-            for exchange in exchanges.iter().flatten() {
+            for exchange in exchanges.iter().filter_map(|(_, e)| e.as_ref()) {
                 match cur.lookup(exchange, subject.address_type(), true)? {
                     Answer::TempFail => return Err(temperror("addresses", exchange)),
                     answer => any |= answer.records().iter().any(|r| subject.matches(r, *cidr)),

@@ -182,7 +182,15 @@ impl Record {
                 let seen = match m {
                     Modifier::Redirect(_) => &mut has_redirect,
                     Modifier::Exp(_) => &mut has_exp,
-                    Modifier::Unknown { .. } => {
+                    Modifier::Unknown { name, .. } => {
+                        // The reference implementation (pyspf) rejects any modifier given
+                        // twice; names of unknown modifiers compare exactly, as there.
+                        let repeated = terms.iter().any(|t| {
+                            matches!(t, Term::Modifier(Modifier::Unknown { name: n, .. }) if n == name)
+                        });
+                        if repeated {
+                            return Err(Error::syntax(start, SyntaxProblem::DuplicateModifier));
+                        }
                         terms.push(term);
                         continue;
                     }
