@@ -207,7 +207,7 @@ fn compute(quota: &Quota, tat_ns: u64, instant_ns: u64, cost: u64) -> (RateDecis
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Tat(u64);
 
 impl Entry for Tat {

@@ -250,7 +250,7 @@ pub fn step(
 }
 
 /// A table entry: the state plus its precomputed expiry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Slotted {
     state: GreylistState,
     expiry: u64,

@@ -68,6 +68,7 @@ pub mod gcra;
 pub mod greylist;
 pub mod limits;
 pub mod mta_sts;
+mod probe;
 mod state;
 mod subject;
 mod table;

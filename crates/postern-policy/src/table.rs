@@ -2,10 +2,10 @@
 //! entries already equivalent to fresh state, then the oldest, and counts what it evicted.
 
 use core::hash::{BuildHasher, Hasher};
-use std::collections::HashMap;
 use std::hash::RandomState;
 
 use crate::Error;
+use crate::probe::ProbeMap;
 use crate::subject::Key;
 
 /// The largest `max_keys` a table accepts (2^26, about 67 million keys).
@@ -45,7 +45,7 @@ pub struct TableStats {
 
 /// State kept per key. `expiry` is the time (in the unit the table is driven with) from
 /// which the entry is equivalent to fresh state; eviction prefers the smallest.
-pub(crate) trait Entry: Copy {
+pub(crate) trait Entry: Copy + Default {
     fn expiry(&self) -> u64;
 }
 
@@ -120,7 +120,7 @@ pub(crate) enum Slot<'a, V> {
 }
 
 pub(crate) struct Table<V> {
-    map: HashMap<Key, V, KeyHasherBuilder>,
+    map: ProbeMap<V>,
     max_keys: usize,
     overflow: Overflow,
     evicted_fresh: u64,
@@ -156,7 +156,7 @@ impl<V: Entry> Table<V> {
     pub(crate) fn new(max_keys: usize, overflow: Overflow) -> Result<Self, Error> {
         check_max_keys(max_keys)?;
         Ok(Self {
-            map: HashMap::with_hasher(KeyHasherBuilder::random()),
+            map: ProbeMap::new(KeyHasherBuilder::random()),
             max_keys,
             overflow,
             evicted_fresh: 0,
@@ -172,11 +172,11 @@ impl<V: Entry> Table<V> {
     }
 
     pub(crate) fn get(&self, key: Key) -> Option<&V> {
-        self.map.get(&key)
+        self.map.get(key)
     }
 
     pub(crate) fn remove(&mut self, key: Key) -> Option<V> {
-        self.map.remove(&key)
+        self.map.remove(key)
     }
 
     pub(crate) fn overflow(&self) -> Overflow {
@@ -193,43 +193,32 @@ impl<V: Entry> Table<V> {
         }
     }
 
-    /// Bytes of heap held by the map, computed from its capacity and the layout of the
-    /// standard library's `SwissTable` (one control byte per bucket plus a 16-byte group).
+    /// Bytes of heap held by the table's buckets (key and value together, 24 bytes for an
+    /// 8-byte value; at most 2 buckets per key at the 7/8 load factor).
     pub(crate) fn heap_bytes(&self) -> usize {
-        let cap = self.map.capacity();
-        if cap == 0 {
-            return 0;
-        }
-        // Buckets are a power of two holding at most 7/8 of them (at least 4 for tiny maps).
-        let buckets = if cap < 8 {
-            (cap + 1).next_power_of_two()
-        } else {
-            (cap.saturating_mul(8) / 7).next_power_of_two()
-        };
-        let entry = core::mem::size_of::<(Key, V)>();
-        buckets
-            .saturating_mul(entry.saturating_add(1))
-            .saturating_add(16)
+        self.map.heap_bytes()
     }
 
     /// The entry of `key`, inserting `fresh` if it is new, making room if the table is full.
     pub(crate) fn slot(&mut self, key: Key, now: u64, fresh: V) -> Slot<'_, V> {
-        if self.map.len() >= self.max_keys && !self.map.contains_key(&key) {
+        if self.map.len() >= self.max_keys && !self.map.contains(key) {
             self.make_room(now);
             if self.map.len() >= self.max_keys {
                 self.untracked = self.untracked.saturating_add(1);
                 return Slot::Untracked;
             }
         }
-        Slot::Tracked(self.map.entry(key).or_insert(fresh))
+        if let Some(v) = self.map.get_or_insert(key, fresh) {
+            return Slot::Tracked(v);
+        }
+        self.untracked = self.untracked.saturating_add(1);
+        Slot::Untracked
     }
 
     /// Remove entries equivalent to fresh state; then, under [`Overflow::EvictOldest`], the
     /// oldest entries until a batch of slots is free.
     fn make_room(&mut self, now: u64) {
-        let before = self.map.len();
-        self.map.retain(|_, v| v.expiry() > now);
-        let freed = before.saturating_sub(self.map.len());
+        let freed = self.map.retain(|v| v.expiry() > now);
         self.evicted_fresh = self.evicted_fresh.saturating_add(freed as u64);
         if self.overflow != Overflow::EvictOldest {
             return;
@@ -278,21 +267,18 @@ impl<V: Entry> Table<V> {
             below += c;
         }
         let mut in_bin = need.saturating_sub(below);
-        let mut removed = 0_u64;
-        self.map.retain(|_, v| {
+        let removed = self.map.retain(|v| {
             let b = bin_of(v.expiry());
             if b < threshold {
-                removed += 1;
                 false
             } else if b == threshold && in_bin > 0 {
                 in_bin -= 1;
-                removed += 1;
                 false
             } else {
                 true
             }
         });
-        self.evicted_live = self.evicted_live.saturating_add(removed);
+        self.evicted_live = self.evicted_live.saturating_add(removed as u64);
     }
 
     #[cfg(test)]
@@ -305,7 +291,7 @@ impl<V: Entry> Table<V> {
 mod tests {
     use super::*;
 
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
     struct E(u64);
     impl Entry for E {
         fn expiry(&self) -> u64 {
@@ -366,7 +352,7 @@ mod tests {
         let mut t: Table<E> = Table::new(1000, Overflow::EvictOldest).unwrap();
         assert_eq!(t.heap_bytes(), 0);
         t.preallocate();
-        assert!(t.heap_bytes() >= 1000 * 25);
+        assert!(t.heap_bytes() >= 1000 * 16);
         assert!(t.remove(k(1)).is_none());
     }
 

@@ -156,7 +156,7 @@ fn verdict_for(config: &PenaltyConfig, score: u32) -> Verdict {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Slotted {
     state: PenaltyState,
     expiry: u64,
