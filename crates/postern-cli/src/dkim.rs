@@ -110,7 +110,7 @@ pub(crate) fn run(cmd: &DkimCommand) -> ExitCode {
 }
 
 /// The message source: a file or standard input.
-fn open(path: Option<&Path>) -> Result<Box<dyn Read>, String> {
+pub(crate) fn open(path: Option<&Path>) -> Result<Box<dyn Read>, String> {
     match path {
         Some(p) if p.as_os_str() != "-" => File::open(p)
             .map(|f| Box::new(f) as Box<dyn Read>)
@@ -157,7 +157,7 @@ impl DnsFile {
     }
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -231,7 +231,7 @@ fn verify(args: &VerifyArgs) -> Result<(), String> {
         verify_stream(&mut input, options, &mut |q| dns.resolve(q))?
     } else {
         let mut resolver = live::Resolver::new()?;
-        verify_stream(&mut input, options, &mut |q| resolver.txt(q))?
+        verify_stream(&mut input, options, &mut |q| resolver.resolve(q))?
     };
     let mut out = io::stdout().lock();
     writeln!(out, "{}", report(&outcome)).map_err(|e| e.to_string())
@@ -320,17 +320,51 @@ fn sign(args: &SignArgs) -> Result<(), String> {
 
 #[cfg(feature = "system-dns")]
 pub(crate) mod live {
-    //! Key records (TXT) from the system resolver, through hickory-resolver.
+    //! Live DNS through hickory-resolver with the system configuration: DKIM key records
+    //! (TXT), and the SPF types for `postern check`.
 
     use hickory_resolver::TokioResolver;
     use hickory_resolver::net::{DnsError, NetError};
     use hickory_resolver::proto::op::ResponseCode;
     use hickory_resolver::proto::rr::{self, RData};
-    use postern_dns::{Answer, Query, Record};
+    use postern_dns::{Answer, Name, Query, Record, RecordType};
 
     pub(crate) struct Resolver {
         runtime: tokio::runtime::Runtime,
         resolver: TokioResolver,
+    }
+
+    fn rtype(t: RecordType) -> rr::RecordType {
+        match t {
+            RecordType::A => rr::RecordType::A,
+            RecordType::Aaaa => rr::RecordType::AAAA,
+            RecordType::Mx => rr::RecordType::MX,
+            RecordType::Ptr => rr::RecordType::PTR,
+            _ => rr::RecordType::TXT,
+        }
+    }
+
+    fn our_name(name: &rr::Name) -> Option<Name> {
+        let labels: Option<Vec<&str>> = name.iter().map(|l| core::str::from_utf8(l).ok()).collect();
+        Name::new(&labels?.join(".")).ok()
+    }
+
+    fn convert(data: &RData, t: RecordType) -> Option<Record> {
+        match (data, t) {
+            (RData::A(a), RecordType::A) => Some(Record::A(a.0)),
+            (RData::AAAA(a), RecordType::Aaaa) => Some(Record::Aaaa(a.0)),
+            (RData::MX(mx), RecordType::Mx) => Some(Record::Mx {
+                preference: mx.preference,
+                exchange: if mx.exchange.is_root() {
+                    None
+                } else {
+                    Some(our_name(&mx.exchange)?)
+                },
+            }),
+            (RData::PTR(p), RecordType::Ptr) => Some(Record::Ptr(our_name(&p.0)?)),
+            (RData::TXT(txt), RecordType::Txt) => Some(Record::Txt(txt.txt_data.concat())),
+            _ => None,
+        }
     }
 
     impl Resolver {
@@ -345,22 +379,20 @@ pub(crate) mod live {
             Ok(Self { runtime, resolver })
         }
 
-        pub(crate) fn txt(&mut self, query: &Query) -> Answer {
+        /// Answer `query` (any type postern asks for) from live DNS.
+        pub(crate) fn resolve(&mut self, query: &Query) -> Answer {
             let Ok(name) = rr::Name::from_labels(query.name().labels().map(str::as_bytes)) else {
                 return Answer::TempFail;
             };
             let lookup = self
                 .runtime
-                .block_on(self.resolver.lookup(name, rr::RecordType::TXT));
+                .block_on(self.resolver.lookup(name, rtype(query.rtype())));
             match lookup {
                 Ok(lookup) => {
                     let records: Vec<Record> = lookup
                         .answers()
                         .iter()
-                        .filter_map(|r| match &r.data {
-                            RData::TXT(txt) => Some(Record::Txt(txt.txt_data.concat())),
-                            _ => None,
-                        })
+                        .filter_map(|r| convert(&r.data, query.rtype()))
                         .collect();
                     if records.is_empty() {
                         Answer::NoData
@@ -388,13 +420,10 @@ pub(crate) mod live {
 
     impl Resolver {
         pub(crate) fn new() -> Result<Self, String> {
-            Err(
-                "live DNS needs postern built with the `system-dns` feature; use --dns FILE"
-                    .to_owned(),
-            )
+            Err("live DNS needs postern built with the `system-dns` feature".to_owned())
         }
 
-        pub(crate) fn txt(&mut self, _query: &Query) -> Answer {
+        pub(crate) fn resolve(&mut self, _query: &Query) -> Answer {
             Answer::TempFail
         }
     }

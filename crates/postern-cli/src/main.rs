@@ -1,6 +1,7 @@
 //! `postern`: check EHLO replies (and, as the crates grow, SPF, DKIM and policy decisions)
 //! from the command line. The only postern crate that does I/O.
 
+mod check;
 mod dkim;
 mod ehlo;
 mod policy;
@@ -32,6 +33,8 @@ enum Command {
     /// Verify and sign DKIM signatures (RFC 6376, 8301, 8463).
     #[command(subcommand)]
     Dkim(dkim::DkimCommand),
+    /// Check a received message (SPF and DKIM) and print its Authentication-Results field.
+    Check(check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,5 +44,6 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => policy::run(&cmd),
         Command::Spf(args) => spf::run(&args),
         Command::Dkim(cmd) => dkim::run(&cmd),
+        Command::Check(args) => check::run(&args),
     }
 }

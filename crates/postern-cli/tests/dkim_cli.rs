@@ -286,3 +286,88 @@ fn unreadable_input_exits_1() {
     let out = postern(&["dkim", "verify", "--now", "0", "/nonexistent/message"]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// `postern check` on the bundled sample (the README's main-job command).
+#[test]
+fn check_sample_message() {
+    let data = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/data"));
+    let zone = data.join("dkim-zone.json");
+    let message = data.join("dkim-sample.eml");
+    let args = [
+        "check",
+        "--ip",
+        "192.0.2.10",
+        "--helo",
+        "mx.example.com",
+        "--mail-from",
+        "alice@example.com",
+        "--zone",
+        zone.to_str().unwrap(),
+        "--now",
+        "1700086400",
+        "--authserv-id",
+        "mx.example.org",
+        message.to_str().unwrap(),
+    ];
+    let out = postern(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0], "Authentication-Results: mx.example.org;",
+        "{text}"
+    );
+    assert_eq!(
+        lines[1], "\tspf=pass smtp.mailfrom=alice@example.com;",
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("\tdkim=pass header.d=example.com header.s=ed25519 header.b="),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("\tdkim=pass header.d=example.com header.s=rsa2048 header.b="),
+        "{text}"
+    );
+    assert_eq!(lines.len(), 4);
+
+    // A client outside the SPF record, and a message altered in transit.
+    let signed = std::fs::read(&message).unwrap();
+    let tampered = scratch("tampered.eml");
+    let text = String::from_utf8(signed)
+        .unwrap()
+        .replace("opens at noon", "opens at one");
+    std::fs::write(&tampered, text).unwrap();
+    let mut args = args.to_vec();
+    args[2] = "203.0.113.5";
+    let last = args.len() - 1;
+    args[last] = tampered.to_str().unwrap();
+    let out = postern(&args);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("spf=fail smtp.mailfrom=alice@example.com"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("dkim=fail reason=\"body hash did not verify\"")
+            .count(),
+        2,
+        "{text}"
+    );
+
+    let out = postern(&[
+        "check",
+        "--ip",
+        "nonsense",
+        "--helo",
+        "h",
+        "--zone",
+        zone.to_str().unwrap(),
+        message.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+}

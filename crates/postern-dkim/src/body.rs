@@ -12,24 +12,51 @@ pub(crate) struct BodyHashKey {
     pub(crate) limit: Option<u64>,
 }
 
+/// Canonical output is gathered into blocks of this size before it is hashed: relaxed
+/// canonicalization emits a line (or a word) at a time, and a digest update per piece would
+/// cost more than the hashing.
+const STAGE_BYTES: usize = 4096;
+
 /// A digest fed canonical bytes, stopping after `remaining` of them; counts all it sees.
 struct LimitedDigest {
     ctx: ring::digest::Context,
     remaining: Option<u64>,
     seen: u64,
+    stage: Vec<u8>,
+}
+
+impl LimitedDigest {
+    fn hash(&mut self, bytes: &[u8]) {
+        if self.stage.len() + bytes.len() > STAGE_BYTES {
+            self.flush();
+        }
+        if bytes.len() >= STAGE_BYTES / 2 {
+            self.ctx.update(bytes);
+        } else {
+            self.stage.extend_from_slice(bytes);
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.stage.is_empty() {
+            self.ctx.update(&self.stage);
+            self.stage.clear();
+        }
+    }
 }
 
 impl Sink for LimitedDigest {
     fn put(&mut self, bytes: &[u8]) {
         let len = bytes.len() as u64;
         self.seen = self.seen.saturating_add(len);
-        match &mut self.remaining {
-            None => self.ctx.update(bytes),
+        match self.remaining {
+            None => self.hash(bytes),
+            Some(0) => {}
             Some(remaining) => {
-                let take = (*remaining).min(len);
+                let take = remaining.min(len);
                 let take_usize = usize::try_from(take).unwrap_or(bytes.len());
-                self.ctx.update(bytes.get(..take_usize).unwrap_or(bytes));
-                *remaining -= take;
+                self.hash(bytes.get(..take_usize).unwrap_or(bytes));
+                self.remaining = Some(remaining - take);
             }
         }
     }
@@ -60,6 +87,7 @@ impl BodyHasher {
                 ctx: ring::digest::Context::new(key.hash.ring()),
                 remaining: key.limit,
                 seen: 0,
+                stage: Vec::with_capacity(STAGE_BYTES),
             },
             done: None,
         }
@@ -79,6 +107,7 @@ impl BodyHasher {
     pub(crate) fn finish(&mut self) -> (&[u8], u64) {
         if self.done.is_none() {
             self.canon.finish(&mut self.digest);
+            self.digest.flush();
             let ctx = std::mem::replace(
                 &mut self.digest.ctx,
                 ring::digest::Context::new(self.key.hash.ring()),

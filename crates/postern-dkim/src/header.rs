@@ -91,54 +91,77 @@ pub(crate) struct HeaderCollector {
 pub(crate) enum Collected<'a> {
     /// Still inside the header block.
     More,
-    /// The block is complete; `body` is the start of the body in this chunk (may be empty),
-    /// and `tail` any body bytes that had been copied with the header.
-    Done {
-        block: Vec<u8>,
-        tail: Vec<u8>,
-        body: &'a [u8],
-    },
+    /// The block is complete (each field with its CRLF, the empty line left out); `body` is
+    /// the rest of this chunk, the start of the body (may be empty).
+    Done { block: Vec<u8>, body: &'a [u8] },
 }
 
 impl HeaderCollector {
-    /// Take the next chunk. At most [`MAX_HEADER_BLOCK_BYTES`] + 4 octets are ever held.
+    /// The last three bytes seen, as if the message were preceded by CRLF (so that a message
+    /// starting with its empty line has an empty header block).
+    fn window(&self) -> ([u8; 3], usize) {
+        let mut w = [0u8; 3];
+        let buf = &self.buf;
+        let len = if buf.len() >= 3 {
+            w.copy_from_slice(buf.get(buf.len() - 3..).unwrap_or_default());
+            3
+        } else {
+            let mut v = b"\r\n".to_vec();
+            v.extend_from_slice(buf);
+            let from = v.len().saturating_sub(3);
+            let tail = v.get(from..).unwrap_or_default();
+            if let Some(dst) = w.get_mut(..tail.len()) {
+                dst.copy_from_slice(tail);
+            }
+            tail.len()
+        };
+        (w, len)
+    }
+
+    /// Take the next chunk. Only header bytes are copied, at most [`MAX_HEADER_BLOCK_BYTES`].
     pub(crate) fn push<'a>(&mut self, chunk: &'a [u8]) -> Result<Collected<'a>, Error> {
-        let room = (MAX_HEADER_BLOCK_BYTES + 4).saturating_sub(self.buf.len());
-        let take = chunk.len().min(room);
-        let (now, later) = chunk.split_at(take);
-        let old = self.buf.len();
-        self.buf.extend_from_slice(now);
-        // An empty header block: the message starts with CRLF.
-        if self.buf.starts_with(b"\r\n") {
-            let tail = self.buf.split_off(2);
-            return Ok(Collected::Done {
-                block: Vec::new(),
-                tail,
-                body: later,
-            });
+        // The empty line may straddle the previous chunk and this one...
+        let (window, w) = self.window();
+        let mut probe = [0u8; 6];
+        let k = chunk.len().min(3);
+        if let (Some(dst), Some(src)) = (probe.get_mut(..w), window.get(..w)) {
+            dst.copy_from_slice(src);
         }
-        let from = old.saturating_sub(3);
-        let found = self
-            .buf
-            .get(from..)
-            .and_then(|b| memchr::memmem::find(b, b"\r\n\r\n"))
-            .map(|i| from + i);
-        if let Some(sep) = found {
-            let tail = self.buf.split_off(sep + 4);
-            self.buf.truncate(sep + 2);
-            let block = std::mem::take(&mut self.buf);
+        if let (Some(dst), Some(src)) = (probe.get_mut(w..w + k), chunk.get(..k)) {
+            dst.copy_from_slice(src);
+        }
+        let across = probe
+            .get(..w + k)
+            .and_then(|p| memchr::memmem::find(p, b"\r\n\r\n"))
+            .map(|p| p + 4 - w);
+        // ... or lie inside it (searched no further than the limit allows).
+        let room = MAX_HEADER_BLOCK_BYTES.saturating_sub(self.buf.len()) + 4;
+        let end = across.or_else(|| {
+            chunk
+                .get(..chunk.len().min(room))
+                .and_then(|c| memchr::memmem::find(c, b"\r\n\r\n"))
+                .map(|i| i + 4)
+        });
+        if let Some(end) = end {
+            // `end` is just past the empty line; the block stops after the CRLF before it.
+            let mut block = std::mem::take(&mut self.buf);
+            if end >= 2 {
+                block.extend_from_slice(chunk.get(..end - 2).unwrap_or_default());
+            } else {
+                block.truncate(block.len().saturating_sub(2 - end));
+            }
             return Ok(Collected::Done {
                 block,
-                tail,
-                body: later,
+                body: chunk.get(end..).unwrap_or_default(),
             });
         }
-        if self.buf.len() > MAX_HEADER_BLOCK_BYTES {
+        if self.buf.len() + chunk.len() > MAX_HEADER_BLOCK_BYTES {
             return Err(Error::HeaderBlockTooLarge {
                 limit: MAX_HEADER_BLOCK_BYTES,
                 offset: MAX_HEADER_BLOCK_BYTES,
             });
         }
+        self.buf.extend_from_slice(chunk);
         Ok(Collected::More)
     }
 
@@ -226,15 +249,31 @@ mod tests {
             for part in [a, b] {
                 if let Some((_, rest)) = &mut got {
                     rest.extend_from_slice(part);
-                } else if let Collected::Done { block, tail, body } = c.push(part).unwrap() {
-                    let mut rest = tail;
-                    rest.extend_from_slice(body);
-                    got = Some((block, rest));
+                } else if let Collected::Done { block, body } = c.push(part).unwrap() {
+                    got = Some((block, body.to_vec()));
                 }
             }
             let (block, body) = got.unwrap();
             assert_eq!(block, b"A: 1\r\nB: 2\r\n");
             assert_eq!(body, b"body", "split {split}");
+        }
+        // A message that starts with its empty line has no header fields.
+        for msg in [&b"\r\nbody"[..], b"\r", b"\r\n"] {
+            let mut c = HeaderCollector::default();
+            match c.push(msg).unwrap() {
+                Collected::Done { block, body } => {
+                    assert!(block.is_empty());
+                    assert_eq!(body, msg.get(2..).unwrap());
+                }
+                Collected::More => {
+                    assert_eq!(msg, b"\r");
+                    let Collected::Done { block, body } = c.push(b"\nx").unwrap() else {
+                        panic!("CR LF across chunks");
+                    };
+                    assert!(block.is_empty());
+                    assert_eq!(body, b"x");
+                }
+            }
         }
     }
 

@@ -188,8 +188,14 @@ impl Outcome {
     /// characters removed; `header.b` is the shortest prefix of at least 8 characters that
     /// tells the signatures apart.
     pub fn authentication_results(&self) -> String {
+        self.method_results().join("; ")
+    }
+
+    /// The `dkim=` method results one by one (`["dkim=none"]` for an unsigned message), for
+    /// callers that fold the field themselves.
+    pub fn method_results(&self) -> Vec<String> {
         if self.signatures.is_empty() {
-            return "dkim=none".to_owned();
+            return vec!["dkim=none".to_owned()];
         }
         let mut parts = Vec::with_capacity(self.signatures.len());
         for (i, sig) in self.signatures.iter().enumerate() {
@@ -219,7 +225,7 @@ impl Outcome {
             }
             parts.push(part);
         }
-        parts.join("; ")
+        parts
     }
 }
 

@@ -433,9 +433,8 @@ impl Signer {
             self.body.update(data);
             return Ok(());
         }
-        if let Collected::Done { block, tail, body } = self.collector.push(data)? {
+        if let Collected::Done { block, body } = self.collector.push(data)? {
             self.block = Some(block);
-            self.body.update(&tail);
             self.body.update(body);
         }
         Ok(())
@@ -446,28 +445,11 @@ impl Signer {
     /// # Errors
     /// Header block limits, [`Error::InputAfterFinish`], signing failures.
     pub fn finish(&mut self) -> Result<String, Error> {
-        if self.finished {
-            return Err(Error::InputAfterFinish);
-        }
-        self.finished = true;
-        let block = match self.block.take() {
-            Some(block) => block,
-            None => self.collector.finish(),
-        };
-        let fields = header::split_fields(&block, 0)?;
-        let (body_hash, body_len) = {
-            let (digest, len) = self.body.finish();
-            (b64::encode(digest), len)
-        };
+        let (block, fields, body_hash, body_len) = self.end_of_message()?;
         let headers = self.header_list(&block, &fields);
         let field = self.template(&headers, &body_hash, body_len);
-        let (name, value) = field.split_once(':').unwrap_or(("DKIM-Signature", ""));
         let hc = self.params.header_canonicalization;
-        let mut data = Vec::new();
-        header::selected_headers(&block, &fields, &headers, hc, &mut data);
-        canon::header_field(hc, name.as_bytes(), value.as_bytes(), &mut data);
-        data.truncate(data.len().saturating_sub(2));
-        let sig = b64::encode(&self.key.sign(&data)?);
+        let sig = self.signature_over(&block, &fields, &headers, hc, &field)?;
         let mut out = field;
         match self.params.layout {
             Layout::OneLine => out.push_str(&sig),
@@ -483,6 +465,83 @@ impl Signer {
         }
         out.push_str("\r\n");
         Ok(out)
+    }
+
+    /// End of message, signing a DKIM-Signature field laid out by the caller: `template` is
+    /// the whole field up to an empty final `b=` (folding and tag order as wanted, no final
+    /// CRLF), e.g. the RFC 8463 Appendix A templates. Its `h=` and `c=` are used; its `a=`
+    /// must be the key's and its `bh=` the body hash of the message. The
+    /// [`SignParams`] tag values are not used (but were validated).
+    ///
+    /// # Errors
+    /// [`Error::SignParameter`] (`field` "template") when the template is not such a field;
+    /// as [`Signer::finish`] otherwise.
+    pub fn finish_with_template(&mut self, template: &str) -> Result<String, Error> {
+        let bad = |what| Error::SignParameter {
+            field: "template",
+            what,
+        };
+        let (name, value) = template.split_once(':').ok_or(bad("no field name"))?;
+        if !name.eq_ignore_ascii_case("DKIM-Signature") {
+            return Err(bad("not a DKIM-Signature field"));
+        }
+        let tags = crate::tag_list::parse(value.as_bytes()).map_err(|_| bad("not a tag list"))?;
+        let last = tags.last().ok_or(bad("empty"))?;
+        if last.name != "b" || !last.value.is_empty() {
+            return Err(bad("must end with an empty b="));
+        }
+        let tag = |n: &str| tags.iter().find(|t| t.name == n).map(|t| t.value);
+        if !tag("a")
+            .is_some_and(|a| a.eq_ignore_ascii_case(self.key.algorithm().as_str().as_bytes()))
+        {
+            return Err(bad("a= does not match the key"));
+        }
+        let (hc, bc) = crate::signature::canonicalizations(tag("c"))
+            .map_err(|_| bad("c= is not a canonicalization"))?;
+        if bc != self.params.body_canonicalization {
+            return Err(bad("c= body half differs from the parameters"));
+        }
+        let headers = crate::signature::header_list(tag("h").ok_or(bad("no h="))?)
+            .map_err(|_| bad("h= is not a list of field names"))?;
+        let (block, fields, body_hash, _) = self.end_of_message()?;
+        let bh = tag("bh").map(crate::tag_list::strip_fws);
+        if bh.as_deref() != Some(body_hash.as_bytes()) {
+            return Err(bad("bh= is not the body hash of this message"));
+        }
+        let sig = self.signature_over(&block, &fields, &headers, hc, template)?;
+        Ok(format!("{template}{sig}\r\n"))
+    }
+
+    /// Finish the body; the header block, its fields, the body hash and canonical length.
+    fn end_of_message(&mut self) -> Result<(Vec<u8>, Vec<Field>, String, u64), Error> {
+        if self.finished {
+            return Err(Error::InputAfterFinish);
+        }
+        self.finished = true;
+        let block = match self.block.take() {
+            Some(block) => block,
+            None => self.collector.finish(),
+        };
+        let fields = header::split_fields(&block, 0)?;
+        let (digest, len) = self.body.finish();
+        Ok((block, fields, b64::encode(digest), len))
+    }
+
+    /// `b=` for `field` (which ends with `b=`) over the selected headers.
+    fn signature_over(
+        &self,
+        block: &[u8],
+        fields: &[Field],
+        headers: &[String],
+        hc: Canonicalization,
+        field: &str,
+    ) -> Result<String, Error> {
+        let (name, value) = field.split_once(':').unwrap_or(("DKIM-Signature", ""));
+        let mut data = Vec::new();
+        header::selected_headers(block, fields, headers, hc, &mut data);
+        canon::header_field(hc, name.as_bytes(), value.as_bytes(), &mut data);
+        data.truncate(data.len().saturating_sub(2));
+        Ok(b64::encode(&self.key.sign(&data)?))
     }
 
     /// `h=`: the list as given (or the defaults present), oversigned if asked.

@@ -221,7 +221,7 @@ fn quoted_printable(value: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// `c=`: `header[/body]`, each half defaulting to simple (§3.5).
-fn canonicalizations(
+pub(crate) fn canonicalizations(
     value: Option<&[u8]>,
 ) -> Result<(Canonicalization, Canonicalization), SignatureError> {
     let Some(value) = value else {
@@ -238,7 +238,7 @@ fn canonicalizations(
 }
 
 /// `h=`: field names separated by `:`, FWS allowed around them; lower-cased.
-fn header_list(value: &[u8]) -> Result<Vec<String>, SignatureError> {
+pub(crate) fn header_list(value: &[u8]) -> Result<Vec<String>, SignatureError> {
     value
         .split(|&b| b == b':')
         .map(|item| {

@@ -176,9 +176,8 @@ impl Verifier {
         match self.phase {
             Phase::Header => match self.collector.push(data)? {
                 Collected::More => {}
-                Collected::Done { block, tail, body } => {
+                Collected::Done { block, body } => {
                     self.headers_complete(block)?;
-                    self.bodies.update(&tail);
                     self.bodies.update(body);
                 }
             },
