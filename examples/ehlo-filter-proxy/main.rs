@@ -7,19 +7,22 @@
 //! ```
 //!
 //! It prints `listening on ADDR` once bound, then one line per finished session. All protocol
-//! work is done by [`postern_smtp::Proxy`]: this file only moves bytes. The proxy answers a
+//! work is done by [`postern_smtp::Proxy`]; the bytes are moved by the session pump shared
+//! with `starttls-proxy` (`examples/common/pump.rs`), which also closes idle sessions. The proxy answers a
 //! withheld command itself (`502 5.5.1`), and once the upstream accepts STARTTLS it relays the
 //! TLS bytes unchanged.
 
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
-use postern_smtp::{CapabilityFilter, Mode, Proxy, ProxyConfig, ProxyState};
+use postern_examples::pump;
+use postern_smtp::{CapabilityFilter, Mode, ProxyConfig};
 
-/// Read size for both directions.
-const READ_SIZE: usize = 16 * 1024;
+/// A session with no bytes either way for this long is closed (RFC 5321 §4.5.3.2.7: 5 min).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
 struct Config {
     listen: String,
@@ -92,84 +95,13 @@ fn show(addr: Option<SocketAddr>) -> String {
     addr.map_or_else(|| "?".to_owned(), |a| a.to_string())
 }
 
-/// One session: both directions through one `Proxy`, whose outputs are written while it is
-/// locked so that replies reach the client in order.
+/// One session: connect to the upstream and relay through the shared session pump.
 fn session(client: &TcpStream, config: &Config) -> io::Result<String> {
     let upstream = TcpStream::connect(&config.upstream)?;
-    let proxy = Arc::new(Mutex::new(Proxy::new(ProxyConfig {
+    let proxy = ProxyConfig {
         filter: config.filter.clone(),
         mode: config.mode,
         ..ProxyConfig::default()
-    })));
-
-    let server_side = {
-        let (proxy, upstream, client) = (
-            Arc::clone(&proxy),
-            upstream.try_clone()?,
-            client.try_clone()?,
-        );
-        thread::spawn(move || pump(&upstream, &client, &proxy, false))
     };
-    let from_client = pump(client, &upstream, &proxy, true);
-    let from_server = server_side.join().unwrap_or(Ok(0));
-
-    let proxy = proxy.lock().unwrap_or_else(PoisonError::into_inner);
-    let state = match proxy.state() {
-        ProxyState::Plaintext => "plaintext",
-        ProxyState::Tls => "tls",
-    };
-    Ok(format!(
-        "client_bytes={} server_bytes={} state={state} injected_client={} injected_server={}",
-        from_client?,
-        from_server?,
-        proxy.injected_client_bytes(),
-        proxy.injected_server_bytes(),
-    ))
-}
-
-/// Copy one direction through the proxy until EOF or error; returns bytes read.
-fn pump(
-    from: &TcpStream,
-    to: &TcpStream,
-    proxy: &Mutex<Proxy>,
-    client_side: bool,
-) -> io::Result<u64> {
-    let (mut from, mut to) = (from, to);
-    let mut buf = vec![0u8; READ_SIZE];
-    let (mut forward, mut back) = (Vec::new(), Vec::new());
-    let mut total = 0u64;
-    let result = loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => break Err(e),
-        };
-        total += n as u64;
-        let input = buf.get(..n).unwrap_or_default();
-        let mut p = proxy.lock().unwrap_or_else(PoisonError::into_inner);
-        let fed = if client_side {
-            p.from_client(input, &mut forward, &mut back)
-        } else {
-            p.from_server(input, &mut forward, &mut back)
-        };
-        if let Err(e) = fed {
-            if client_side {
-                let _ = from.write_all(b"421 4.7.0 Protocol error, closing connection\r\n");
-            }
-            break Err(io::Error::new(io::ErrorKind::InvalidData, e));
-        }
-        // `forward` goes on in this direction, `back` returns to the sender of these bytes.
-        let written = to.write_all(&forward).and_then(|()| from.write_all(&back));
-        drop(p);
-        forward.clear();
-        back.clear();
-        if let Err(e) = written {
-            break Err(e);
-        }
-    };
-    // Either side ending ends the session.
-    let _ = to.shutdown(Shutdown::Both);
-    let _ = from.shutdown(Shutdown::Both);
-    result
+    pump::run(client, &upstream, proxy, IDLE_TIMEOUT).map(|summary| summary.to_string())
 }
