@@ -259,7 +259,6 @@ struct Conn {
     client: Key,
     class: SlotClass,
     lease: Option<Lease>,
-    refused: bool,
     sender: String,
     spf_pass: bool,
     user: Option<String>,
@@ -328,10 +327,6 @@ impl Outcome {
             retry_after_ms,
             delay_ms: None,
         }
-    }
-
-    fn is_accept(&self) -> bool {
-        self.decision == "accept"
     }
 }
 
@@ -552,13 +547,15 @@ impl Simulator {
                 CostName::One => 1,
                 CostName::Size => size,
             };
-            let decision = l.gcra.peek(key, t, cost);
+            let mut decision = l.gcra.peek(key, t, cost);
             if decision.is_allowed() {
                 continue;
             }
             if l.gcra.mode() == RateMode::Strict && matches!(decision, RateDecision::Refused { .. })
             {
+                // Strict mode records the refused attempt; its retry time counts from there.
                 l.gcra.charge(key, t, cost);
+                decision = l.gcra.peek(key, t, cost);
             }
             if first.is_none() {
                 first = Some((l.name.clone(), decision));
@@ -646,14 +643,13 @@ impl Simulator {
                 SlotClass::Normal
             },
             lease: None,
-            refused: true,
             sender: String::new(),
             spf_pass: false,
             user: None,
             session: Session::new(),
         };
         let out = self.admit(&mut conn, t);
-        conn.refused = !out.is_accept();
+        // A refused connection is kept too, so that its `disconnect` is recognised.
         self.conns.insert(id, conn);
         Ok(out)
     }

@@ -176,16 +176,17 @@ mode = "strict"
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(v[1]["decision"], "accept");
-    // The strict limiter refuses and records the attempt (TAT 10 s -> 20 s).
+    // The strict limiter refuses and records the attempt (TAT 10 s -> 20 s): a retry can
+    // pass at 20 s, 19 s from now.
     assert_eq!(v[2]["decision"], "defer");
     assert_eq!(v[2]["code"], 450);
     assert_eq!(v[2]["enhanced"], "4.7.1");
     assert_eq!(v[2]["limit"], "strict-client");
-    assert_eq!(v[2]["retry_after_ms"], 9000);
-    // At 12 s a leaky limiter would pass; strict still refuses (TAT 20 s). The sender limiter
-    // was not charged by the refused events: it still allows.
+    assert_eq!(v[2]["retry_after_ms"], 19000);
+    // At 12 s a leaky limiter would pass; strict still refuses (TAT 20 s -> 30 s). The sender
+    // limiter was not charged by the refused events: it still allows.
     assert_eq!(v[3]["limit"], "strict-client");
-    assert_eq!(v[3]["retry_after_ms"], 8000);
+    assert_eq!(v[3]["retry_after_ms"], 18000);
 }
 
 #[test]

@@ -31,7 +31,8 @@ pub enum RateMode {
     #[default]
     Leaky,
     /// Every attempt is recorded, refused or not: a client must slow down below the rate to
-    /// get through again (Exim's `strict`).
+    /// get through again (Exim's `strict`). A refusal's `retry_after_ms` counts from the
+    /// recorded attempt.
     Strict,
     /// Decisions are computed but nothing is recorded (to test a limit on live traffic).
     ReadOnly,
@@ -207,6 +208,24 @@ fn compute(quota: &Quota, tat_ns: u64, instant_ns: u64, cost: u64) -> (RateDecis
     }
 }
 
+/// A strict-mode refusal has been recorded (TAT moved on as if allowed), so a retry succeeds
+/// only after `new TAT + c·T − τ`: the refusal's `retry_after_ms` is computed with the new TAT.
+fn strict_retry(
+    quota: &Quota,
+    mode: RateMode,
+    decision: RateDecision,
+    new_tat: u64,
+    instant_ns: u64,
+    cost: u64,
+) -> RateDecision {
+    match (mode, decision) {
+        (RateMode::Strict, RateDecision::Refused { .. }) => {
+            compute(quota, new_tat, instant_ns, cost).0
+        }
+        _ => decision,
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Tat(u64);
 
@@ -299,7 +318,7 @@ impl RateLimiter {
                 if record {
                     tat.0 = new_tat;
                 }
-                decision
+                strict_retry(&quota, mode, decision, new_tat, instant_ns, cost)
             }
             Slot::Untracked => untracked,
         }
@@ -422,7 +441,7 @@ pub fn step(
         old
     };
     Ok(RateStep {
-        decision,
+        decision: strict_retry(quota, mode, decision, new_tat, instant_ns, cost),
         new_state: record.then_some(kept),
         fresh_after_ms: kept.fresh_after_ms().max(now_ms),
     })
@@ -489,27 +508,13 @@ mod tests {
         for _ in 0..3 {
             assert!(l.check(K, 0, 1).is_allowed());
         }
-        assert_eq!(
-            l.check(K, 0, 1),
-            RateDecision::Refused {
-                retry_after_ms: 20_000
-            }
-        );
-        // The refusal pushed TAT further: 40 s now.
-        assert_eq!(
-            l.check(K, 0, 1),
-            RateDecision::Refused {
-                retry_after_ms: 40_000
-            }
-        );
-        assert_eq!(
-            l.check(K, 20_000, 1),
-            RateDecision::Refused {
-                retry_after_ms: 40_000
-            }
-        );
-        // A client that stays away long enough gets through again.
-        assert!(l.check(K, 100_000, 1).is_allowed());
+        // The refusal is recorded (TAT 60 s -> 80 s): a retry succeeds only at 40 s.
+        let refused = |ms| RateDecision::Refused { retry_after_ms: ms };
+        assert_eq!(l.check(K, 0, 1), refused(40_000));
+        assert_eq!(l.check(K, 0, 1), refused(60_000));
+        assert_eq!(l.check(K, 20_000, 1), refused(60_000));
+        // Retrying exactly when told succeeds (TAT is 120 s by then).
+        assert!(l.check(K, 80_000, 1).is_allowed());
     }
 
     #[test]

@@ -72,6 +72,29 @@ proptest! {
         prop_assert!(limiter.check(key, now + retry_after_ms, 1).is_allowed());
     }
 
+    /// After a refusal, a retry exactly `retry_after_ms` later is allowed, in both modes.
+    #[test]
+    fn retry_after_is_exact(
+        count in 1_u64..20,
+        period_ms in 1_u64..100_000,
+        burst in 1_u64..5,
+        mode in mode(),
+        steps in prop::collection::vec(0_u64..2000, 1..50),
+    ) {
+        let quota = Quota::new(count, period_ms).unwrap().with_burst(burst).unwrap();
+        let mut limiter = RateLimiter::new(quota, mode, 4, Overflow::EvictOldest).unwrap();
+        let key = Key::from_u128(5);
+        let mut now = 0;
+        for dt in steps {
+            now += dt;
+            if let RateDecision::Refused { retry_after_ms } = limiter.check(key, now, 1) {
+                prop_assert!(retry_after_ms > 0);
+                now += retry_after_ms;
+                prop_assert!(limiter.check(key, now, 1).is_allowed());
+            }
+        }
+    }
+
     /// The pure step over encoded records decides exactly as the in-memory limiter.
     #[test]
     fn gcra_step_matches_limiter(
