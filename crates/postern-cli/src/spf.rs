@@ -134,7 +134,7 @@ fn print_outcome(outcome: &Outcome, as_json: bool) {
         let value = json!({
             "result": outcome.verdict.as_str(),
             "explanation": outcome.explanation,
-            "mechanism": outcome.mechanism,
+            "mechanism": outcome.mechanism.as_ref().map(ToString::to_string),
             "dns_lookups": outcome.dns_lookups,
             "void_lookups": outcome.void_lookups,
             "received_spf": outcome.received_spf(),

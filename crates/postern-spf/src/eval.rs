@@ -1,6 +1,7 @@
 //! `check_host()` (RFC 7208 §4) as a state machine that asks its caller for DNS answers.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use postern_dns::{Answer, Name, Query, Record as DnsRecord, RecordType};
 
@@ -36,7 +37,7 @@ pub struct Options {
     pub max_void_lookups: u32,
     /// The receiving host's domain, for `%{r}` and `receiver=` (default `unknown`, as RFC 7208
     /// §7.2 suggests when it is not known).
-    pub receiver: String,
+    pub receiver: Arc<str>,
     /// Seconds since the epoch, for `%{t}`: the library reads no clock (default 0).
     pub timestamp: u64,
 }
@@ -45,7 +46,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             max_void_lookups: DEFAULT_MAX_VOID_LOOKUPS,
-            receiver: "unknown".to_owned(),
+            receiver: Arc::from("unknown"),
             timestamp: 0,
         }
     }
@@ -55,7 +56,7 @@ impl Options {
     /// Sets the receiver domain.
     #[must_use]
     pub fn with_receiver(mut self, receiver: &str) -> Self {
-        receiver.clone_into(&mut self.receiver);
+        self.receiver = Arc::from(receiver);
         self
     }
 
@@ -179,10 +180,12 @@ impl Cursor<'_> {
 #[derive(Debug, Clone)]
 struct Subject {
     ip: IpAddr,
-    local_part: String,
-    sender_domain: String,
-    helo: String,
-    receiver: String,
+    /// `local-part@domain`, shared with the outcome.
+    sender: Arc<str>,
+    /// Offset of the `@` in `sender`.
+    at: usize,
+    helo: Arc<str>,
+    receiver: Arc<str>,
     timestamp: u64,
 }
 
@@ -193,8 +196,8 @@ impl Subject {
         validated: Option<&'s str>,
     ) -> MacroContext<'s> {
         MacroContext {
-            local_part: &self.local_part,
-            sender_domain: &self.sender_domain,
+            local_part: self.local_part(),
+            sender_domain: self.sender_domain(),
             domain,
             ip: self.ip,
             validated,
@@ -202,6 +205,16 @@ impl Subject {
             receiver: &self.receiver,
             timestamp: self.timestamp,
         }
+    }
+
+    fn local_part(&self) -> &str {
+        self.sender.get(..self.at).unwrap_or_default()
+    }
+
+    fn sender_domain(&self) -> &str {
+        self.sender
+            .get(self.at.saturating_add(1)..)
+            .unwrap_or_default()
     }
 
     fn address_type(&self) -> RecordType {
@@ -320,7 +333,7 @@ enum Effect {
 ///     }
 /// };
 /// assert_eq!(outcome.verdict, Verdict::Pass);
-/// assert_eq!(outcome.mechanism.as_deref(), Some("ip4:192.0.2.0/24"));
+/// assert_eq!(outcome.mechanism.as_ref().unwrap().to_string(), "ip4:192.0.2.0/24");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -335,9 +348,9 @@ pub struct Evaluator {
     terms: u32,
     voids: u32,
     /// Set once the top frame failed and has an `exp=`: (domain-spec, domain, mechanism).
-    explain: Option<(MacroString, Name, Option<String>)>,
+    explain: Option<(MacroString, Name, Option<Directive>)>,
     /// The matched top-level directive.
-    mechanism: Option<String>,
+    mechanism: Option<Directive>,
     outcome: Option<Outcome>,
 }
 
@@ -350,25 +363,28 @@ impl Evaluator {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 @ IpAddr::V4(_) => v4,
         };
-        let helo = request.helo.to_owned();
         let helo_identity = request.identity == Identity::Helo || request.mail_from.is_empty();
         // RFC 7208 §4.3: a missing local-part is "postmaster"; a null reverse-path is
         // postmaster@<HELO>.
         let (local_part, sender_domain) = if helo_identity {
-            ("postmaster".to_owned(), helo.clone())
+            ("postmaster", request.helo)
         } else {
             match request.mail_from.rsplit_once('@') {
-                Some(("", domain)) => ("postmaster".to_owned(), domain.to_owned()),
-                Some((local, domain)) => (local.to_owned(), domain.to_owned()),
-                None => ("postmaster".to_owned(), request.mail_from.to_owned()),
+                Some(("", domain)) => ("postmaster", domain),
+                Some((local, domain)) => (local, domain),
+                None => ("postmaster", request.mail_from),
             }
         };
+        let mut sender = String::with_capacity(local_part.len() + sender_domain.len() + 1);
+        sender.push_str(local_part);
+        sender.push('@');
+        sender.push_str(sender_domain);
         let subject = Subject {
             ip,
-            local_part,
-            sender_domain,
-            helo,
-            receiver: options.receiver.clone(),
+            sender: Arc::from(sender),
+            at: local_part.len(),
+            helo: Arc::from(request.helo),
+            receiver: Arc::clone(&options.receiver),
             timestamp: options.timestamp,
         };
         let mut eval = Self {
@@ -390,7 +406,7 @@ impl Evaluator {
             subject,
         };
         // RFC 7208 §4.3: a malformed or single-label domain gives none without any lookup.
-        match initial_domain(&eval.subject.sender_domain) {
+        match initial_domain(eval.subject.sender_domain()) {
             Some(domain) => eval.frames.push(Frame::new(domain, false)),
             None => eval.finish(
                 Verdict::None,
@@ -487,9 +503,9 @@ impl Evaluator {
             queries,
             identity: self.identity,
             ip: self.subject.ip,
-            sender: format!("{}@{}", self.subject.local_part, self.subject.sender_domain),
-            helo: self.subject.helo.clone(),
-            receiver: self.subject.receiver.clone(),
+            sender: Arc::clone(&self.subject.sender),
+            helo: Arc::clone(&self.subject.helo),
+            receiver: Arc::clone(&self.subject.receiver),
         });
     }
 
@@ -593,22 +609,23 @@ impl Evaluator {
 
     /// The current directive of the top frame matched.
     fn matched(&mut self) {
-        let directive = self.frames.last().and_then(|f| match (&f.record, f.pos) {
+        let matched = self.frames.last().and_then(|f| match (&f.record, f.pos) {
             (Some(r), pos) => match r.terms().get(pos) {
-                Some(Term::Directive(d)) => Some(d.clone()),
+                // The text is only needed when this frame is the top one.
+                Some(Term::Directive(d)) => Some((d.qualifier, (!f.included).then(|| d.clone()))),
                 _ => None,
             },
             _ => None,
         });
-        match directive {
-            Some(d) => {
-                let verdict = match d.qualifier {
+        match matched {
+            Some((qualifier, text)) => {
+                let verdict = match qualifier {
                     Qualifier::Pass => Verdict::Pass,
                     Qualifier::Fail => Verdict::Fail,
                     Qualifier::SoftFail => Verdict::SoftFail,
                     Qualifier::Neutral => Verdict::Neutral,
                 };
-                self.complete_frame(verdict, Some(d.to_string()));
+                self.complete_frame(verdict, text);
             }
             None => self.finish(
                 Verdict::PermError,
@@ -619,7 +636,7 @@ impl Evaluator {
     }
 
     /// The top frame ended with `verdict`.
-    fn complete_frame(&mut self, verdict: Verdict, mechanism: Option<String>) {
+    fn complete_frame(&mut self, verdict: Verdict, mechanism: Option<Directive>) {
         let Some(frame) = self.frames.pop() else {
             return;
         };

@@ -2,6 +2,9 @@
 
 use core::fmt::{self, Write as _};
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::record::Directive;
 
 /// The result of an SPF check (RFC 7208 §2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,9 +72,10 @@ impl Identity {
 pub struct Outcome {
     /// The result.
     pub verdict: Verdict,
-    /// The matching directive in canonical form (`-all`, `include:_spf.example.com`, `mx`), or
-    /// `None` when no mechanism matched (default result, errors, none).
-    pub mechanism: Option<String>,
+    /// The matching directive of the checked domain's record (or of its `redirect=` target):
+    /// it prints in canonical form (`-all`, `include:_spf.example.com`, `mx`). `None` when no
+    /// mechanism matched (default result, errors, none).
+    pub mechanism: Option<Directive>,
     /// The expanded `exp=` text of a fail result; `None` means the receiver's default
     /// explanation applies (no `exp=`, or it could not be used; RFC 7208 §6.2).
     pub explanation: Option<String>,
@@ -89,11 +93,11 @@ pub struct Outcome {
     /// The client IP (IPv4-mapped IPv6 addresses as IPv4).
     pub ip: IpAddr,
     /// The sender: `local-part@domain` as used for the check.
-    pub sender: String,
+    pub sender: Arc<str>,
     /// The HELO/EHLO name given.
-    pub helo: String,
+    pub helo: Arc<str>,
     /// The receiver's host name (`%{r}`, `receiver=`).
-    pub receiver: String,
+    pub receiver: Arc<str>,
 }
 
 /// RFC 5322 `atext`.
@@ -219,7 +223,7 @@ impl Outcome {
         out.push_str(self.identity.as_str());
         if let Some(m) = &self.mechanism {
             out.push_str("; mechanism=");
-            write_value(&mut out, m);
+            write_value(&mut out, &m.to_string());
         } else if let Some(p) = &self.problem {
             out.push_str("; problem=");
             write_value(&mut out, p);

@@ -168,7 +168,7 @@ impl Record {
         if !is_spf_record(text.as_bytes()) {
             return Err(Error::syntax(0, SyntaxProblem::NotSpf));
         }
-        let mut terms = Vec::new();
+        let mut terms = Vec::with_capacity(text.bytes().filter(|&b| b == b' ').count());
         let (mut has_redirect, mut has_exp) = (false, false);
         let mut offset = 6usize;
         for piece in text.get(6..).unwrap_or("").split(' ') {
@@ -358,30 +358,30 @@ fn parse_term(term: &str, start: usize) -> Result<Term, Error> {
             .parse(after_q)
             .map_err(|_| syntax(name_offset, SyntaxProblem::UnknownMechanism))?;
     let rest_offset = name_offset.saturating_add(name.len());
-    let lower = name.to_ascii_lowercase();
-    let mechanism = match lower.as_str() {
-        "all" => {
+    let is = |keyword: &str| name.eq_ignore_ascii_case(keyword);
+    let mechanism = match () {
+        () if is("all") => {
             if !rest.is_empty() {
                 return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument));
             }
             Mechanism::All
         }
-        "include" => Mechanism::Include(required_domain(rest, rest_offset)?),
-        "exists" => Mechanism::Exists(required_domain(rest, rest_offset)?),
-        "a" => {
+        () if is("include") => Mechanism::Include(required_domain(rest, rest_offset)?),
+        () if is("exists") => Mechanism::Exists(required_domain(rest, rest_offset)?),
+        () if is("a") => {
             let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
             Mechanism::A { domain, cidr }
         }
-        "mx" => {
+        () if is("mx") => {
             let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
             Mechanism::Mx { domain, cidr }
         }
-        "ptr" => Mechanism::Ptr(match rest.strip_prefix(':') {
+        () if is("ptr") => Mechanism::Ptr(match rest.strip_prefix(':') {
             Some(spec) => Some(domain_spec(spec, rest_offset.saturating_add(1))?),
             None if rest.is_empty() => None,
             None => return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument)),
         }),
-        "ip4" => {
+        () if is("ip4") => {
             let arg = rest
                 .strip_prefix(':')
                 .ok_or(syntax(rest_offset, SyntaxProblem::BadIp4))?;
@@ -397,7 +397,7 @@ fn parse_term(term: &str, start: usize) -> Result<Term, Error> {
                 .map_err(|_| syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp4))?;
             Mechanism::Ip4 { network, prefix }
         }
-        "ip6" => {
+        () if is("ip6") => {
             let arg = rest
                 .strip_prefix(':')
                 .ok_or(syntax(rest_offset, SyntaxProblem::BadIp6))?;
@@ -413,7 +413,7 @@ fn parse_term(term: &str, start: usize) -> Result<Term, Error> {
                 .map_err(|_| syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp6))?;
             Mechanism::Ip6 { network, prefix }
         }
-        _ => return Err(syntax(name_offset, SyntaxProblem::UnknownMechanism)),
+        () => return Err(syntax(name_offset, SyntaxProblem::UnknownMechanism)),
     };
     Ok(Term::Directive(Directive {
         qualifier,
