@@ -214,19 +214,23 @@ fn trim_blanks(mut s: &[u8]) -> &[u8] {
 impl<'a> Capability<'a> {
     pub(crate) fn from_line(line: Line<'a>) -> Self {
         let text = trim_blanks(line.text());
-        let token_end = text.iter().position(is_blank).unwrap_or(text.len());
-        let (token, after) = text.split_at(token_end);
-        match token.iter().position(|&b| b == b'=') {
+        // One scan: the first token ends at a blank, and its keyword at a '=' before that.
+        let end = text
+            .iter()
+            .position(|&b| b == b'=' || is_blank(&b))
+            .unwrap_or(text.len());
+        let (keyword, after) = text.split_at(end);
+        match after.split_first() {
             // `AUTH=LOGIN PLAIN`: the params run from after the '=' to the end of the line.
-            Some(eq) => Self {
+            Some((b'=', params)) => Self {
                 line,
-                keyword: token.get(..eq).unwrap_or(token),
-                params: text.get(eq + 1..).unwrap_or(&[]),
+                keyword,
+                params,
                 legacy_equals: true,
             },
-            None => Self {
+            _ => Self {
                 line,
-                keyword: token,
+                keyword,
                 params: after,
                 legacy_equals: false,
             },
