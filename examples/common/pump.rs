@@ -80,8 +80,9 @@ impl Activity {
 }
 
 /// Relay one session between `client` and `upstream` through a [`Proxy`] with `config` until
-/// either side closes, a side errs, or nothing moved in either direction for `idle_timeout`.
-/// Both sockets are shut down when it returns.
+/// the upstream closes, a side errs, or nothing moved in either direction for `idle_timeout`.
+/// A client that closes its sending side is passed on as a half-close, so replies to its last
+/// commands still reach it. Both sockets are shut down when it returns.
 ///
 /// # Errors
 /// Only when the sockets cannot be cloned or configured; what happens during the session is
@@ -165,6 +166,13 @@ fn pump(
     let mut total = 0u64;
     let error = loop {
         let n = match from.read(&mut buf) {
+            Ok(0) if side == Side::Client => {
+                // The client is done sending (perhaps a pipelined QUIT, then a half-close):
+                // pass the half-close on and let the upstream's last replies come back. The
+                // server side ends the session when the upstream closes.
+                let _ = to.shutdown(Shutdown::Write);
+                return (total, None);
+            }
             Ok(0) => break None,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -207,7 +215,7 @@ fn pump(
             break Some(e.to_string());
         }
     };
-    // Either side ending ends the session.
+    // The upstream closing, or an error either way, ends the session.
     let _ = to.shutdown(Shutdown::Both);
     let _ = from.shutdown(Shutdown::Both);
     (total, error)

@@ -337,3 +337,198 @@ fn bad_arguments_and_config_are_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A DNS server on 127.0.0.1 (UDP and TCP on one port) for `--dns`: TXT records from `zone`,
+/// NXDOMAIN for other names; names starting with `big.` are answered truncated over UDP, so
+/// that the client must retry over TCP. Serves at most 200 queries per transport.
+fn dns_server(zone: &'static [(&'static str, &'static str)]) -> String {
+    use std::net::{TcpListener, UdpSocket};
+
+    fn answer(query: &[u8], zone: &[(&str, &str)], udp: bool) -> Option<Vec<u8>> {
+        // Question: labels from offset 12, then QTYPE and QCLASS.
+        let mut at = 12;
+        let mut labels = Vec::new();
+        loop {
+            let len = usize::from(*query.get(at)?);
+            at += 1;
+            if len == 0 {
+                break;
+            }
+            labels.push(String::from_utf8_lossy(query.get(at..at + len)?).to_lowercase());
+            at += len;
+        }
+        let name = labels.join(".");
+        let qtype = u16::from_be_bytes([*query.get(at)?, *query.get(at + 1)?]);
+        let question = query.get(12..at + 4)?;
+        let txt = zone
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, t)| *t)
+            .filter(|_| qtype == 16);
+        let truncated = udp && name.starts_with("big.");
+        let known = zone.iter().any(|(n, _)| *n == name);
+        let mut out = query.get(..2)?.to_vec();
+        out.push(if truncated { 0x83 } else { 0x81 });
+        out.push(if known { 0x80 } else { 0x83 });
+        let ancount = u16::from(txt.is_some() && !truncated);
+        for n in [1u16, ancount, 0, 0] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
+        out.extend_from_slice(question);
+        if let (Some(txt), false) = (txt, truncated) {
+            out.extend_from_slice(&[0xc0, 0x0c, 0, 16, 0, 1, 0, 0, 0, 60]);
+            let len = u8::try_from(txt.len()).unwrap();
+            out.extend_from_slice(&(u16::from(len) + 1).to_be_bytes());
+            out.push(len);
+            out.extend_from_slice(txt.as_bytes());
+        }
+        Some(out)
+    }
+
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = udp.local_addr().unwrap();
+    let tcp = TcpListener::bind(addr).unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        for _ in 0..200 {
+            let Ok((n, from)) = udp.recv_from(&mut buf) else {
+                return;
+            };
+            if let Some(reply) = answer(&buf[..n], zone, true) {
+                let _ = udp.send_to(&reply, from);
+            }
+        }
+    });
+    thread::spawn(move || {
+        use std::io::Read;
+        for stream in tcp.incoming().take(200) {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let mut len = [0u8; 2];
+            if stream.read_exact(&mut len).is_err() {
+                continue;
+            }
+            let mut query = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            if stream.read_exact(&mut query).is_err() {
+                continue;
+            }
+            if let Some(reply) = answer(&query, zone, false) {
+                let mut framed = u16::try_from(reply.len()).unwrap().to_be_bytes().to_vec();
+                framed.extend_from_slice(&reply);
+                let _ = stream.write_all(&framed);
+            }
+        }
+    });
+    addr.to_string()
+}
+
+#[test]
+fn live_dns_over_udp_with_tcp_fallback() {
+    static ZONE: &[(&str, &str)] = &[
+        ("dns.example.org", "v=spf1 ip4:127.0.0.0/8 -all"),
+        ("big.example.org", "v=spf1 ip4:127.0.0.0/8 -all"),
+        ("deny.example.org", "v=spf1 -all"),
+    ];
+    let dns = dns_server(ZONE);
+    let config = data("policy-server-test.toml");
+    let server = start(
+        env!("CARGO_BIN_EXE_policy-server"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--dns",
+            &dns,
+            "--config",
+            &config,
+        ],
+    );
+    let (mut s, mut r) = connect(&server.addr);
+    let mail = |s: &mut TcpStream, r: &mut BufReader<TcpStream>, i: &str, sender: &str| {
+        ask(s, r, &request("MAIL", i, "127.0.0.11", sender, ""))
+    };
+    let pass = mail(&mut s, &mut r, "d1", "a@dns.example.org");
+    assert!(
+        pass.starts_with("PREPEND Received-SPF: pass (unknown: domain of a@dns.example.org"),
+        "{pass}"
+    );
+    // Truncated over UDP, answered over TCP.
+    let big = mail(&mut s, &mut r, "d2", "a@big.example.org");
+    assert!(big.starts_with("PREPEND Received-SPF: pass"), "{big}");
+    let none = mail(&mut s, &mut r, "d3", "a@nx.example.org");
+    assert!(none.starts_with("PREPEND Received-SPF: none"), "{none}");
+    let fail = mail(&mut s, &mut r, "d4", "a@deny.example.org");
+    assert!(fail.starts_with("REJECT 5.7.23 SPF fail"), "{fail}");
+}
+
+#[test]
+fn unreachable_dns_is_a_temporary_error() {
+    // A UDP port nobody answers on: every query times out (2 s) and SPF is temperror.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let server = start(
+        env!("CARGO_BIN_EXE_policy-server"),
+        &["--listen", "127.0.0.1:0", "--dns", &addr],
+    );
+    let (mut s, mut r) = connect(&server.addr);
+    let action = ask(
+        &mut s,
+        &mut r,
+        &request(
+            "RCPT",
+            "u1",
+            "127.0.0.12",
+            "a@example.org",
+            "b@test.example",
+        ),
+    );
+    assert_eq!(
+        action,
+        "DEFER_IF_PERMIT 4.7.24 SPF temporary error, try again later"
+    );
+    drop(silent);
+}
+
+#[test]
+fn connect_state_applies_connection_rate_limits() {
+    let config = support::temp_file(
+        "connect-limits.toml",
+        "[[rate]]\nname = \"conn\"\non = \"connect\"\nkey = \"client\"\ncount = 2\nperiod = \"60s\"\n",
+    );
+    let server = start(
+        env!("CARGO_BIN_EXE_policy-server"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--zone",
+            &data("policy-server-zone.json"),
+            "--config",
+            &config,
+        ],
+    );
+    let (mut s, mut r) = connect(&server.addr);
+    for _ in 0..2 {
+        let action = ask(
+            &mut s,
+            &mut r,
+            &request("CONNECT", "", "127.0.0.13", "", ""),
+        );
+        assert_eq!(action, "DUNNO");
+    }
+    let refused = ask(
+        &mut s,
+        &mut r,
+        &request("CONNECT", "", "127.0.0.13", "", ""),
+    );
+    assert!(
+        refused.starts_with("421 4.7.0 Too many connections, try again later (retry in 30s)"),
+        "{refused}"
+    );
+    // Another client is not affected.
+    let other = ask(
+        &mut s,
+        &mut r,
+        &request("CONNECT", "", "127.0.0.14", "", ""),
+    );
+    assert_eq!(other, "DUNNO");
+}

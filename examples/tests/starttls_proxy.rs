@@ -294,3 +294,23 @@ fn unreachable_upstream_gets_421() {
     );
     assert!(proxy.log_line().contains("error=\"upstream:"));
 }
+
+#[test]
+fn a_client_half_close_still_gets_the_replies_to_its_last_commands() {
+    let up = upstream();
+    let proxy = proxy(&up, "", &[]);
+    let (mut client, mut reader) = connect(&proxy.addr);
+    read_reply(&mut reader);
+    client
+        .write_all(b"MAIL FROM:<a@example.org>\r\nQUIT\r\n")
+        .unwrap();
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_reply(&mut reader), "250 2.0.0 ok\r\n");
+    assert_eq!(read_reply(&mut reader), "221 2.0.0 bye\r\n");
+    assert!(closed(&mut reader));
+    let log = proxy.log_line();
+    assert!(
+        log.contains("state=plaintext") && !log.contains("error="),
+        "{log}"
+    );
+}
