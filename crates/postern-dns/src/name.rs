@@ -1,6 +1,7 @@
 //! Validated, case-insensitive DNS names.
 
 use core::fmt;
+use std::sync::Arc;
 
 use crate::error::{Error, NameProblem};
 
@@ -13,6 +14,7 @@ pub const MAX_LABEL_LEN: usize = 63;
 
 /// A DNS name: non-empty, labels of 1 to 63 octets, at most 253 octets, stored in lower case
 /// without a trailing dot, so that equality and hashing are case-insensitive (RFC 4343).
+/// Cloning is cheap (the text is shared).
 ///
 /// Labels may hold any octet but `.`: mail authentication builds names from local parts and
 /// other data that are not host names (RFC 7208 §7.3), and DNS carries such labels fine.
@@ -25,7 +27,7 @@ pub const MAX_LABEL_LEN: usize = 63;
 /// # Ok::<(), postern_dns::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Name(Box<str>);
+pub struct Name(Arc<str>);
 
 impl Name {
     /// Validates `text` and returns the name in lower case, without a trailing dot.
@@ -36,7 +38,11 @@ impl Name {
     pub fn new(text: &str) -> Result<Self, Error> {
         let trimmed = text.strip_suffix('.').unwrap_or(text);
         check(trimmed)?;
-        Ok(Self(trimmed.to_ascii_lowercase().into_boxed_str()))
+        if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+            Ok(Self(Arc::from(trimmed.to_ascii_lowercase())))
+        } else {
+            Ok(Self(Arc::from(trimmed)))
+        }
     }
 
     /// [`Name::new`] reusing the allocation of `text`.
@@ -49,7 +55,7 @@ impl Name {
         }
         check(&text)?;
         text.make_ascii_lowercase();
-        Ok(Self(text.into_boxed_str()))
+        Ok(Self(Arc::from(text.as_str())))
     }
 
     /// The name in lower case, without a trailing dot.

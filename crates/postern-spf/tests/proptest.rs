@@ -127,7 +127,17 @@ fn record_text() -> impl Strategy<Value = String> {
     )
         .prop_map(|(terms, redirect, exp, sep)| {
             let mut all = vec!["v=spf1".to_owned()];
-            all.extend(terms);
+            // A modifier name may appear once (duplicates are permerror).
+            let mut names = Vec::new();
+            for term in terms {
+                if let Some((name, _)) = term.split_once('=') {
+                    if names.contains(&name.to_owned()) {
+                        continue;
+                    }
+                    names.push(name.to_owned());
+                }
+                all.push(term);
+            }
             if let Some(r) = redirect {
                 all.push(format!("redirect={r}"));
             }
