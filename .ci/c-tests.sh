@@ -29,7 +29,7 @@ printf '#include <postern.h>\nint main(void) { return 0; }\n' > "$out/h.c"
 gcc "${cflags[@]}" "$out/h.c" -o "$out/h"
 g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude -x c++ -fsyntax-only "$out/h.c"
 
-progs=(ffi/tests/c/test_smtp.c examples/c/ehlo_strip.c examples/c/proxy_buffers.c)
+progs=(ffi/tests/c/test_smtp.c ffi/tests/c/test_spf.c ffi/tests/c/spf_suite.c examples/c/ehlo_strip.c examples/c/proxy_buffers.c)
 for src in "${progs[@]}"; do
   name=$(basename "$src" .c)
   gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer "$src" "${libs[@]}" -o "$out/$name.asan"
@@ -41,8 +41,10 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 vg=(valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect -q)
 
 echo "--- C unit tests (ASan+UBSan, then valgrind)"
-"$out/test_smtp.asan"
-"${vg[@]}" "$out/test_smtp"
+for t in test_smtp test_spf; do
+  "$out/$t.asan"
+  "${vg[@]}" "$out/$t"
+done
 echo "--- proxy_buffers example"
 "$out/proxy_buffers.asan" >/dev/null
 "${vg[@]}" "$out/proxy_buffers" >/dev/null
@@ -75,6 +77,30 @@ for case in manifest["cases"]:
 print(f"ehlo fixtures via C: {runs - failed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
 PY
+
+echo "--- OpenSPF RFC 7208 suite through the C ABI (typed answers; ASan+UBSan, then valgrind)"
+python=$(bash .ci/spf-venv.sh)
+"$python" ../shared/tools/spf_oracle.py --suite-json "$testdata/spf/rfc7208-tests.yml" > "$out/suite.json"
+python3 - "$out/suite.json" > "$out/spf7208.txt" <<'PY'
+import json, sys
+hx = lambda s: s.encode("utf-8").hex() if s else "-"
+for scenario in json.load(open(sys.argv[1])):
+    print("S")
+    for name, entries in scenario["zone"].items():
+        for e in entries:
+            t = e["type"]
+            if t == "TIMEOUT":
+                print("Z", hx(name), "TIMEOUT", "-")
+                continue
+            v = e["value"]
+            v = f"{v[0]} {v[1]}" if t == "MX" else "".join(v) if isinstance(v, list) else str(v)
+            print("Z", hx(name), t, hx(v))
+    for q in scenario["queries"]:
+        exp = q.get("expect_explanation")
+        print("Q", q["id"], q["ip"], hx(q["helo"]), hx(q["mailfrom"]), ",".join(q["expect"]), hx(exp) if exp is not None else "-")
+PY
+"$out/spf_suite.asan" "$out/spf7208.txt"
+"${vg[@]}" "$out/spf_suite" "$out/spf7208.txt"
 
 echo "--- install with pkg-config metadata, then build an example against it"
 command -v pkg-config >/dev/null || { apt-get update -qq && apt-get install -y -qq pkg-config; }

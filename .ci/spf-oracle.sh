@@ -10,20 +10,7 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-if [ -z "${SPF_ORACLE_VENV:-}" ]; then
-    if [ -d /work ] && [ -w /work ]; then
-        SPF_ORACLE_VENV=/work/venv-spf
-    else
-        SPF_ORACLE_VENV="${HOME}/.cache/postern/venv-spf"
-    fi
-fi
-python="$SPF_ORACLE_VENV/bin/python"
-
-if ! "$python" -c 'import spf, dns, yaml' >/dev/null 2>&1; then
-    echo "spf-oracle: creating venv $SPF_ORACLE_VENV"
-    python3 -m venv "$SPF_ORACLE_VENV"
-    "$SPF_ORACLE_VENV/bin/pip" install --quiet pyspf==2.0.14 dnspython pyyaml
-fi
+python="$(bash "$root/.ci/spf-venv.sh")"
 
 oracle="$root/../shared/tools/spf_oracle.py"
 if [ ! -f "$oracle" ]; then

@@ -25,6 +25,37 @@
 #define POSTERN_VERSION_PATCH 0
 
 /*
+ Answer status: the name does not exist (NXDOMAIN).
+ */
+#define POSTERN_DNS_NXDOMAIN 1
+
+/*
+ Answer status: the name exists but has no record of the type asked (NOERROR, no answer).
+ */
+#define POSTERN_DNS_NODATA 2
+
+/*
+ Answer status: the lookup failed transiently (SERVFAIL, timeout).
+ */
+#define POSTERN_DNS_TEMPFAIL 3
+
+/*
+ Step status: a DNS query is pending; answer it, then step again.
+ */
+#define POSTERN_STEP_LOOKUP 1
+
+/*
+ Step status: the evaluation is over; read the outcome.
+ */
+#define POSTERN_STEP_DONE 2
+
+/*
+ Maximum typed records added to one answer (bounds the memory a caller can make a handle
+ hold; RFC 7208 §4.6.4 caps what SPF looks at far below this).
+ */
+#define POSTERN_MAX_RECORDS 256
+
+/*
  Flag: accept a bare LF as a line terminator in server replies (default: only CRLF).
  */
 #define POSTERN_FLAG_LENIENT 1
@@ -43,6 +74,66 @@
  Proxy state: the server accepted STARTTLS; bytes are relayed raw both ways.
  */
 #define POSTERN_PROXY_TLS 1
+
+/*
+ Flag: check the HELO identity (RFC 7208 §2.3) instead of MAIL FROM.
+ */
+#define POSTERN_SPF_HELO 1
+
+/*
+ SPF result `none`.
+ */
+#define POSTERN_SPF_NONE 0
+
+/*
+ SPF result `neutral`.
+ */
+#define POSTERN_SPF_NEUTRAL 1
+
+/*
+ SPF result `pass`.
+ */
+#define POSTERN_SPF_PASS 2
+
+/*
+ SPF result `fail`.
+ */
+#define POSTERN_SPF_FAIL 3
+
+/*
+ SPF result `softfail`.
+ */
+#define POSTERN_SPF_SOFTFAIL 4
+
+/*
+ SPF result `temperror`.
+ */
+#define POSTERN_SPF_TEMPERROR 5
+
+/*
+ SPF result `permerror`.
+ */
+#define POSTERN_SPF_PERMERROR 6
+
+/*
+ Text of an outcome: the `Received-SPF:` field value (RFC 7208 §9.1), without the name.
+ */
+#define POSTERN_SPF_TEXT_RECEIVED_SPF 0
+
+/*
+ Text of an outcome: the `spf=` part of `Authentication-Results:` (RFC 8601).
+ */
+#define POSTERN_SPF_TEXT_AUTHENTICATION_RESULTS 1
+
+/*
+ Text of an outcome: the explanation (fail only; empty when none).
+ */
+#define POSTERN_SPF_TEXT_EXPLANATION 2
+
+/*
+ Text of an outcome: the mechanism that matched (empty when none).
+ */
+#define POSTERN_SPF_TEXT_MECHANISM 3
 
 /*
  Result codes. Functions return them as `uint32_t`; numbers are never reused.
@@ -128,6 +219,18 @@ enum postern_result
    SMTP: too many commands await replies.
    */
   POSTERN_RESULT_SMTP_TOO_MANY_PENDING = 210,
+  /*
+   DNS: a response packet is malformed or is not a response.
+   */
+  POSTERN_RESULT_DNS_MALFORMED = 300,
+  /*
+   DNS: a response packet is truncated (TC): retry over TCP.
+   */
+  POSTERN_RESULT_DNS_TRUNCATED = 301,
+  /*
+   DNS: a response packet answers another question.
+   */
+  POSTERN_RESULT_DNS_QUESTION_MISMATCH = 302,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -147,6 +250,11 @@ typedef struct postern_proxy postern_proxy;
  A resumable SMTP reply parser (see `postern_reply_parser_parse`).
  */
 typedef struct postern_reply_parser postern_reply_parser;
+
+/*
+ One `check_host()` evaluation. Not thread-safe; may move between threads.
+ */
+typedef struct postern_spf_eval postern_spf_eval;
 
 #ifdef __cplusplus
 extern "C" {
@@ -318,6 +426,125 @@ size_t postern_proxy_pending_to_client(const postern_proxy *proxy);
  `proxy` must be a live handle; the out-parameters must be writable.
  */
 uint32_t postern_proxy_state(const postern_proxy *proxy, uint32_t *state, uint64_t *injected_client, uint64_t *injected_server);
+
+/*
+ The name of an SPF result (`"pass"`, ...) as a static NUL-terminated string; NULL for a
+ number that is not an SPF result.
+ */
+const char *postern_spf_result_str(uint32_t result);
+
+/*
+ Start an SPF check of the client `ip` (text, IPv4 or IPv6; an IPv4-mapped IPv6 address is
+ checked as IPv4), the HELO name `helo` and the MAIL FROM `mail_from` (without angle
+ brackets; empty for the null reverse-path, which checks `postmaster@helo`).
+ `receiver` names this host for `%{r}` and `Received-SPF` (may be empty: `unknown`);
+ `timestamp` (Unix seconds) is used for `%{t}`: the library reads no clock.
+ `flags`: 0 or `POSTERN_SPF_HELO`. All texts must be UTF-8.
+
+ # Safety
+ Each `(ptr, len)` pair must hold `len` readable bytes; `out` must be writable.
+ */
+uint32_t postern_spf_eval_new(const uint8_t *ip, size_t ip_len, const uint8_t *helo, size_t helo_len, const uint8_t *mail_from, size_t mail_from_len, const uint8_t *receiver, size_t receiver_len, uint64_t timestamp, uint32_t flags, postern_spf_eval **out);
+
+/*
+ Release an evaluation; NULL is a no-op.
+
+ # Safety
+ `eval` must be NULL or a handle from `postern_spf_eval_new` not yet freed.
+ */
+void postern_spf_eval_free(postern_spf_eval *eval);
+
+/*
+ Advance the evaluation. `*step` becomes `POSTERN_STEP_LOOKUP` (read the query with
+ `postern_spf_eval_query`, answer it with one of the `postern_spf_eval_supply_*`
+ functions, then step again) or `POSTERN_STEP_DONE` (read the outcome). The evaluator
+ counts every RFC 7208 limit itself, so the loop always ends.
+
+ # Safety
+ `eval` must be a live handle; `step` must be writable.
+ */
+uint32_t postern_spf_eval_step(postern_spf_eval *eval, uint32_t *step);
+
+/*
+ The pending query: its id (to pass back when answering), its RR type (`1` A, `28` AAAA,
+ `15` MX, `12` PTR, `16` TXT) and its name (ASCII, no trailing dot) written to `name`.
+ `POSTERN_RESULT_INVALID_STATE` when no query is pending; on
+ `POSTERN_RESULT_BUFFER_TOO_SMALL`, `*name_len` is the size needed (at most 253).
+
+ # Safety
+ `eval` must be a live handle; `name` must hold `name_cap` writable bytes; the other
+ out-parameters must be writable.
+ */
+uint32_t postern_spf_eval_query(const postern_spf_eval *eval, uint32_t *id, uint16_t *qtype, uint8_t *name, size_t name_cap, size_t *name_len);
+
+/*
+ The pending query as a DNS query packet with transaction id `txid` (recursion desired),
+ for callers that send queries themselves. On `POSTERN_RESULT_BUFFER_TOO_SMALL`, `*len` is
+ the size needed (512 always suffices).
+
+ # Safety
+ `eval` must be a live handle; `out` must hold `cap` writable bytes; `len` writable.
+ */
+uint32_t postern_spf_eval_query_wire(const postern_spf_eval *eval, uint16_t txid, uint8_t *out, size_t cap, size_t *len);
+
+/*
+ Answer the pending query `id` with a raw DNS response packet (from `res_query()`, c-ares,
+ unbound, ...). A malformed, truncated (TC) or mismatched packet is refused with a
+ `POSTERN_RESULT_DNS_*` code and the query stays pending: retry (over TCP after
+ truncation) or answer `POSTERN_DNS_TEMPFAIL`.
+
+ # Safety
+ `eval` must be a live handle; `packet` must hold `len` readable bytes.
+ */
+uint32_t postern_spf_eval_supply_wire(postern_spf_eval *eval, uint32_t id, const uint8_t *packet, size_t len);
+
+/*
+ Answer the pending query `id` with a status: `POSTERN_DNS_NXDOMAIN`, `POSTERN_DNS_NODATA`
+ or `POSTERN_DNS_TEMPFAIL`.
+
+ # Safety
+ `eval` must be a live handle.
+ */
+uint32_t postern_spf_eval_supply_status(postern_spf_eval *eval, uint32_t id, uint32_t status);
+
+/*
+ Add one record to the answer being built for the pending query `id`, in the query's type:
+ TXT the text (character-strings joined), A 4 bytes, AAAA 16 bytes (network order), MX
+ `"PREFERENCE EXCHANGE"` (`"0 ."` for a null MX), PTR the target name. Then call
+ `postern_spf_eval_supply_records`. At most `POSTERN_MAX_RECORDS` records.
+
+ # Safety
+ `eval` must be a live handle; `data` must hold `len` readable bytes.
+ */
+uint32_t postern_spf_eval_add_record(postern_spf_eval *eval, uint32_t id, const uint8_t *data, size_t len);
+
+/*
+ Answer the pending query `id` with the records added (none added: NODATA).
+
+ # Safety
+ `eval` must be a live handle.
+ */
+uint32_t postern_spf_eval_supply_records(postern_spf_eval *eval, uint32_t id);
+
+/*
+ The result (`POSTERN_SPF_*`) and the number of DNS-querying terms and void lookups
+ counted, once `postern_spf_eval_step` said `POSTERN_STEP_DONE`
+ (`POSTERN_RESULT_INVALID_STATE` before).
+
+ # Safety
+ `eval` must be a live handle; the out-parameters must be writable.
+ */
+uint32_t postern_spf_eval_result(const postern_spf_eval *eval, uint32_t *result, uint32_t *dns_lookups, uint32_t *void_lookups);
+
+/*
+ A text of the outcome (`POSTERN_SPF_TEXT_*`) into `out`, not NUL-terminated; `*len` is
+ its length (0 for an absent explanation or mechanism). On
+ `POSTERN_RESULT_BUFFER_TOO_SMALL`, `*len` is the size needed.
+
+ # Safety
+ `eval` must be a live handle; `out` must hold `cap` writable bytes; `len` writable.
+ */
+uint32_t postern_spf_eval_text(const postern_spf_eval *eval, uint32_t which, uint8_t *out, size_t cap, size_t *len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -7,7 +7,7 @@
 //! - Inputs are `(const uint8_t *ptr, size_t len)`; `ptr` may be NULL only when `len` is 0.
 //!   Nothing borrowed from the caller is kept after a call returns.
 //! - Functions return a `uint32_t` [`postern_result`]: 0 is success, small numbers are
-//!   statuses (partial input), and errors come in families (1xx misuse, 2xx SMTP).
+//!   statuses (partial input), and errors come in families (1xx misuse, 2xx SMTP, 3xx DNS).
 //!   `postern_result_str()` names every code. Out-parameters are written only on success,
 //!   except that a `POSTERN_RESULT_BUFFER_TOO_SMALL` return writes the size needed to the
 //!   length out-parameter.
@@ -31,12 +31,19 @@
 #![allow(non_camel_case_types)] // C names: the handle types are named as in the header.
 #![allow(unsafe_code)] // The one crate that crosses the C boundary; every use is commented.
 
+mod dns;
 mod smtp;
+mod spf;
 
 use core::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub use dns::{
+    POSTERN_DNS_NODATA, POSTERN_DNS_NXDOMAIN, POSTERN_DNS_TEMPFAIL, POSTERN_MAX_RECORDS,
+    POSTERN_STEP_DONE, POSTERN_STEP_LOOKUP,
+};
 pub use smtp::*;
+pub use spf::*;
 
 /// Major version of the library (the header's `POSTERN_VERSION_MAJOR`).
 pub const POSTERN_VERSION_MAJOR: u32 = 0;
@@ -87,6 +94,12 @@ pub enum postern_result {
     SmtpPipelineOverrun = 209,
     /// SMTP: too many commands await replies.
     SmtpTooManyPending = 210,
+    /// DNS: a response packet is malformed or is not a response.
+    DnsMalformed = 300,
+    /// DNS: a response packet is truncated (TC): retry over TCP.
+    DnsTruncated = 301,
+    /// DNS: a response packet answers another question.
+    DnsQuestionMismatch = 302,
 }
 
 impl postern_result {
@@ -111,10 +124,13 @@ impl postern_result {
             Self::SmtpCommandTooLong => b"smtp: command line too long\0",
             Self::SmtpPipelineOverrun => b"smtp: pipeline overrun\0",
             Self::SmtpTooManyPending => b"smtp: too many pending commands\0",
+            Self::DnsMalformed => b"dns: malformed response\0",
+            Self::DnsTruncated => b"dns: truncated response\0",
+            Self::DnsQuestionMismatch => b"dns: response to another question\0",
         }
     }
 
-    const ALL: [Self; 19] = [
+    const ALL: [Self; 22] = [
         Self::Ok,
         Self::Partial,
         Self::Null,
@@ -134,7 +150,28 @@ impl postern_result {
         Self::SmtpCommandTooLong,
         Self::SmtpPipelineOverrun,
         Self::SmtpTooManyPending,
+        Self::DnsMalformed,
+        Self::DnsTruncated,
+        Self::DnsQuestionMismatch,
     ];
+}
+
+/// The code for a DNS error.
+fn dns_error(e: &postern_dns::Error) -> postern_result {
+    match e {
+        postern_dns::Error::Truncated => postern_result::DnsTruncated,
+        postern_dns::Error::QuestionMismatch { .. } => postern_result::DnsQuestionMismatch,
+        _ => postern_result::DnsMalformed,
+    }
+}
+
+/// The code for an SPF evaluator error.
+fn spf_error(e: &postern_spf::Error) -> postern_result {
+    match e {
+        postern_spf::Error::Dns { source, .. } => dns_error(source),
+        postern_spf::Error::UnexpectedAnswer { .. } => postern_result::InvalidState,
+        _ => postern_result::InvalidArgument,
+    }
 }
 
 /// A static, NUL-terminated description of a result code (never NULL; unknown codes give
