@@ -156,7 +156,11 @@ fn main() {
         if stop.requested() {
             break;
         }
-        let Ok(stream) = stream else { continue };
+        let Ok(stream) = stream else {
+            // Out of file descriptors or similar: do not spin.
+            thread::sleep(Duration::from_millis(50));
+            continue;
+        };
         accepted += 1;
         if sessions.live() >= MAX_CONNECTIONS {
             println!("refused connection: {MAX_CONNECTIONS} connections already");
@@ -182,8 +186,9 @@ struct Message {
     /// Postfix's `instance` (or client+sender when it is missing).
     id: String,
     spf: Option<Outcome>,
-    /// The answer to every recipient when the message was refused as a whole.
-    refused: Option<String>,
+    /// The answer to every recipient, and the limiter's name, when a rate limit refused the
+    /// message as a whole.
+    refused: Option<(String, String)>,
     prepended: bool,
 }
 
@@ -309,14 +314,20 @@ fn decide(server: &Server, request: &protocol::Request, message: &mut Message) -
             .with_receiver(&server.receiver)
             .with_timestamp(now / 1000);
         let outcome = server.resolver.check_spf(&spf_request, &options);
-        let refused = lock()
-            .check(On::Mail, &facts, now)
-            .err()
-            .map(|r| (refusal_action(&r), r.limit));
+        // A message SPF refuses is not charged: forged senders cannot use up a real
+        // sender's quota.
+        let refused = if spf_refusal(&outcome).is_some() {
+            None
+        } else {
+            lock()
+                .check(On::Mail, &facts, now)
+                .err()
+                .map(|r| (refusal_action(&r), r.limit))
+        };
         *message = Message {
             id,
             spf: Some(outcome),
-            refused: refused.map(|(action, _)| action),
+            refused,
             prepended: false,
         };
     }
@@ -327,8 +338,8 @@ fn decide(server: &Server, request: &protocol::Request, message: &mut Message) -
     if let Some(action) = spf_refusal(outcome) {
         return (action, log);
     }
-    if let Some(action) = &message.refused {
-        return (action.clone(), format!("{log} limit=mail"));
+    if let Some((action, limit)) = &message.refused {
+        return (action.clone(), format!("{log} limit={limit}"));
     }
     if state == "RCPT" && !rcpt.is_empty() {
         let mut limits = lock();

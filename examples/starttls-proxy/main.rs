@@ -184,7 +184,11 @@ fn main() {
         if stop.requested() {
             break;
         }
-        let Ok(client) = stream else { continue };
+        let Ok(client) = stream else {
+            // Out of file descriptors or similar: do not spin.
+            thread::sleep(Duration::from_millis(50));
+            continue;
+        };
         let Ok(peer) = client.peer_addr() else {
             continue;
         };

@@ -184,6 +184,27 @@ fn spf_fail_is_rejected_and_temperror_deferred_before_greylisting() {
     );
     let log = server.log_until("mallory");
     assert!(log.contains("spf=fail"), "{log}");
+    // Forged messages do not use up the real sender's message quota (5 in a burst).
+    for i in 0..6 {
+        let forged = ask(
+            &mut s,
+            &mut r,
+            &request(
+                "MAIL",
+                &format!("x{i}"),
+                "127.0.0.5",
+                "ceo@fail.example.org",
+                "",
+            ),
+        );
+        assert!(forged.starts_with("REJECT 5.7.23"), "{forged}");
+    }
+    let real = ask(
+        &mut s,
+        &mut r,
+        &request("MAIL", "real", "192.0.2.7", "ceo@fail.example.org", ""),
+    );
+    assert!(real.starts_with("PREPEND Received-SPF: pass"), "{real}");
 }
 
 #[test]
@@ -231,7 +252,7 @@ fn message_rate_limit_refuses_with_the_limiters_code() {
         ),
     );
     assert_eq!(rcpt, refused);
-    let line = server.log_until("limit=mail");
+    let line = server.log_until("limit=sender-msgs");
     assert!(line.contains("127.0.0.6"), "{line}");
 }
 
