@@ -9,7 +9,8 @@
 //! - [`dns`]: answers for the SPF evaluator from a zone file or from a DNS server over UDP/TCP,
 //!   with postern-dns's wire encoding.
 //! - [`reputation`]: a CIDR list classifying clients (`192.0.2.0/24 bad`).
-//! - [`now_ms`]: the system clock in milliseconds, for libraries that take time as an argument.
+//! - [`now_ms`]: the system clock in milliseconds, for libraries that take time as an argument;
+//!   [`log!`]: a log line on standard output that never panics.
 
 pub mod dns;
 pub mod limits;
@@ -17,7 +18,24 @@ pub mod pump;
 pub mod reputation;
 pub mod shutdown;
 
+use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Print one log line on standard output like `println!`, but never panic: a server whose
+/// standard output was closed keeps serving. Lines from concurrent sessions do not interleave.
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {
+        $crate::log_line(::std::format_args!($($arg)*))
+    };
+}
+
+/// The function behind [`log!`]: one line, flushed, errors ignored.
+pub fn log_line(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));
+    let _ = out.flush();
+}
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it). postern-policy clamps a
 /// clock that steps backwards.

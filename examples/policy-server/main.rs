@@ -143,7 +143,7 @@ fn main() {
         eprintln!("policy-server: cannot handle signals: {e}");
         std::process::exit(1);
     }
-    println!("listening on {local}");
+    postern_examples::log!("listening on {local}");
     let server = Arc::new(Server {
         resolver: config.resolver,
         limits: Mutex::new(config.limits),
@@ -163,7 +163,7 @@ fn main() {
         };
         accepted += 1;
         if sessions.live() >= MAX_CONNECTIONS {
-            println!("refused connection: {MAX_CONNECTIONS} connections already");
+            postern_examples::log!("refused connection: {MAX_CONNECTIONS} connections already");
         } else if let Ok(guard) = sessions.register(&stream) {
             let server = Arc::clone(&server);
             thread::spawn(move || {
@@ -177,7 +177,7 @@ fn main() {
     }
     drop(listener);
     let closed = sessions.drain(config.grace);
-    println!("shutdown: connections={accepted} closed_at_shutdown={closed}");
+    postern_examples::log!("shutdown: connections={accepted} closed_at_shutdown={closed}");
 }
 
 /// What one connection remembers about the message in progress.
@@ -219,13 +219,13 @@ fn connection(server: &Server, stream: &TcpStream) {
             Err(e) => break format!("error={:?}", e.to_string()),
         };
         requests += 1;
-        println!("{peer} {log} action={action:?}");
+        postern_examples::log!("{peer} {log} action={action:?}");
         let written = write!(writer, "action={action}\n\n").and_then(|()| writer.flush());
         if let Err(e) = written {
             break format!("error={:?}", e.to_string());
         }
     };
-    println!("{peer} connection end requests={requests} {end}");
+    postern_examples::log!("{peer} connection end requests={requests} {end}");
 }
 
 /// The action text for a refusal: greylisting as `DEFER_IF_PERMIT` (refuse only mail that

@@ -169,7 +169,7 @@ fn main() {
         eprintln!("starttls-proxy: cannot handle signals: {e}");
         std::process::exit(1);
     }
-    println!("listening on {local}");
+    postern_examples::log!("listening on {local}");
     let shared = Arc::new(Shared {
         upstream: config.upstream,
         reputation: config.reputation,
@@ -209,7 +209,7 @@ fn main() {
                 let _ = client.set_write_timeout(Some(Duration::from_secs(1)));
                 let _ = (&client).write_all(format!("{reply}\r\n").as_bytes());
                 let _ = client.shutdown(Shutdown::Both);
-                println!("{peer} refused limit={} reply={reply:?}", refusal.limit);
+                postern_examples::log!("{peer} refused limit={} reply={reply:?}", refusal.limit);
             }
             Ok(lease) => match sessions.register(&client) {
                 Ok(guard) => {
@@ -228,7 +228,9 @@ fn main() {
     }
     drop(listener);
     let closed = sessions.drain(config.grace);
-    println!("shutdown: sessions={accepted} refused={refused} closed_at_shutdown={closed}");
+    postern_examples::log!(
+        "shutdown: sessions={accepted} refused={refused} closed_at_shutdown={closed}"
+    );
 }
 
 fn release(shared: &Shared, lease: Lease) {
@@ -284,7 +286,7 @@ fn session(shared: &Shared, client: &TcpStream, peer: SocketAddr, lease: Lease) 
         }
     };
     release(shared, lease);
-    println!(
+    postern_examples::log!(
         "{peer} reputation={reputation} starttls={starttls} {outcome} duration_ms={}",
         started.elapsed().as_millis()
     );
