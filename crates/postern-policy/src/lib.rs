@@ -54,6 +54,14 @@
 //! [`TableStats`] counts evictions. A rate key costs 24 bytes of entry plus the table's
 //! control bytes and load factor.
 //!
+//! # Limits
+//! Every bound is a documented constant: [`MAX_TABLE_KEYS`] and [`EVICTION_BATCH_DIVISOR`]
+//! (tables), [`MAX_NETWORKS`] (network lists), [`gcra::MAX_PERIOD_MS`],
+//! [`concurrency::MAX_LEASES`], [`limits::MAX_ERROR_DELAY_MS`], and for MTA-STS (RFC 8461)
+//! [`mta_sts::MAX_POLICY_BYTES`], [`mta_sts::MAX_MAX_AGE_SECS`], [`mta_sts::MAX_MX_PATTERNS`]
+//! and [`mta_sts::MAX_ID_LEN`]. Defaults are constants too (greylisting's 300 s / 2 d / 35 d /
+//! 5 passes in [`greylist`], Postfix-like session limits in [`limits`]).
+//!
 //! # Shared state
 //! Each stateful decision is also a pure step over a small versioned byte record
 //! ([`gcra::step`], [`greylist::step`], [`concurrency::acquire_step`],
