@@ -91,21 +91,31 @@ fn check(text: &str) -> Result<(), Error> {
             offset: MAX_NAME_LEN,
         });
     }
-    let mut offset = 0usize;
-    for label in text.split('.') {
-        if label.is_empty() {
+    // One pass over the bytes: `start` is where the current label began.
+    let mut start = 0usize;
+    for (i, &b) in text
+        .as_bytes()
+        .iter()
+        .enumerate()
+        .chain(core::iter::once((text.len(), &b'.')))
+    {
+        if b != b'.' {
+            continue;
+        }
+        let len = i.saturating_sub(start);
+        if len == 0 {
             return Err(Error::BadName {
                 problem: NameProblem::EmptyLabel,
-                offset,
+                offset: start,
             });
         }
-        if label.len() > MAX_LABEL_LEN {
+        if len > MAX_LABEL_LEN {
             return Err(Error::BadName {
                 problem: NameProblem::LabelTooLong,
-                offset,
+                offset: start,
             });
         }
-        offset = offset.saturating_add(label.len()).saturating_add(1);
+        start = i.saturating_add(1);
     }
     Ok(())
 }

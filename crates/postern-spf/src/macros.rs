@@ -235,6 +235,14 @@ impl MacroString {
 
     /// [`MacroString::parse`] for text that starts at `base` in a larger record.
     pub(crate) fn parse_at(text: &str, exp: bool, base: usize) -> Result<Self, Error> {
+        // Most domain-specs are plain names: one literal, no macro to look for.
+        if !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b != b'%' && (b.is_ascii_graphic() || (exp && b == b' ')))
+        {
+            return Ok(Self(vec![MacroToken::Literal(text.to_owned())]));
+        }
         let mut tokens: Vec<MacroToken> = Vec::new();
         let mut rest = text;
         while !rest.is_empty() {

@@ -231,6 +231,35 @@ proptest! {
         prop_assert_eq!(String::from_utf8(decoded).unwrap(), plain);
     }
 
+    /// `ip6:` networks parse exactly as the standard library parses IPv6 text: formatted
+    /// addresses (compressed, full, with a dotted quad) and arbitrary hex/colon/dot strings.
+    #[test]
+    fn ip6_networks_like_std(addr in any::<u128>(), junk in "[0-9a-fA-F:.]{0,45}", form in 0u8..4) {
+        let ip = Ipv6Addr::from(addr);
+        let segments = ip.segments();
+        let text = match form {
+            0 => ip.to_string(),
+            1 => segments.iter().map(|g| format!("{g:x}")).collect::<Vec<_>>().join(":"),
+            2 => {
+                let o = ip.octets();
+                format!("{}:{}.{}.{}.{}", segments[..6].iter().map(|g| format!("{g:X}")).collect::<Vec<_>>().join(":"), o[12], o[13], o[14], o[15])
+            }
+            _ => junk,
+        };
+        let ours = Record::parse(&format!("v=spf1 ip6:{text}"));
+        match text.parse::<Ipv6Addr>() {
+            Ok(want) => {
+                let record = ours.map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+                let got = match &record.directives().next().unwrap().mechanism {
+                    postern_spf::Mechanism::Ip6 { network, .. } => *network,
+                    other => panic!("{other:?}"),
+                };
+                prop_assert_eq!(got, want);
+            }
+            Err(_) => prop_assert!(ours.is_err(), "{} accepted", text),
+        }
+    }
+
     /// Literal text expands to itself; `%%`, `%_` and `%-` to `%`, a space and `%20`.
     #[test]
     fn literals_and_escapes(text in "[!-$&-~]{0,30}", client in ip()) {
