@@ -135,7 +135,9 @@ pub fn policy_config(data: &[u8]) {
     let quota = Quota::new(count, period_ms).and_then(|q| q.with_burst(burst));
     // Valid exactly when the counts are positive, the period in range, T = period / count at
     // least 1 ns and burst · T below 2^62 ns.
-    let t = (period_ms.saturating_mul(1_000_000)).checked_div(count).unwrap_or(0);
+    let t = (period_ms.saturating_mul(1_000_000))
+        .checked_div(count)
+        .unwrap_or(0);
     let valid = count > 0
         && period_ms > 0
         && period_ms <= gcra::MAX_PERIOD_MS
