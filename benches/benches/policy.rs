@@ -3,6 +3,9 @@
 //! - `policy/rate/check_1M_keys`: one GCRA decision (`RateLimiter::check`, leaky) on a table
 //!   holding 1 000 000 keys, cycling through all of them so that nearly every decision
 //!   misses the CPU caches, as on a busy MX.
+//! - `policy/rate/floor_dependent_read_64MiB`: one dependent random read (a pointer chase
+//!   through a 64 MiB array), the memory-latency floor under a cold decision on the machine
+//!   at hand.
 //! - `policy/rate/check_hot_key`: the same decision on one key (cache-resident).
 //! - `policy/subject/client_ipv6` and `policy/subject/triplet`: key derivation.
 //! - `policy/greylist/check_known`: a greylisting check of a passed triplet (key derivation
@@ -54,6 +57,20 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// A permutation of `0..n` that is one cycle (Sattolo's algorithm, xorshift random numbers).
+fn random_cycle(n: usize) -> Vec<usize> {
+    let mut next: Vec<usize> = (0..n).collect();
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for i in (1..n).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = usize::try_from(state % u64::try_from(i).unwrap_or(1)).unwrap_or(0);
+        next.swap(i, j);
+    }
+    next
+}
+
 fn full_limiter() -> RateLimiter {
     let quota = Quota::new(1_000_000, 1000).expect("quota");
     let before = rss_bytes();
@@ -94,6 +111,18 @@ fn rate(c: &mut Criterion) {
             black_box(limiter.check(black_box(key_of(i)), now, 1))
         });
     });
+    // The hardware floor: memory latency, as a chase through one random cycle over a 64 MiB
+    // array (about the size of the 1M-key table's 48 MiB). Each read depends on the one
+    // before, as one cold decision's bucket read does on nothing faster than DRAM.
+    let floor = random_cycle(1 << 23);
+    let mut at = 0_usize;
+    group.bench_function("floor_dependent_read_64MiB", |b| {
+        b.iter(|| {
+            at = floor[at];
+            black_box(at)
+        });
+    });
+    drop(floor);
     let mut hot = RateLimiter::new(
         Quota::new(1_000_000, 1000).expect("quota"),
         RateMode::Leaky,
