@@ -6,7 +6,7 @@ use std::sync::Arc;
 use postern_dns::{Answer, Name, Query, Record as DnsRecord, RecordType};
 
 use crate::error::Error;
-use crate::macros::{MacroContext, MacroString, is_toplabel};
+use crate::macros::{MacroContext, MacroString, is_toplabel, write_octet};
 use crate::outcome::{Identity, Outcome, Verdict};
 use crate::record::{Directive, DualCidr, Mechanism, Qualifier, Record, Term, is_spf_record};
 
@@ -244,7 +244,7 @@ impl Subject {
         match self.ip {
             IpAddr::V4(v4) => {
                 for octet in v4.octets().iter().rev() {
-                    text.push_str(&octet.to_string());
+                    write_octet(*octet, &mut text);
                     text.push('.');
                 }
                 text.push_str("in-addr.arpa");

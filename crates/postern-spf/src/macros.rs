@@ -1,7 +1,7 @@
 //! Macro strings (RFC 7208 §7): parsing, canonical printing and expansion.
 
 use core::fmt::{self, Write as _};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use nom::branch::alt;
 use nom::bytes::complete::{tag, take_while, take_while1};
@@ -343,13 +343,15 @@ impl MacroString {
 
     /// Expands the string into `out` (RFC 7208 §7.3).
     pub fn expand_into(&self, ctx: &MacroContext<'_>, out: &mut String) {
+        // Holds a macro's value while it is transformed; allocated only if needed.
+        let mut scratch = String::new();
         for token in &self.0 {
             match token {
                 MacroToken::Literal(text) => out.push_str(text),
                 MacroToken::Percent => out.push('%'),
                 MacroToken::Space => out.push(' '),
                 MacroToken::UrlSpace => out.push_str("%20"),
-                MacroToken::Macro(m) => expand_macro(*m, ctx, out),
+                MacroToken::Macro(m) => expand_macro(*m, ctx, out, &mut scratch),
             }
         }
     }
@@ -414,9 +416,7 @@ fn write_value(letter: MacroLetter, ctx: &MacroContext<'_>, out: &mut String) {
         MacroLetter::SenderDomain => out.push_str(ctx.sender_domain),
         MacroLetter::Domain => out.push_str(ctx.domain),
         MacroLetter::Ip => match ctx.ip {
-            IpAddr::V4(v4) => {
-                let _ = write!(out, "{v4}");
-            }
+            IpAddr::V4(v4) => write_ipv4(v4, out),
             // RFC 7208 §7.3: dot-separated nibbles. Upper-case hex as pyspf, the reference
             // implementation, writes them (the OpenSPF suite's v-macro-ip6 expects this).
             IpAddr::V6(v6) => {
@@ -424,7 +424,9 @@ fn write_value(letter: MacroLetter, ctx: &MacroContext<'_>, out: &mut String) {
                     if i > 0 {
                         out.push('.');
                     }
-                    let _ = write!(out, "{:X}.{:X}", byte >> 4, byte & 0x0f);
+                    out.push(hex_upper(byte >> 4));
+                    out.push('.');
+                    out.push(hex_upper(byte & 0x0f));
                 }
             }
         },
@@ -444,35 +446,92 @@ fn write_value(letter: MacroLetter, ctx: &MacroContext<'_>, out: &mut String) {
     }
 }
 
-fn expand_macro(m: Macro, ctx: &MacroContext<'_>, out: &mut String) {
-    let start = out.len();
-    write_value(m.letter, ctx, out);
-    if m.digits.is_some() || m.reverse || !m.delimiters.is_empty() {
-        // RFC 7208 §7.3: split on the delimiters, reverse, keep the right-hand parts, rejoin
-        // with ".".
-        let raw = out.split_off(start);
-        let mut parts: Vec<&str> = raw.split(|c| m.delimiters.contains(c)).collect();
-        if m.reverse {
-            parts.reverse();
+/// An upper-case hex digit for a nibble.
+fn hex_upper(nibble: u8) -> char {
+    char::from(
+        *b"0123456789ABCDEF"
+            .get(usize::from(nibble & 0x0f))
+            .unwrap_or(&b'0'),
+    )
+}
+
+/// Writes a decimal octet (no formatting machinery: this runs for every `%{i}`).
+pub(crate) fn write_octet(octet: u8, out: &mut String) {
+    let digits = [
+        b'0' + octet / 100,
+        b'0' + (octet / 10) % 10,
+        b'0' + octet % 10,
+    ];
+    let skip = if octet >= 100 {
+        0
+    } else if octet >= 10 {
+        1
+    } else {
+        2
+    };
+    out.push_str(core::str::from_utf8(digits.get(skip..).unwrap_or_default()).unwrap_or_default());
+}
+
+/// Writes an IPv4 address in dotted-quad form.
+pub(crate) fn write_ipv4(ip: Ipv4Addr, out: &mut String) {
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
         }
-        let keep = m.digits.map_or(parts.len(), usize::from).min(parts.len());
-        let skip = parts.len().saturating_sub(keep);
-        for (i, part) in parts.iter().skip(skip).enumerate() {
-            if i > 0 {
-                out.push('.');
-            }
-            out.push_str(part);
+        write_octet(octet, out);
+    }
+}
+
+/// URL-escapes everything outside the unreserved set (RFC 7208 §7.3, RFC 3986 §2.3).
+fn push_escaped(out: &mut String, text: &str) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(hex_upper(byte >> 4));
+            out.push(hex_upper(byte & 0x0f));
         }
     }
-    if m.url_escape {
-        let raw = out.split_off(start);
-        for byte in raw.bytes() {
-            if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-                out.push(char::from(byte));
-            } else {
-                let _ = write!(out, "%{byte:02X}");
-            }
+}
+
+fn expand_macro(m: Macro, ctx: &MacroContext<'_>, out: &mut String, scratch: &mut String) {
+    let transformed = m.digits.is_some() || m.reverse || !m.delimiters.is_empty();
+    if !transformed && !m.url_escape {
+        write_value(m.letter, ctx, out);
+        return;
+    }
+    scratch.clear();
+    scratch.reserve(64);
+    write_value(m.letter, ctx, scratch);
+    let emit = |out: &mut String, part: &str| {
+        if m.url_escape {
+            push_escaped(out, part);
+        } else {
+            out.push_str(part);
         }
+    };
+    if !transformed {
+        emit(out, scratch);
+        return;
+    }
+    // RFC 7208 §7.3: split on the delimiters, reverse, keep the right-hand parts, rejoin with
+    // ".". Without a list: the right-hand `keep` parts are the last ones in order; after
+    // reversal they are the first `keep` parts, last first, which `rsplit` yields.
+    let is_delim = |c: char| m.delimiters.contains(c);
+    let count = scratch.split(is_delim).count();
+    let keep = m.digits.map_or(count, usize::from).min(count);
+    let skip = count.saturating_sub(keep);
+    let parts: &mut dyn Iterator<Item = &str> = if m.reverse {
+        &mut scratch.rsplit(is_delim).skip(skip)
+    } else {
+        &mut scratch.split(is_delim).skip(skip)
+    };
+    for (i, part) in parts.enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        emit(out, part);
     }
 }
 

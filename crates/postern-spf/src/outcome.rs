@@ -272,3 +272,101 @@ impl Outcome {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+
+    use super::*;
+    use crate::Record;
+
+    fn outcome(verdict: Verdict, identity: Identity, sender: &str, helo: &str) -> Outcome {
+        Outcome {
+            verdict,
+            mechanism: None,
+            explanation: None,
+            problem: None,
+            dns_lookups: 0,
+            void_lookups: 0,
+            queries: 0,
+            identity,
+            ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            sender: Arc::from(sender),
+            helo: Arc::from(helo),
+            receiver: Arc::from("mx.example.net"),
+        }
+    }
+
+    #[test]
+    fn received_spf_fields() {
+        let mut o = outcome(
+            Verdict::Pass,
+            Identity::MailFrom,
+            "alice@example.com",
+            "mail.example.com",
+        );
+        let record = Record::parse("v=spf1 include:_spf.example.com -all").unwrap();
+        o.mechanism = record.directives().next().cloned();
+        assert_eq!(
+            o.received_spf(),
+            "pass (mx.example.net: domain of alice@example.com designates 192.0.2.1 as permitted \
+             sender) client-ip=192.0.2.1; envelope-from=\"alice@example.com\"; \
+             helo=mail.example.com; receiver=mx.example.net; identity=mailfrom; \
+             mechanism=\"include:_spf.example.com\""
+        );
+        let mut o = outcome(
+            Verdict::PermError,
+            Identity::Helo,
+            "postmaster@h.example",
+            "h.example",
+        );
+        o.problem = Some("bad (record)".to_owned());
+        let header = o.received_spf();
+        assert!(
+            header.starts_with(
+                "permerror (mx.example.net: permanent error in processing domain of h.example)"
+            ),
+            "{header}"
+        );
+        assert!(
+            header.ends_with("identity=helo; problem=\"bad (record)\""),
+            "{header}"
+        );
+    }
+
+    #[test]
+    fn hostile_values_are_quoted() {
+        let o = outcome(
+            Verdict::Fail,
+            Identity::MailFrom,
+            "a\"b\\c)@ex.com\r\nX: y",
+            "h) (x\u{e9}\n",
+        );
+        let header = o.received_spf();
+        assert!(!header.contains(['\r', '\n']), "{header:?}");
+        assert!(
+            header.contains(r#"envelope-from="a\"b\\c)@ex.com??X: y""#),
+            "{header}"
+        );
+        assert!(header.contains(r#"helo="h) (x??""#), "{header}");
+        // Parentheses inside the comment are quoted-pairs, so the comment cannot end early.
+        assert!(
+            header.contains(r#"domain of a"b\\c\)@ex.com??X: y does not designate"#),
+            "{header}"
+        );
+        assert_eq!(
+            o.authentication_results(),
+            r#"spf=fail smtp.mailfrom="a\"b\\c)@ex.com??X: y""#
+        );
+        let o = outcome(
+            Verdict::None,
+            Identity::Helo,
+            "postmaster@x",
+            "bad helo;x=y",
+        );
+        assert_eq!(
+            o.authentication_results(),
+            r#"spf=none smtp.helo="bad helo;x=y""#
+        );
+    }
+}
