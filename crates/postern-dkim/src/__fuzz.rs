@@ -12,9 +12,10 @@
 
 use postern_dns::{Answer, Record};
 
+use crate::body::{BodyHashKey, BodyHasher};
 use crate::canon::{self, BodyCanonicalizer, Canonicalization};
 use crate::key::{KeyRecord, PublicKey};
-use crate::signature::{KeyType, Signature};
+use crate::signature::{HashAlgorithm, KeyType, Signature};
 use crate::tag_list;
 use crate::{DkimResult, Error, Outcome, SignParams, SigningKey, Step, Verifier, VerifyOptions};
 
@@ -87,7 +88,53 @@ fn canonical_body(c: Canonicalization, input: &[u8], sizes: &[usize]) -> Vec<u8>
     out
 }
 
-/// Body canonicalization: any split gives the same bytes; the output is canonical (relaxed:
+/// RFC 6376 §3.4.3/§3.4.4 written the obvious way, over a whole body: the oracle for the
+/// streaming canonicalizer.
+pub fn reference_body(c: Canonicalization, body: &[u8]) -> Vec<u8> {
+    // Lines end with CRLF; what follows the last CRLF is a last line without one.
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut rest = body;
+    while let Some(i) = rest.windows(2).position(|w| w == b"\r\n") {
+        lines.push(rest[..i].to_vec());
+        rest = &rest[i + 2..];
+    }
+    if !rest.is_empty() {
+        lines.push(rest.to_vec());
+    }
+    if c == Canonicalization::Relaxed {
+        for line in &mut lines {
+            let mut out = Vec::new();
+            let mut in_wsp = false;
+            for &b in line.iter() {
+                if b == b' ' || b == b'\t' {
+                    in_wsp = true;
+                } else {
+                    if in_wsp {
+                        out.push(b' ');
+                    }
+                    in_wsp = false;
+                    out.push(b);
+                }
+            }
+            *line = out;
+        }
+    }
+    while lines.last().is_some_and(Vec::is_empty) {
+        lines.pop();
+    }
+    let mut out = Vec::new();
+    for line in &lines {
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    if c == Canonicalization::Simple && out.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Body canonicalization: the streaming canonicalizer agrees with [`reference_body`]; any
+/// split gives the same bytes; the output is canonical (relaxed:
 /// no TAB, no double space, no WSP before CRLF; both: ends with CRLF unless relaxed-empty, no
 /// trailing empty line) and canonicalizing it again changes nothing. Header canonicalization:
 /// relaxed is idempotent.
@@ -97,6 +144,34 @@ pub fn canon(data: &[u8]) {
     };
     for c in [Canonicalization::Simple, Canonicalization::Relaxed] {
         let whole = canonical_body(c, input, &[input.len().max(1)]);
+        assert_eq!(
+            whole,
+            reference_body(c, input),
+            "{c}: differs from the reference"
+        );
+        // The body hash (staged digest updates, l= cut) is the digest of the reference.
+        let limit = (selector & 1 == 1).then(|| u64::from(selector) * 3);
+        let mut hasher = BodyHasher::new(BodyHashKey {
+            canonicalization: c,
+            hash: HashAlgorithm::Sha256,
+            limit,
+        });
+        let mut rest = input;
+        for size in [1usize, 5000, 3, 2100, 64].into_iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (a, b) = rest.split_at(size.min(rest.len()));
+            hasher.update(a);
+            rest = b;
+        }
+        let (digest, length) = hasher.finish();
+        let cut = limit.map_or(whole.len(), |l| {
+            whole.len().min(usize::try_from(l).unwrap())
+        });
+        let expected = ring::digest::digest(&ring::digest::SHA256, &whole[..cut]);
+        assert_eq!(digest, expected.as_ref(), "{c}: body hash");
+        assert_eq!(length, whole.len() as u64);
         assert_eq!(
             whole,
             canonical_body(c, input, &[1]),

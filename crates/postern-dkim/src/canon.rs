@@ -208,8 +208,9 @@ impl BodyCanonicalizer {
 
     fn update_relaxed<S: Sink>(&mut self, data: &[u8], sink: &mut S) {
         let mut pos = 0;
+        let mut scan = Scanner::default();
         while pos < data.len() {
-            let special = next_special(data, pos);
+            let special = scan.next_special(data, pos);
             // Clean segment: single spaces between non-WSP. A space at its end may be trailing
             // WSP of the line, so hold it back.
             if special > pos {
@@ -218,12 +219,17 @@ impl BodyCanonicalizer {
                     // The run started before this segment (at the end of the last chunk).
                     seg = seg.strip_prefix(b" ").unwrap_or(seg);
                 }
-                match seg.strip_suffix(b" ") {
-                    Some(body) => {
-                        self.content(body, sink);
-                        self.pending_wsp = true;
-                    }
-                    None => self.content(seg, sink),
+                let (body, trailing_space) = match seg.strip_suffix(b" ") {
+                    Some(body) => (body, true),
+                    None => (seg, false),
+                };
+                if !body.is_empty() {
+                    self.content(body, sink);
+                    // The run may end with a copied line end: then a new line has begun.
+                    self.line_has_content = !body.ends_with(b"\n");
+                }
+                if trailing_space {
+                    self.pending_wsp = true;
                 }
                 pos = special;
             }
@@ -279,41 +285,52 @@ impl BodyCanonicalizer {
     }
 }
 
-const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// 0x80 in every byte of `w` equal to `b`, exactly.
-fn eq_mask(w: u64, b: u8) -> u64 {
-    let x = w ^ (ONES * u64::from(b));
-    !(((x & LO7).wrapping_add(LO7)) | x | LO7)
+/// Finds, in relaxed body data, the bytes that need attention (see
+/// [`Scanner::next_special`]), with SIMD searches (memchr) for control bytes and for two
+/// spaces in a row; the position of the next double space is remembered between calls.
+#[derive(Debug, Default)]
+struct Scanner {
+    /// First "  " at or after the last search start (`None`: not searched yet).
+    double_space: Option<usize>,
 }
 
-/// Relaxed body: the first index `>= from` that needs attention: TAB, CR, LF, or a space
-/// followed by another space. (A single space is copied; one before a CR/TAB or at the end of
-/// the data is held back by the caller.)
-fn next_special(data: &[u8], from: usize) -> usize {
-    let mut i = from;
-    // Eight bytes at a time: skip words with no TAB/CR/LF and no two spaces in a row.
-    while let Some(word) = data.get(i..i + 8) {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        let w = u64::from_le_bytes(bytes);
-        let sp = eq_mask(w, b' ');
-        let hot = eq_mask(w, b'\t') | eq_mask(w, b'\r') | eq_mask(w, b'\n') | (sp & (sp >> 8));
-        let last_space = sp >> 63 != 0;
-        if hot != 0 || last_space {
-            break;
+impl Scanner {
+    /// The first index `>= from` that needs attention. Everything before it can be copied as
+    /// is: single spaces between non-WSP bytes, and the CRLF of lines that have content, no
+    /// trailing WSP and are followed by a line that does not start with CR (which could be an
+    /// empty line). Needing attention: TAB, two spaces in a row, and every other CR or LF (a
+    /// space at the end of the copied run is held back by the caller).
+    fn next_special(&mut self, data: &[u8], from: usize) -> usize {
+        let end = data.len();
+        let mut at = from;
+        loop {
+            let rest = data.get(at..).unwrap_or_default();
+            let control = memchr::memchr3(b'\t', b'\r', b'\n', rest).map_or(end, |i| at + i);
+            let double = match self.double_space {
+                Some(d) if d >= at => d,
+                _ => {
+                    let d = memchr::memmem::find(rest, b"  ").map_or(end, |i| at + i);
+                    self.double_space = Some(d);
+                    d
+                }
+            };
+            if double < control {
+                return double;
+            }
+            // A plain line end inside the run is copied.
+            let plain_crlf = control > from
+                && data.get(control) == Some(&b'\r')
+                && data
+                    .get(control - 1)
+                    .is_some_and(|&b| !matches!(b, b' ' | b'\r' | b'\n'))
+                && data.get(control + 1) == Some(&b'\n')
+                && data.get(control + 2).is_some_and(|&b| b != b'\r');
+            if !plain_crlf {
+                return control;
+            }
+            at = control + 2;
         }
-        i += 8;
     }
-    while let Some(&b) = data.get(i) {
-        match b {
-            b'\t' | b'\r' | b'\n' => return i,
-            b' ' if data.get(i + 1) == Some(&b' ') => return i,
-            _ => i += 1,
-        }
-    }
-    i
 }
 
 #[cfg(test)]
@@ -379,9 +396,36 @@ mod tests {
     }
 
     #[test]
-    fn swar_mask_is_exact() {
-        let w = u64::from_le_bytes(*b" !  \x01 a ");
-        let m = eq_mask(w, b' ');
-        assert_eq!(m, 0x8000_8000_8080_0080);
+    fn scanner_never_skips_what_needs_attention() {
+        // Everything skipped must be copyable as is: no TAB, no double space, no space before
+        // CR, and every CR/LF in a plain line end of a line with content.
+        let samples: [&[u8]; 8] = [
+            b"abcdefg  hij",
+            b"abcdefgh ijklmnop qrstuvw  xyz",
+            b"1234567 8 234567\t",
+            b"a b c d e f g h i j k l m n o p\r\n",
+            b"abc\r\ndef\r\n\r\nghijklmnopq\r\n \r\nxyz",
+            b"ab \r\ncd\r\r\nef\ngh\r\n\tij",
+            b"abcdefg",
+            b"abcdefg \n",
+        ];
+        for d in samples {
+            for from in 0..d.len() {
+                let stop = Scanner::default().next_special(d, from);
+                let skipped = &d[from..stop];
+                assert!(!skipped.contains(&b'\t'));
+                assert!(!skipped.windows(2).any(|w| w == b"  " || w == b" \r"));
+                for (k, &b) in skipped.iter().enumerate() {
+                    if b == b'\r' {
+                        assert!(k > 0 && !matches!(skipped[k - 1], b' ' | b'\r' | b'\n'));
+                        assert_eq!(skipped.get(k + 1), Some(&b'\n'));
+                        assert!(d.get(from + k + 2).is_some_and(|&n| n != b'\r'));
+                    }
+                    if b == b'\n' {
+                        assert!(k > 0 && skipped[k - 1] == b'\r');
+                    }
+                }
+            }
+        }
     }
 }
