@@ -517,9 +517,20 @@ impl Evaluator {
             voids: self.voids,
             max_voids: self.max_voids,
         };
+        let result = self.piece(&mut cur);
+        // A piece stopped for a missing answer runs again from its start and counts again;
+        // a finished or aborted one keeps its counts (the term or void that broke a limit too).
+        if !matches!(result, Err(Interrupt::Need(..))) {
+            (self.terms, self.voids) = (cur.terms, cur.voids);
+        }
+        result
+    }
+
+    /// The next piece of work: explanation, record fetch, one term, or the end of a record.
+    fn piece(&self, cur: &mut Cursor<'_>) -> Result<Effect, Interrupt> {
         let effect = if let Some((spec, domain, _)) = &self.explain {
             // RFC 7208 §6.2: any error while getting the explanation means none is used.
-            match explanation(&self.subject, &mut cur, spec, domain) {
+            match explanation(&self.subject, cur, spec, domain) {
                 Ok(text) => Effect::Explained(text),
                 Err(Interrupt::Abort(..)) => Effect::Explained(None),
                 Err(need) => return Err(need),
@@ -532,17 +543,17 @@ impl Evaluator {
                 ));
             };
             match &frame.record {
-                None => fetch_record(&self.subject, &mut cur, &frame.domain)?,
+                None => fetch_record(&self.subject, cur, &frame.domain)?,
                 Some(record) => match record.terms().get(frame.pos) {
                     Some(Term::Directive(directive)) => {
-                        evaluate_directive(&self.subject, &mut cur, directive, &frame.domain)?
+                        evaluate_directive(&self.subject, cur, directive, &frame.domain)?
                     }
                     Some(Term::Modifier(_)) => Effect::NoMatch,
                     None => match record.redirect() {
                         // RFC 7208 §6.1: redirect applies when no mechanism matched.
                         Some(spec) => {
                             // Counted when the record was loaded (see fetch_record).
-                            match target_name(&self.subject, &mut cur, spec, &frame.domain)? {
+                            match target_name(&self.subject, cur, spec, &frame.domain)? {
                                 Some(target) => Effect::Redirect(target),
                                 None => {
                                     return Err(Interrupt::Abort(
@@ -557,8 +568,6 @@ impl Evaluator {
                 },
             }
         };
-        self.terms = cur.terms;
-        self.voids = cur.voids;
         Ok(effect)
     }
 
@@ -1030,6 +1039,178 @@ where
                 let _ = eval.supply(query.id(), answer);
             }
             Step::Done(outcome) => return outcome,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use postern_dns::Zone;
+
+    use super::*;
+
+    fn zone(json: &str) -> Zone {
+        Zone::from_json(json).unwrap()
+    }
+
+    fn check(zone: &Zone, ip: &str, mail_from: &str, options: &Options) -> Outcome {
+        let request = Request::mail_from(ip.parse().unwrap(), mail_from, "helo.example.org");
+        evaluate_with(&request, options, |q| zone.resolve(q))
+    }
+
+    #[test]
+    fn zero_prefixes_match_everything_without_overflow() {
+        let z = zone(
+            r#"{"example.com": [{"type": "TXT", "value": "v=spf1 ip4:10.0.0.0/0 ip6:2001:db8::/0 -all"}]}"#,
+        );
+        for ip in [
+            "203.0.113.9",
+            "2001:db8:ffff::1",
+            "::1",
+            "::ffff:198.51.100.1",
+        ] {
+            let o = check(&z, ip, "a@example.com", &Options::default());
+            assert_eq!(o.verdict, Verdict::Pass, "{ip}");
+        }
+        let z = zone(
+            r#"{"example.com": [{"type": "TXT", "value": "v=spf1 a/0//0 -all"}, {"type": "A", "value": "10.0.0.1"}, {"type": "AAAA", "value": "::2"}]}"#,
+        );
+        assert_eq!(
+            check(&z, "192.0.2.1", "a@example.com", &Options::default()).verdict,
+            Verdict::Pass
+        );
+        assert_eq!(
+            check(&z, "2001:db8::1", "a@example.com", &Options::default()).verdict,
+            Verdict::Pass
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_clients_are_ipv4() {
+        let z = zone(
+            r#"{"example.com": [{"type": "TXT", "value": "v=spf1 ip6:::ffff:0:0/96 ip4:192.0.2.0/24 -all"}]}"#,
+        );
+        let o = check(
+            &z,
+            "::ffff:192.0.2.10",
+            "a@example.com",
+            &Options::default(),
+        );
+        assert_eq!(o.verdict, Verdict::Pass);
+        assert_eq!(o.mechanism.unwrap().to_string(), "ip4:192.0.2.0/24");
+        assert_eq!(o.ip, "192.0.2.10".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn limits() {
+        // Eleven DNS-querying terms.
+        let z = zone(
+            r#"{"example.com": [{"type": "TXT", "value": "v=spf1 a a a a a a a a a a a -all"}, {"type": "A", "value": "10.0.0.1"}]}"#,
+        );
+        let o = check(&z, "192.0.2.1", "a@example.com", &Options::default());
+        assert_eq!((o.verdict, o.dns_lookups), (Verdict::PermError, 11));
+        // Void lookups, configurable.
+        let z = zone(
+            r#"{"example.com": [{"type": "TXT", "value": "v=spf1 a:x1.example.com a:x2.example.com a:x3.example.com ~all"}]}"#,
+        );
+        assert_eq!(
+            check(&z, "192.0.2.1", "a@example.com", &Options::default()).verdict,
+            Verdict::PermError
+        );
+        let relaxed = Options::default().with_max_void_lookups(3);
+        let o = check(&z, "192.0.2.1", "a@example.com", &relaxed);
+        assert_eq!((o.verdict, o.void_lookups), (Verdict::SoftFail, 3));
+        let strict = Options::default().with_max_void_lookups(0);
+        assert_eq!(
+            check(&z, "192.0.2.1", "a@example.com", &strict).verdict,
+            Verdict::PermError
+        );
+    }
+
+    #[test]
+    fn step_contract() {
+        let z = zone(r#"{"example.com": [{"type": "TXT", "value": "v=spf1 mx -all"}]}"#);
+        let request =
+            Request::mail_from("192.0.2.1".parse().unwrap(), "a@example.com", "h.example");
+        let mut eval = Evaluator::new(&request, &Options::default());
+        let Step::Lookup(first) = eval.step() else {
+            panic!("expected a lookup")
+        };
+        // Asking again gives the same pending query.
+        assert_eq!(eval.step(), Step::Lookup(first.clone()));
+        assert_eq!(eval.pending(), Some(&first));
+        assert_eq!(
+            eval.supply(first.id().wrapping_add(7), Answer::NxDomain),
+            Err(Error::UnexpectedAnswer {
+                id: first.id().wrapping_add(7)
+            })
+        );
+        eval.supply(first.id(), z.resolve(&first)).unwrap();
+        assert_eq!(
+            eval.supply(first.id(), Answer::NxDomain),
+            Err(Error::UnexpectedAnswer { id: first.id() })
+        );
+        let Step::Lookup(mx) = eval.step() else {
+            panic!("expected the MX lookup")
+        };
+        assert_eq!(
+            (mx.name().as_str(), mx.rtype()),
+            ("example.com", RecordType::Mx)
+        );
+        // A raw packet: the query itself with QR set is an empty answer (NODATA).
+        let mut packet = mx.to_wire(0x4242).unwrap();
+        assert!(matches!(
+            eval.supply_wire(mx.id(), &packet),
+            Err(Error::Dns { .. })
+        ));
+        assert_eq!(
+            eval.pending(),
+            Some(&mx),
+            "a rejected packet leaves the query pending"
+        );
+        packet[2] |= 0x80;
+        eval.supply_wire(mx.id(), &packet).unwrap();
+        let Step::Done(outcome) = eval.step() else {
+            panic!("expected the outcome")
+        };
+        assert_eq!(
+            (outcome.verdict, outcome.void_lookups, outcome.queries),
+            (Verdict::Fail, 1, 2)
+        );
+        assert_eq!(eval.step(), Step::Done(outcome));
+    }
+
+    #[test]
+    fn explanation_only_on_fail_and_only_from_the_top_record() {
+        let z = zone(
+            r#"{
+            "example.com": [{"type": "TXT", "value": "v=spf1 include:inc.example.com ?ip4:192.0.2.9 -all exp=why.example.com"}],
+            "inc.example.com": [{"type": "TXT", "value": "v=spf1 -all exp=other.example.com"}],
+            "why.example.com": [{"type": "TXT", "value": "%{i} not allowed by %{d}"}],
+            "other.example.com": [{"type": "TXT", "value": "never shown"}]
+        }"#,
+        );
+        let o = check(&z, "192.0.2.1", "a@example.com", &Options::default());
+        assert_eq!(o.verdict, Verdict::Fail);
+        assert_eq!(
+            o.explanation.as_deref(),
+            Some("192.0.2.1 not allowed by example.com")
+        );
+        let o = check(&z, "192.0.2.9", "a@example.com", &Options::default());
+        assert_eq!((o.verdict, o.explanation), (Verdict::Neutral, None));
+    }
+
+    #[test]
+    fn malformed_domains_are_none_without_lookups() {
+        let z = Zone::new();
+        for from in [
+            "a@single",
+            "a@[192.0.2.1]",
+            "a@x..example.com",
+            "a@example.123",
+        ] {
+            let o = check(&z, "192.0.2.1", from, &Options::default());
+            assert_eq!((o.verdict, o.queries), (Verdict::None, 0), "{from}");
         }
     }
 }
