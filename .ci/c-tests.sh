@@ -29,7 +29,7 @@ printf '#include <postern.h>\nint main(void) { return 0; }\n' > "$out/h.c"
 gcc "${cflags[@]}" "$out/h.c" -o "$out/h"
 g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude -x c++ -fsyntax-only "$out/h.c"
 
-progs=(ffi/tests/c/test_smtp.c ffi/tests/c/test_spf.c ffi/tests/c/spf_suite.c examples/c/ehlo_strip.c examples/c/proxy_buffers.c)
+progs=(ffi/tests/c/test_smtp.c ffi/tests/c/test_spf.c ffi/tests/c/test_dkim.c ffi/tests/c/spf_suite.c ffi/tests/c/dkim_corpus.c examples/c/ehlo_strip.c examples/c/proxy_buffers.c)
 for src in "${progs[@]}"; do
   name=$(basename "$src" .c)
   gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer "$src" "${libs[@]}" -o "$out/$name.asan"
@@ -41,9 +41,12 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 vg=(valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect -q)
 
 echo "--- C unit tests (ASan+UBSan, then valgrind)"
-for t in test_smtp test_spf; do
-  "$out/$t.asan"
-  "${vg[@]}" "$out/$t"
+keys="$testdata/dkim/generated/keys"
+for t in test_smtp test_spf test_dkim; do
+  args=()
+  if [ "$t" = test_dkim ]; then args=("$keys/ed25519.pkcs8.pem" "$keys/ed25519.pub.b64"); fi
+  "$out/$t.asan" "${args[@]}"
+  "${vg[@]}" "$out/$t" "${args[@]}"
 done
 echo "--- proxy_buffers example"
 "$out/proxy_buffers.asan" >/dev/null
@@ -101,6 +104,25 @@ for scenario in json.load(open(sys.argv[1])):
 PY
 "$out/spf_suite.asan" "$out/spf7208.txt"
 "${vg[@]}" "$out/spf_suite" "$out/spf7208.txt"
+
+echo "--- DKIM corpora (generated and public) through the C ABI, streamed in 61-byte chunks"
+python3 - "$testdata/dkim/generated" "$testdata/dkim/public" > "$out/dkim.txt" <<'PY'
+import json, os, sys
+for root in sys.argv[1:]:
+    for case in json.load(open(os.path.join(root, "manifest.json"))):
+        print("M", os.path.join(root, case["file"]), case["now"])
+        for name, value in case.get("dns", {}).items():
+            if isinstance(value, dict):
+                print("K", name.encode().hex(), "TEMPFAIL")
+            else:
+                text = "".join(value) if isinstance(value, list) else value
+                print("K", name.encode().hex(), text.encode().hex() or "-")
+        for e in case["expected"]:
+            print("E", ",".join([e["result"]] + e.get("acceptable", [])))
+        print("X")
+PY
+"$out/dkim_corpus.asan" "$out/dkim.txt"
+"${vg[@]}" "$out/dkim_corpus" "$out/dkim.txt"
 
 echo "--- install with pkg-config metadata, then build an example against it"
 command -v pkg-config >/dev/null || { apt-get update -qq && apt-get install -y -qq pkg-config; }

@@ -25,6 +25,102 @@
 #define POSTERN_VERSION_PATCH 0
 
 /*
+ Step status (DKIM): give more message bytes (`postern_dkim_verifier_update`) or end the
+ message (`postern_dkim_verifier_finish`), then step again.
+ */
+#define POSTERN_STEP_NEED_INPUT 3
+
+/*
+ Step status (DKIM): every key query has been handed out; answer the outstanding ones.
+ */
+#define POSTERN_STEP_WAITING 4
+
+/*
+ Flag: treat a bare LF in the message as CRLF (for messages stored with LF line ends).
+ */
+#define POSTERN_DKIM_CONVERT_BARE_LF 1
+
+/*
+ Signing flag: `c=simple` for the header (default relaxed).
+ */
+#define POSTERN_DKIM_SIMPLE_HEADER 2
+
+/*
+ Signing flag: `c=simple` for the body (default relaxed).
+ */
+#define POSTERN_DKIM_SIMPLE_BODY 4
+
+/*
+ Signing flag: oversign (list each signed header once more than present, RFC 6376 §8.15).
+ */
+#define POSTERN_DKIM_OVERSIGN 8
+
+/*
+ Signing flag: add `l=` with the body length.
+ */
+#define POSTERN_DKIM_BODY_LENGTH 16
+
+/*
+ Signing flag: fold the field over several lines (default one line).
+ */
+#define POSTERN_DKIM_FOLDED 32
+
+/*
+ DKIM result `pass` (RFC 8601).
+ */
+#define POSTERN_DKIM_PASS 0
+
+/*
+ DKIM result `fail`.
+ */
+#define POSTERN_DKIM_FAIL 1
+
+/*
+ DKIM result `neutral`.
+ */
+#define POSTERN_DKIM_NEUTRAL 2
+
+/*
+ DKIM result `policy`.
+ */
+#define POSTERN_DKIM_POLICY 3
+
+/*
+ DKIM result `temperror`.
+ */
+#define POSTERN_DKIM_TEMPERROR 4
+
+/*
+ DKIM result `permerror`.
+ */
+#define POSTERN_DKIM_PERMERROR 5
+
+/*
+ Signature text: `d=`.
+ */
+#define POSTERN_DKIM_TEXT_DOMAIN 0
+
+/*
+ Signature text: `s=`.
+ */
+#define POSTERN_DKIM_TEXT_SELECTOR 1
+
+/*
+ Signature text: `i=` (empty when absent).
+ */
+#define POSTERN_DKIM_TEXT_IDENTITY 2
+
+/*
+ Signature text: the RFC 6376 reason (empty for pass).
+ */
+#define POSTERN_DKIM_TEXT_REASON 3
+
+/*
+ Signature text: `b=` in base64, without folding whitespace.
+ */
+#define POSTERN_DKIM_TEXT_SIGNATURE 4
+
+/*
  Answer status: the name does not exist (NXDOMAIN).
  */
 #define POSTERN_DNS_NXDOMAIN 1
@@ -231,6 +327,22 @@ enum postern_result
    DNS: a response packet answers another question.
    */
   POSTERN_RESULT_DNS_QUESTION_MISMATCH = 302,
+  /*
+   DKIM: the message's header block is over the size limit.
+   */
+  POSTERN_RESULT_DKIM_HEADER_TOO_LARGE = 400,
+  /*
+   DKIM: the message has too many header fields.
+   */
+  POSTERN_RESULT_DKIM_TOO_MANY_HEADERS = 401,
+  /*
+   DKIM: the private key cannot be used for signing (format, size).
+   */
+  POSTERN_RESULT_DKIM_PRIVATE_KEY = 402,
+  /*
+   DKIM: a signing parameter is invalid (`d=`, `s=`, `h=`, ...).
+   */
+  POSTERN_RESULT_DKIM_SIGN_PARAMETER = 403,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -239,6 +351,16 @@ typedef enum postern_result postern_result;
 typedef uint32_t postern_result;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+/*
+ A streaming DKIM signer. Not thread-safe; may move between threads.
+ */
+typedef struct postern_dkim_signer postern_dkim_signer;
+
+/*
+ A streaming DKIM verification of one message. Not thread-safe; may move between threads.
+ */
+typedef struct postern_dkim_verifier postern_dkim_verifier;
 
 /*
  One session of a transparent SMTP proxy that withholds EHLO capabilities. Feed it what
@@ -271,6 +393,183 @@ const char *postern_result_str(uint32_t result);
  header's macros at run time.
  */
 uint32_t postern_version_number(void);
+
+/*
+ The name of a DKIM result (`"pass"`, ...) as a static NUL-terminated string; NULL for a
+ number that is not a DKIM result.
+ */
+const char *postern_dkim_result_str(uint32_t result);
+
+/*
+ Start verifying a message at time `now` (Unix seconds, for `x=`: the library reads no
+ clock). `flags`: 0 or `POSTERN_DKIM_CONVERT_BARE_LF`. Feed the message with
+ `postern_dkim_verifier_update` (any chunk sizes), end it with
+ `postern_dkim_verifier_finish`, and drive `postern_dkim_verifier_step`: key queries come
+ as soon as the header block is in, so DNS can run while the body streams.
+
+ # Safety
+ `out` must be writable.
+ */
+uint32_t postern_dkim_verifier_new(uint64_t now, uint32_t flags, postern_dkim_verifier **out);
+
+/*
+ Release a verifier; NULL is a no-op.
+
+ # Safety
+ `verifier` must be NULL or a handle from `postern_dkim_verifier_new` not yet freed.
+ */
+void postern_dkim_verifier_free(postern_dkim_verifier *verifier);
+
+/*
+ Feed message bytes (wire format, CRLF line ends). Memory stays bounded whatever the
+ message size. `POSTERN_RESULT_DKIM_HEADER_TOO_LARGE` / `_TOO_MANY_HEADERS` for a header
+ block over the limits; `POSTERN_RESULT_INVALID_STATE` after `finish`.
+
+ # Safety
+ `verifier` must be a live handle; `buf` must hold `len` readable bytes.
+ */
+uint32_t postern_dkim_verifier_update(postern_dkim_verifier *verifier, const uint8_t *buf, size_t len);
+
+/*
+ End of the message.
+
+ # Safety
+ `verifier` must be a live handle.
+ */
+uint32_t postern_dkim_verifier_finish(postern_dkim_verifier *verifier);
+
+/*
+ What the verifier needs next: `*step` is `POSTERN_STEP_LOOKUP` (a key query: read it with
+ `postern_dkim_verifier_query` and answer it, now or later, in any order),
+ `POSTERN_STEP_NEED_INPUT`, `POSTERN_STEP_WAITING` (answers outstanding) or
+ `POSTERN_STEP_DONE` (read the results).
+
+ # Safety
+ `verifier` must be a live handle; `step` must be writable.
+ */
+uint32_t postern_dkim_verifier_step(postern_dkim_verifier *verifier, uint32_t *step);
+
+/*
+ The key query the last `POSTERN_STEP_LOOKUP` handed out (while unanswered): its id, RR
+ type (16, TXT) and name (`selector._domainkey.domain`). On
+ `POSTERN_RESULT_BUFFER_TOO_SMALL`, `*name_len` is the size needed.
+
+ # Safety
+ `verifier` must be a live handle; `name` must hold `name_cap` writable bytes; the other
+ out-parameters must be writable.
+ */
+uint32_t postern_dkim_verifier_query(const postern_dkim_verifier *verifier, uint32_t *id, uint16_t *qtype, uint8_t *name, size_t name_cap, size_t *name_len);
+
+/*
+ Answer key query `id` with a raw DNS response packet. A bad packet is refused with a
+ `POSTERN_RESULT_DNS_*` code and the query stays outstanding.
+
+ # Safety
+ `verifier` must be a live handle; `packet` must hold `len` readable bytes.
+ */
+uint32_t postern_dkim_verifier_supply_wire(postern_dkim_verifier *verifier, uint32_t id, const uint8_t *packet, size_t len);
+
+/*
+ Answer key query `id` with a status: `POSTERN_DNS_NXDOMAIN`, `POSTERN_DNS_NODATA` or
+ `POSTERN_DNS_TEMPFAIL`.
+
+ # Safety
+ `verifier` must be a live handle.
+ */
+uint32_t postern_dkim_verifier_supply_status(postern_dkim_verifier *verifier, uint32_t id, uint32_t status);
+
+/*
+ Add one TXT record (its character-strings joined) to the answer being built for key query
+ `id`; then `postern_dkim_verifier_supply_records`.
+
+ # Safety
+ `verifier` must be a live handle; `data` must hold `len` readable bytes.
+ */
+uint32_t postern_dkim_verifier_add_record(postern_dkim_verifier *verifier, uint32_t id, const uint8_t *data, size_t len);
+
+/*
+ Answer key query `id` with the records added (none added: NODATA).
+
+ # Safety
+ `verifier` must be a live handle.
+ */
+uint32_t postern_dkim_verifier_supply_records(postern_dkim_verifier *verifier, uint32_t id);
+
+/*
+ The number of DKIM-Signature fields judged (0: unsigned, `dkim=none`), once
+ `postern_dkim_verifier_step` said `POSTERN_STEP_DONE`.
+
+ # Safety
+ `verifier` must be a live handle; `count` must be writable.
+ */
+uint32_t postern_dkim_verifier_signature_count(const postern_dkim_verifier *verifier, size_t *count);
+
+/*
+ The result (`POSTERN_DKIM_*`) of signature `index` (header order, top first), and whether
+ its key is a testing key (`t=y`: treat the message as unsigned whatever the result).
+
+ # Safety
+ `verifier` must be a live handle; the out-parameters must be writable.
+ */
+uint32_t postern_dkim_verifier_signature_result(const postern_dkim_verifier *verifier, size_t index, uint32_t *result, bool *testing);
+
+/*
+ A text of signature `index` (`POSTERN_DKIM_TEXT_*`) into `out`, not NUL-terminated. On
+ `POSTERN_RESULT_BUFFER_TOO_SMALL`, `*len` is the size needed.
+
+ # Safety
+ `verifier` must be a live handle; `out` must hold `cap` writable bytes; `len` writable.
+ */
+uint32_t postern_dkim_verifier_signature_text(const postern_dkim_verifier *verifier, size_t index, uint32_t which, uint8_t *out, size_t cap, size_t *len);
+
+/*
+ The `dkim=` method results of an `Authentication-Results:` field (RFC 8601), one per
+ signature joined by `"; "`, or `dkim=none`. On `POSTERN_RESULT_BUFFER_TOO_SMALL`, `*len`
+ is the size needed.
+
+ # Safety
+ `verifier` must be a live handle; `out` must hold `cap` writable bytes; `len` writable.
+ */
+uint32_t postern_dkim_verifier_authentication_results(const postern_dkim_verifier *verifier, uint8_t *out, size_t cap, size_t *len);
+
+/*
+ Start signing for `domain` (`d=`) and `selector` (`s=`) with a private key in PEM
+ (PKCS#8 RSA or Ed25519, or PKCS#1 RSA; RSA 2048–4096 bits). `headers`: the `h=` list
+ separated by `:` (empty: the default set). `timestamp` / `expiration`: `t=` / `x=` in
+ Unix seconds, 0 to leave them out (the library reads no clock). `flags`:
+ `POSTERN_DKIM_SIMPLE_HEADER`, `_SIMPLE_BODY`, `_OVERSIGN`, `_BODY_LENGTH`, `_FOLDED`,
+ `_CONVERT_BARE_LF`.
+
+ # Safety
+ Each `(ptr, len)` pair must hold `len` readable bytes; `out` must be writable.
+ */
+uint32_t postern_dkim_signer_new(const uint8_t *key_pem, size_t key_pem_len, const uint8_t *domain, size_t domain_len, const uint8_t *selector, size_t selector_len, const uint8_t *headers, size_t headers_len, uint64_t timestamp, uint64_t expiration, uint32_t flags, postern_dkim_signer **out);
+
+/*
+ Release a signer; NULL is a no-op.
+
+ # Safety
+ `signer` must be NULL or a handle from `postern_dkim_signer_new` not yet freed.
+ */
+void postern_dkim_signer_free(postern_dkim_signer *signer);
+
+/*
+ Feed message bytes to sign (any chunk sizes).
+
+ # Safety
+ `signer` must be a live handle; `buf` must hold `len` readable bytes.
+ */
+uint32_t postern_dkim_signer_update(postern_dkim_signer *signer, const uint8_t *buf, size_t len);
+
+/*
+ End of the message: write the `DKIM-Signature:` field (name included, ending in CRLF) to
+ prepend to the message. On `POSTERN_RESULT_BUFFER_TOO_SMALL`, `*len` is the size needed;
+ call again with a larger buffer (the signature is computed once).
+
+ # Safety
+ `signer` must be a live handle; `out` must hold `cap` writable bytes; `len` writable.
+ */
+uint32_t postern_dkim_signer_finish(postern_dkim_signer *signer, uint8_t *out, size_t cap, size_t *len);
 
 /*
  Make a reply parser. `flags`: 0 or `POSTERN_FLAG_LENIENT`. On success `*out` owns a new

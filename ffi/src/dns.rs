@@ -72,50 +72,122 @@ pub(crate) fn record(query: &Query, data: &[u8]) -> Result<Record, postern_resul
     }
 }
 
-/// The query a handle is waiting on, and the typed records added so far.
+/// Maximum queries one handle waits on at once (DKIM asks one key per signature).
+const MAX_OUTSTANDING: usize = 64;
+
+/// The queries a handle has handed out and not yet had answered, each with the typed records
+/// added so far, and the id of the one the last step handed out.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    pub(crate) query: Option<Query>,
-    pub(crate) records: Vec<Record>,
+    entries: Vec<(Query, Vec<Record>)>,
+    latest: Option<u32>,
 }
 
 impl Pending {
-    pub(crate) fn set(&mut self, query: Query) {
-        self.query = Some(query);
-        self.records.clear();
-    }
-
-    /// The pending query if `id` names it.
-    pub(crate) fn check(&self, id: u32) -> Result<&Query, postern_result> {
-        match &self.query {
-            Some(q) if q.id() == id => Ok(q),
-            _ => Err(postern_result::InvalidState),
+    /// Note a query a step handed out (again, for SPF, which repeats it until answered).
+    pub(crate) fn handed_out(&mut self, query: Query) -> Result<(), postern_result> {
+        self.latest = Some(query.id());
+        if self.entries.iter().any(|(q, _)| q.id() == query.id()) {
+            return Ok(());
         }
-    }
-
-    pub(crate) fn add(&mut self, id: u32, data: &[u8]) -> Result<(), postern_result> {
-        let record = record(self.check(id)?, data)?;
-        if self.records.len() >= POSTERN_MAX_RECORDS {
+        if self.entries.len() >= MAX_OUTSTANDING {
             return Err(postern_result::TooLarge);
         }
-        self.records.push(record);
+        self.entries.push((query, Vec::new()));
         Ok(())
     }
 
-    /// Take the records added so far as the answer (NODATA when none were added).
-    pub(crate) fn take_records(&mut self, id: u32) -> Result<Answer, postern_result> {
-        self.check(id)?;
-        let records = core::mem::take(&mut self.records);
+    /// The query the last step handed out, while it is unanswered.
+    pub(crate) fn latest(&self) -> Option<&Query> {
+        let id = self.latest?;
+        self.entries.iter().map(|(q, _)| q).find(|q| q.id() == id)
+    }
+
+    /// The outstanding query `id`.
+    pub(crate) fn check(&self, id: u32) -> Result<&Query, postern_result> {
+        self.entries
+            .iter()
+            .map(|(q, _)| q)
+            .find(|q| q.id() == id)
+            .ok_or(postern_result::InvalidState)
+    }
+
+    pub(crate) fn add(&mut self, id: u32, data: &[u8]) -> Result<(), postern_result> {
+        let (query, records) = self
+            .entries
+            .iter_mut()
+            .find(|(q, _)| q.id() == id)
+            .ok_or(postern_result::InvalidState)?;
+        let record = record(query, data)?;
+        if records.len() >= POSTERN_MAX_RECORDS {
+            return Err(postern_result::TooLarge);
+        }
+        records.push(record);
+        Ok(())
+    }
+
+    /// The records added for `id` as its answer (none added: NODATA).
+    pub(crate) fn records_answer(&self, id: u32) -> Result<Answer, postern_result> {
+        let (_, records) = self
+            .entries
+            .iter()
+            .find(|(q, _)| q.id() == id)
+            .ok_or(postern_result::InvalidState)?;
         Ok(if records.is_empty() {
             Answer::NoData
         } else {
-            Answer::Records(records)
+            Answer::Records(records.clone())
         })
     }
 
+    /// Forget query `id`: it was answered.
+    pub(crate) fn answered(&mut self, id: u32) {
+        self.entries.retain(|(q, _)| q.id() != id);
+    }
+
     pub(crate) fn clear(&mut self) {
-        self.query = None;
-        self.records.clear();
+        self.entries.clear();
+        self.latest = None;
+    }
+}
+
+/// The pending query's id, type and name into C out-parameters (see the `_query` functions).
+pub(crate) fn write_query(
+    query: &Query,
+    id: crate::OutParam<'_, u32>,
+    qtype: crate::OutParam<'_, u16>,
+    name: &mut [u8],
+    name_len: crate::OutParam<'_, usize>,
+) -> Result<postern_result, postern_result> {
+    match copy_out(query.name().as_str().as_bytes(), name) {
+        Ok(n) => {
+            id.write(query.id());
+            qtype.write(query.rtype().code());
+            name_len.write(n);
+            Ok(postern_result::Ok)
+        }
+        Err(needed) => {
+            name_len.write(needed);
+            Err(postern_result::BufferTooSmall)
+        }
+    }
+}
+
+/// A text into a caller buffer and its length out-parameter; the size needed when short.
+pub(crate) fn write_text(
+    text: &[u8],
+    out: &mut [u8],
+    len: crate::OutParam<'_, usize>,
+) -> Result<postern_result, postern_result> {
+    match copy_out(text, out) {
+        Ok(n) => {
+            len.write(n);
+            Ok(postern_result::Ok)
+        }
+        Err(needed) => {
+            len.write(needed);
+            Err(postern_result::BufferTooSmall)
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! - Inputs are `(const uint8_t *ptr, size_t len)`; `ptr` may be NULL only when `len` is 0.
 //!   Nothing borrowed from the caller is kept after a call returns.
 //! - Functions return a `uint32_t` [`postern_result`]: 0 is success, small numbers are
-//!   statuses (partial input), and errors come in families (1xx misuse, 2xx SMTP, 3xx DNS).
+//!   statuses (partial input), and errors come in families (1xx misuse, 2xx SMTP, 3xx DNS, 4xx DKIM).
 //!   `postern_result_str()` names every code. Out-parameters are written only on success,
 //!   except that a `POSTERN_RESULT_BUFFER_TOO_SMALL` return writes the size needed to the
 //!   length out-parameter.
@@ -31,6 +31,7 @@
 #![allow(non_camel_case_types)] // C names: the handle types are named as in the header.
 #![allow(unsafe_code)] // The one crate that crosses the C boundary; every use is commented.
 
+mod dkim;
 mod dns;
 mod smtp;
 mod spf;
@@ -38,6 +39,7 @@ mod spf;
 use core::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+pub use dkim::*;
 pub use dns::{
     POSTERN_DNS_NODATA, POSTERN_DNS_NXDOMAIN, POSTERN_DNS_TEMPFAIL, POSTERN_MAX_RECORDS,
     POSTERN_STEP_DONE, POSTERN_STEP_LOOKUP,
@@ -100,6 +102,14 @@ pub enum postern_result {
     DnsTruncated = 301,
     /// DNS: a response packet answers another question.
     DnsQuestionMismatch = 302,
+    /// DKIM: the message's header block is over the size limit.
+    DkimHeaderTooLarge = 400,
+    /// DKIM: the message has too many header fields.
+    DkimTooManyHeaders = 401,
+    /// DKIM: the private key cannot be used for signing (format, size).
+    DkimPrivateKey = 402,
+    /// DKIM: a signing parameter is invalid (`d=`, `s=`, `h=`, ...).
+    DkimSignParameter = 403,
 }
 
 impl postern_result {
@@ -127,10 +137,14 @@ impl postern_result {
             Self::DnsMalformed => b"dns: malformed response\0",
             Self::DnsTruncated => b"dns: truncated response\0",
             Self::DnsQuestionMismatch => b"dns: response to another question\0",
+            Self::DkimHeaderTooLarge => b"dkim: header block too large\0",
+            Self::DkimTooManyHeaders => b"dkim: too many header fields\0",
+            Self::DkimPrivateKey => b"dkim: unusable private key\0",
+            Self::DkimSignParameter => b"dkim: invalid signing parameter\0",
         }
     }
 
-    const ALL: [Self; 22] = [
+    const ALL: [Self; 26] = [
         Self::Ok,
         Self::Partial,
         Self::Null,
@@ -153,6 +167,10 @@ impl postern_result {
         Self::DnsMalformed,
         Self::DnsTruncated,
         Self::DnsQuestionMismatch,
+        Self::DkimHeaderTooLarge,
+        Self::DkimTooManyHeaders,
+        Self::DkimPrivateKey,
+        Self::DkimSignParameter,
     ];
 }
 

@@ -4,7 +4,9 @@ use std::net::IpAddr;
 
 use postern_spf::{Evaluator, Options, Outcome, Request, Step, Verdict};
 
-use crate::dns::{POSTERN_STEP_DONE, POSTERN_STEP_LOOKUP, Pending, copy_out, status_answer};
+use crate::dns::{
+    POSTERN_STEP_DONE, POSTERN_STEP_LOOKUP, Pending, status_answer, write_query, write_text,
+};
 use crate::{free_handle, guard, handle, input, into_handle, out_param, output, postern_result};
 
 /// Flag: check the HELO identity (RFC 7208 §2.3) instead of MAIL FROM.
@@ -152,9 +154,7 @@ pub unsafe extern "C" fn postern_spf_eval_step(eval: *mut postern_spf_eval, step
         let step = out_param(step)?;
         match e.eval.step() {
             Step::Lookup(query) => {
-                if e.pending.query.as_ref() != Some(&query) {
-                    e.pending.set(query);
-                }
+                e.pending.handed_out(query)?;
                 step.write(POSTERN_STEP_LOOKUP);
             }
             Step::Done(outcome) => {
@@ -193,23 +193,8 @@ pub unsafe extern "C" fn postern_spf_eval_query(
             )
         };
         let (id, qtype, name_len) = (out_param(id)?, out_param(qtype)?, out_param(name_len)?);
-        let query = e
-            .pending
-            .query
-            .as_ref()
-            .ok_or(postern_result::InvalidState)?;
-        match copy_out(query.name().as_str().as_bytes(), name) {
-            Ok(n) => {
-                id.write(query.id());
-                qtype.write(query.rtype().code());
-                name_len.write(n);
-                Ok(postern_result::Ok)
-            }
-            Err(needed) => {
-                name_len.write(needed);
-                Err(postern_result::BufferTooSmall)
-            }
-        }
+        let query = e.pending.latest().ok_or(postern_result::InvalidState)?;
+        write_query(query, id, qtype, name, name_len)
     })
 }
 
@@ -236,24 +221,11 @@ pub unsafe extern "C" fn postern_spf_eval_query_wire(
             )
         };
         let len = out_param(len)?;
-        let query = e
-            .pending
-            .query
-            .as_ref()
-            .ok_or(postern_result::InvalidState)?;
+        let query = e.pending.latest().ok_or(postern_result::InvalidState)?;
         let packet = query
             .to_wire(txid)
             .map_err(|_| postern_result::InvalidArgument)?;
-        match copy_out(&packet, out) {
-            Ok(n) => {
-                len.write(n);
-                Ok(postern_result::Ok)
-            }
-            Err(needed) => {
-                len.write(needed);
-                Err(postern_result::BufferTooSmall)
-            }
-        }
+        write_text(&packet, out, len)
     })
 }
 
@@ -341,7 +313,7 @@ pub unsafe extern "C" fn postern_spf_eval_supply_records(
     guard(|| {
         // SAFETY: per this function's contract.
         let e = unsafe { handle(eval)? };
-        let answer = e.pending.take_records(id)?;
+        let answer = e.pending.records_answer(id)?;
         e.eval
             .supply(id, answer)
             .map_err(|err| crate::spf_error(&err))?;
@@ -418,16 +390,7 @@ pub unsafe extern "C" fn postern_spf_eval_text(
                 .unwrap_or_default(),
             _ => return Err(postern_result::InvalidArgument),
         };
-        match copy_out(text.as_bytes(), out) {
-            Ok(n) => {
-                len.write(n);
-                Ok(postern_result::Ok)
-            }
-            Err(needed) => {
-                len.write(needed);
-                Err(postern_result::BufferTooSmall)
-            }
-        }
+        write_text(text.as_bytes(), out, len)
     })
 }
 
