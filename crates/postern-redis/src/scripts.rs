@@ -1,0 +1,78 @@
+//! The Lua scripts, one per decision kind, each prefixed by the shared helpers.
+//!
+//! Redis keeps scripts by SHA1: a store sends `EVALSHA` and loads the scripts with
+//! `SCRIPT LOAD` only when Redis answers `NOSCRIPT` (first use, restart, `SCRIPT FLUSH`).
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// The decision kinds, one script each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Gcra,
+    Greylist,
+    Penalty,
+    Lease,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Self; 4] = [Self::Gcra, Self::Greylist, Self::Penalty, Self::Lease];
+
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::Gcra => "gcra",
+            Self::Greylist => "greylist",
+            Self::Penalty => "penalty",
+            Self::Lease => "lease",
+        }
+    }
+
+    const fn body(self) -> &'static str {
+        match self {
+            Self::Gcra => include_str!("lua/gcra.lua"),
+            Self::Greylist => include_str!("lua/greylist.lua"),
+            Self::Penalty => include_str!("lua/penalty.lua"),
+            Self::Lease => include_str!("lua/lease.lua"),
+        }
+    }
+
+    /// The script (source and SHA1), built once per process.
+    pub(crate) fn script(self) -> &'static Script {
+        static SCRIPTS: LazyLock<[Script; 4]> = LazyLock::new(|| Kind::ALL.map(build));
+        let [gcra, greylist, penalty, lease] = &*SCRIPTS;
+        match self {
+            Self::Gcra => gcra,
+            Self::Greylist => greylist,
+            Self::Penalty => penalty,
+            Self::Lease => lease,
+        }
+    }
+}
+
+fn build(kind: Kind) -> Script {
+    let source = format!(
+        "-- postern-redis {} script\nlocal STATE_VERSION = {}\n{}\n{}",
+        kind.name(),
+        postern_policy::STATE_VERSION,
+        include_str!("lua/prelude.lua"),
+        kind.body()
+    );
+    Script::new(&source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scripts_are_distinct() {
+        let hashes: Vec<&str> = Kind::ALL.iter().map(|k| k.script().get_hash()).collect();
+        for (i, a) in hashes.iter().enumerate() {
+            assert_eq!(a.len(), 40);
+            for b in hashes.iter().skip(i + 1) {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}
