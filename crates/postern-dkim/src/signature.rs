@@ -199,7 +199,7 @@ fn text(value: &[u8], tag: &'static str) -> Result<String, SignatureError> {
 fn quoted_printable(value: &[u8]) -> Option<Vec<u8>> {
     let compact = tag_list::strip_fws(value);
     let mut out = Vec::with_capacity(compact.len());
-    let mut rest = compact.as_slice();
+    let mut rest = &*compact;
     while let Some((&b, tail)) = rest.split_first() {
         if b == b'=' {
             let hex = tail.get(..2)?;

@@ -184,13 +184,13 @@ pub(crate) fn lenient_value<'a>(list: &'a [u8], name: &str) -> Option<&'a [u8]> 
 }
 
 /// Remove every FWS byte (space, tab, CR, LF) from a value: base64 and `h=` lists may be
-/// folded anywhere.
-pub(crate) fn strip_fws(value: &[u8]) -> Vec<u8> {
-    value
-        .iter()
-        .copied()
-        .filter(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-        .collect()
+/// folded anywhere. Borrows when there is nothing to remove (the common case).
+pub(crate) fn strip_fws(value: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let is_fws = |b: &u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    if !value.iter().any(is_fws) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    std::borrow::Cow::Owned(value.iter().copied().filter(|b| !is_fws(b)).collect())
 }
 
 #[cfg(test)]
