@@ -207,7 +207,7 @@ impl Verifier {
     }
 
     /// Is the header block complete (so that the key queries are known)?
-    pub fn headers_complete_yet(&self) -> bool {
+    pub fn header_block_complete(&self) -> bool {
         self.phase != Phase::Header
     }
 
