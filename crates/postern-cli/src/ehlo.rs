@@ -159,7 +159,7 @@ fn strip(remove: &[String], input: &Input, parsed: &Parsed<'_>) -> ExitCode {
     } else {
         remove
             .iter()
-            .fold(CapabilityFilter::new(), |f, k| f.withhold(k))
+            .fold(CapabilityFilter::new(), CapabilityFilter::withhold)
     };
     let mut out = Vec::new();
     for (i, reply) in parsed.replies.iter().enumerate() {
@@ -182,7 +182,7 @@ fn strip(remove: &[String], input: &Input, parsed: &Parsed<'_>) -> ExitCode {
 
 /// A text field as JSON: the string (or null when not UTF-8), plus `<name>_hex` when not ASCII.
 fn put_text(obj: &mut Map<String, Value>, name: &str, bytes: &[u8]) {
-    let text = std::str::from_utf8(bytes).map_or(Value::Null, |s| Value::from(s));
+    let text = std::str::from_utf8(bytes).map_or(Value::Null, Value::from);
     obj.insert(name.to_owned(), text);
     if !bytes.is_ascii() {
         obj.insert(format!("{name}_hex"), Value::from(hex(bytes)));
