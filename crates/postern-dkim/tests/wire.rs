@@ -118,3 +118,26 @@ fn unknown_query_ids_are_errors() {
     );
     assert!(matches!(v.step(), Step::Done(_)));
 }
+
+/// Two signatures with the same canonicalization, hash and no `l=` share one body hash; a
+/// third with `l=` gets its own.
+#[test]
+fn body_hashes_are_shared() {
+    let message = b"From: a@example.com\r\nSubject: share\r\n\r\nbody  text \r\n".to_vec();
+    let mut signed = message.clone();
+    for (seed, selector, l) in [(1u8, "one", false), (2, "two", false), (3, "three", true)] {
+        let mut params = SignParams::new("example.com", selector);
+        params.body_length = l;
+        let key = SigningKey::ed25519_from_seed(&[seed; 32]).unwrap();
+        let mut next = postern_dkim::sign(&signed, key, params)
+            .unwrap()
+            .into_bytes();
+        next.extend_from_slice(&signed);
+        signed = next;
+    }
+    let mut v = Verifier::new(VerifyOptions::new(0));
+    let header_end = signed.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    v.update(&signed[..header_end]).unwrap();
+    assert!(v.header_block_complete());
+    assert_eq!(v.body_hash_count(), 2);
+}
