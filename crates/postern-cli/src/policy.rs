@@ -49,6 +49,10 @@ pub(crate) struct SimulateArgs {
     config: PathBuf,
     /// Events as JSON lines; `-` or nothing for standard input.
     events: Option<PathBuf>,
+    /// Keep the state in this Redis (`redis://host:port/db`) instead of in memory, on the
+    /// events' clock, under the key prefix `postern-simulate` (state persists across runs).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
 pub(crate) fn run(cmd: &PolicyCommand) -> ExitCode {
@@ -259,6 +263,7 @@ struct Conn {
     client: Key,
     class: SlotClass,
     lease: Option<Lease>,
+    shared_lease: Option<postern_redis::SharedLease>,
     sender: String,
     spf_pass: bool,
     user: Option<String>,
@@ -274,6 +279,9 @@ struct Simulator {
     limits: Option<SessionLimits>,
     tarpit: Option<PenaltyBox>,
     conns: HashMap<u64, Conn>,
+    /// `--redis`: the same limits over shared state in Redis (the tables above then only
+    /// carry the configuration).
+    redis: Option<Shared>,
 }
 
 /// One output line.
@@ -349,6 +357,7 @@ impl Simulator {
             limits: config.limits.as_ref().map(limits).transpose()?,
             tarpit: config.tarpit.as_ref().map(tarpit).transpose()?,
             conns: HashMap::new(),
+            redis: None,
         })
     }
 }
@@ -539,7 +548,10 @@ impl Simulator {
         t: u64,
     ) -> Option<(String, RateDecision)> {
         let mut first = None;
-        for l in self.rates.iter_mut().filter(|l| l.on == on) {
+        for (i, l) in self.rates.iter_mut().enumerate() {
+            if l.on != on {
+                continue;
+            }
             let Some(key) = rate_key(&self.subjects, l.key, conn, rcpt) else {
                 continue;
             };
@@ -547,15 +559,23 @@ impl Simulator {
                 CostName::One => 1,
                 CostName::Size => size,
             };
-            let mut decision = l.gcra.peek(key, t, cost);
+            let mut decision = match self.redis.as_mut() {
+                Some(r) => r.peek(i, key, cost),
+                None => l.gcra.peek(key, t, cost),
+            };
             if decision.is_allowed() {
                 continue;
             }
             if l.gcra.mode() == RateMode::Strict && matches!(decision, RateDecision::Refused { .. })
             {
                 // Strict mode records the refused attempt; its retry time counts from there.
-                l.gcra.charge(key, t, cost);
-                decision = l.gcra.peek(key, t, cost);
+                if let Some(r) = self.redis.as_mut() {
+                    r.charge(i, key, cost);
+                    decision = r.peek(i, key, cost);
+                } else {
+                    l.gcra.charge(key, t, cost);
+                    decision = l.gcra.peek(key, t, cost);
+                }
             }
             if first.is_none() {
                 first = Some((l.name.clone(), decision));
@@ -565,8 +585,8 @@ impl Simulator {
     }
 
     fn charge_rates(&mut self, on: On, conn: &Conn, rcpt: Option<&str>, size: u64, t: u64) {
-        for l in self.rates.iter_mut().filter(|l| l.on == on) {
-            if l.gcra.mode() == RateMode::ReadOnly {
+        for (i, l) in self.rates.iter_mut().enumerate() {
+            if l.on != on || l.gcra.mode() == RateMode::ReadOnly {
                 continue;
             }
             let Some(key) = rate_key(&self.subjects, l.key, conn, rcpt) else {
@@ -576,7 +596,10 @@ impl Simulator {
                 CostName::One => 1,
                 CostName::Size => size,
             };
-            l.gcra.charge(key, t, cost);
+            match self.redis.as_mut() {
+                Some(r) => r.charge(i, key, cost),
+                None => l.gcra.charge(key, t, cost),
+            }
         }
     }
 
@@ -593,14 +616,20 @@ impl Simulator {
 
     fn handle(&mut self, ev: &Event) -> Result<Outcome, String> {
         let t = ev.t;
+        if let Some(r) = self.redis.as_mut() {
+            r.store.set_caller_time(Some(t));
+        }
         match ev.kind.as_str() {
             "connect" => self.connect(ev, t),
             "disconnect" => {
                 let id = ev.conn.ok_or("disconnect: missing \"conn\"")?;
-                if let Some(conn) = self.conns.remove(&id)
-                    && let (Some(lease), Some(c)) = (conn.lease, self.concurrency.as_mut())
-                {
-                    c.release(lease);
+                if let Some(conn) = self.conns.remove(&id) {
+                    if let (Some(lease), Some(c)) = (conn.lease, self.concurrency.as_mut()) {
+                        c.release(lease);
+                    }
+                    if let (Some(lease), Some(r)) = (conn.shared_lease, self.redis.as_mut()) {
+                        r.release(&lease);
+                    }
                 }
                 Ok(Outcome::accept())
             }
@@ -615,6 +644,9 @@ impl Simulator {
                     .ok_or_else(|| format!("{}: connection {id} was never opened", ev.kind))?;
                 if let (Some(lease), Some(c)) = (conn.lease, self.concurrency.as_mut()) {
                     c.renew(lease, t);
+                }
+                if let (Some(lease), Some(r)) = (conn.shared_lease, self.redis.as_mut()) {
+                    r.renew(&lease);
                 }
                 let out = self.in_session(ev, &mut conn, t);
                 self.conns.insert(id, conn);
@@ -643,6 +675,7 @@ impl Simulator {
                 SlotClass::Normal
             },
             lease: None,
+            shared_lease: None,
             sender: String::new(),
             spf_pass: false,
             user: None,
@@ -657,14 +690,23 @@ impl Simulator {
     /// Concurrency, then rate limits, then the penalty box; all charged or none.
     fn admit(&mut self, conn: &mut Conn, t: u64) -> Outcome {
         if let Some(c) = self.concurrency.as_mut() {
-            match c.acquire(conn.client, conn.class, t) {
-                Ok(lease) => conn.lease = Some(lease),
-                Err(refusal) => return Outcome::from_verdict(refusal.verdict(), "concurrency"),
+            let (client, class) = (conn.client, conn.class);
+            let acquired = match self.redis.as_mut() {
+                Some(r) => r
+                    .acquire(client, class)
+                    .map(|l| conn.shared_lease = Some(l)),
+                None => c.acquire(client, class, t).map(|l| conn.lease = Some(l)),
+            };
+            if let Err(refusal) = acquired {
+                return Outcome::from_verdict(refusal.verdict(), "concurrency");
             }
         }
         let release = |sim: &mut Self, conn: &mut Conn| {
             if let (Some(lease), Some(c)) = (conn.lease.take(), sim.concurrency.as_mut()) {
                 c.release(lease);
+            }
+            if let (Some(lease), Some(r)) = (conn.shared_lease.take(), sim.redis.as_mut()) {
+                r.release(&lease);
             }
         };
         if let Some((name, decision)) = self.check_rates(On::Connect, conn, None, 0, t) {
@@ -673,7 +715,10 @@ impl Simulator {
         }
         let mut out = Outcome::accept();
         if let Some(tarpit) = self.tarpit.as_mut() {
-            let verdict = tarpit.connect(conn.client, t);
+            let verdict = match self.redis.as_mut() {
+                Some(r) => r.penalty_connect(conn.client),
+                None => tarpit.connect(conn.client, t),
+            };
             if !verdict.is_accept() {
                 release(self, conn);
                 return Outcome::from_verdict(verdict, "tarpit");
@@ -743,7 +788,10 @@ impl Simulator {
                             self.subjects.triplet(conn.prefix, &conn.sender, rcpt)
                         }
                     };
-                    let decision: GreylistDecision = g.table.check(key, conn.client, t);
+                    let decision: GreylistDecision = match self.redis.as_mut() {
+                        Some(r) => r.greylist(key, conn.client),
+                        None => g.table.check(key, conn.client, t),
+                    };
                     if !decision.is_accepted() {
                         return Ok(Outcome::from_verdict(decision.verdict(), "greylist"));
                     }
@@ -771,9 +819,7 @@ impl Simulator {
                 Ok(Outcome::accept())
             }
             "error" => {
-                if let Some(tarpit) = self.tarpit.as_mut() {
-                    tarpit.penalize(conn.client, Offence::ProtocolError, t);
-                }
+                self.penalize(conn.client, Offence::ProtocolError, t);
                 Ok(Outcome::from_verdict(conn.session.error(&limits), "errors"))
             }
             "auth" => {
@@ -787,9 +833,7 @@ impl Simulator {
     /// A recipient the server itself refused: 550 5.1.1, counted as an error of the session
     /// and as an offence of the client's prefix.
     fn unknown_recipient(&mut self, conn: &mut Conn, limits: &SessionLimits, t: u64) -> Outcome {
-        if let Some(tarpit) = self.tarpit.as_mut() {
-            tarpit.penalize(conn.client, Offence::UnknownRecipient, t);
-        }
+        self.penalize(conn.client, Offence::UnknownRecipient, t);
         match conn.session.error(limits) {
             v @ Verdict::Disconnect { .. } => Outcome::from_verdict(v, "errors"),
             Verdict::Delay { ms } => Outcome {
@@ -852,6 +896,15 @@ fn simulate(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(url) = &args.redis {
+        match Shared::new(url, &sim) {
+            Ok(shared) => sim.redis = Some(shared),
+            Err(e) => {
+                eprintln!("postern: --redis {url}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let input: Box<dyn BufRead> = match &args.events {
         Some(path) if path.as_os_str() != "-" => match std::fs::File::open(path) {
             Ok(f) => Box::new(io::BufReader::new(f)),
@@ -879,7 +932,11 @@ fn simulate(args: &SimulateArgs) -> ExitCode {
         }
         let result = serde_json::from_str::<Event>(&line)
             .map_err(|e| e.to_string())
-            .and_then(|ev| sim.handle(&ev).map(|o| render(ev.t, &ev.kind, &o)));
+            .and_then(|ev| sim.handle(&ev).map(|o| render(ev.t, &ev.kind, &o)))
+            .and_then(|text| match sim.redis_error() {
+                Some(e) => Err(format!("redis: {e}")),
+                None => Ok(text),
+            });
         match result {
             Ok(text) => {
                 if writeln!(out, "{text}").is_err() {
@@ -897,6 +954,155 @@ fn simulate(args: &SimulateArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     ExitCode::SUCCESS
+}
+
+// ---------------------------------------------------------------------------------------
+// --redis: the same limits over shared state in Redis (postern-redis)
+// ---------------------------------------------------------------------------------------
+
+impl Simulator {
+    /// The first Redis failure since the last call (`--redis`).
+    fn redis_error(&mut self) -> Option<String> {
+        self.redis.as_mut().and_then(|r| r.error.take())
+    }
+
+    /// Tarpit points for `client`, in Redis or in memory.
+    fn penalize(&mut self, client: Key, offence: Offence, t: u64) {
+        if let Some(tarpit) = self.tarpit.as_mut() {
+            match self.redis.as_mut() {
+                Some(r) => r.penalize(client, offence),
+                None => tarpit.penalize(client, offence, t),
+            }
+        }
+    }
+}
+
+/// The simulator's stateful limits in Redis, on the events' clock. The in-memory tables keep
+/// the configuration; a failed Redis call is kept in `error` and ends the run (exit 1).
+struct Shared {
+    store: postern_redis::Store,
+    /// One per `[[rate]]`, in configuration order.
+    rates: Vec<postern_redis::RateLimit>,
+    pool: Option<postern_redis::LeasePool>,
+    grey: Option<postern_redis::Greylisting>,
+    tarpit: Option<postern_redis::Penalty>,
+    error: Option<String>,
+}
+
+impl Shared {
+    fn new(url: &str, sim: &Simulator) -> Result<Self, String> {
+        let config = postern_redis::StoreConfig {
+            prefix: "postern-simulate".to_owned(),
+            ..postern_redis::StoreConfig::default()
+        };
+        let err = |e: postern_redis::Error| e.to_string();
+        let rates = sim
+            .rates
+            .iter()
+            .map(|l| postern_redis::RateLimit::new(&l.name, *l.gcra.quota(), l.gcra.mode()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("[[rate]] name: {e}"))?;
+        Ok(Self {
+            store: postern_redis::Store::open(url, config).map_err(err)?,
+            rates,
+            pool: sim
+                .concurrency
+                .as_ref()
+                .map(|c| postern_redis::LeasePool::new("concurrency", *c.config()))
+                .transpose()
+                .map_err(err)?,
+            grey: sim
+                .greylist
+                .as_ref()
+                .map(|g| postern_redis::Greylisting::new("greylist", *g.table.config()))
+                .transpose()
+                .map_err(err)?,
+            tarpit: sim
+                .tarpit
+                .as_ref()
+                .map(|t| postern_redis::Penalty::new("tarpit", *t.config()))
+                .transpose()
+                .map_err(err)?,
+            error: None,
+        })
+    }
+
+    /// The decision, or `fallback` with the error kept for the caller.
+    fn take<T>(&mut self, d: postern_redis::Decision<T>, fallback: T) -> T {
+        match d {
+            postern_redis::Decision::Decided(t) => t,
+            postern_redis::Decision::Failed { error, .. } => {
+                self.error.get_or_insert_with(|| error.to_string());
+                fallback
+            }
+        }
+    }
+
+    fn peek(&mut self, i: usize, key: Key, cost: u64) -> RateDecision {
+        let Some(limit) = self.rates.get(i) else {
+            return RateDecision::TooLarge;
+        };
+        let d = self.store.rate_peek(limit, key, cost);
+        self.take(d, RateDecision::Allowed { remaining: 0 })
+    }
+
+    fn charge(&mut self, i: usize, key: Key, cost: u64) {
+        if let Some(limit) = self.rates.get(i) {
+            let d = self.store.rate_charge(limit, key, cost);
+            self.take(d, RateDecision::Allowed { remaining: 0 });
+        }
+    }
+
+    fn acquire(
+        &mut self,
+        client: Key,
+        class: SlotClass,
+    ) -> Result<postern_redis::SharedLease, postern_policy::concurrency::ConcurrencyRefusal> {
+        let refused = Err(postern_policy::concurrency::ConcurrencyRefusal::Total);
+        let Some(pool) = &self.pool else {
+            return refused;
+        };
+        let d = self.store.acquire(pool, client, class);
+        self.take(d, refused)
+    }
+
+    fn renew(&mut self, lease: &postern_redis::SharedLease) {
+        if let Some(pool) = &self.pool {
+            let d = self.store.renew(pool, lease);
+            self.take(d, false);
+        }
+    }
+
+    fn release(&mut self, lease: &postern_redis::SharedLease) {
+        if let Some(pool) = &self.pool {
+            let d = self.store.release(pool, lease);
+            self.take(d, false);
+        }
+    }
+
+    fn greylist(&mut self, key: Key, client: Key) -> GreylistDecision {
+        let fallback = GreylistDecision::Untracked { accepted: false };
+        let Some(grey) = &self.grey else {
+            return fallback;
+        };
+        let d = self.store.greylist(grey, key, client);
+        self.take(d, fallback)
+    }
+
+    fn penalize(&mut self, client: Key, offence: Offence) {
+        if let Some(tarpit) = &self.tarpit {
+            let d = self.store.penalize(tarpit, client, offence);
+            self.take(d, postern_policy::tarpit::PenaltyState::default());
+        }
+    }
+
+    fn penalty_connect(&mut self, client: Key) -> Verdict {
+        let Some(tarpit) = &self.tarpit else {
+            return Verdict::Accept;
+        };
+        let d = self.store.penalty_connect(tarpit, client);
+        self.take(d, Verdict::Accept)
+    }
 }
 
 // ---------------------------------------------------------------------------------------
