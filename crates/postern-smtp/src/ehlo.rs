@@ -62,11 +62,10 @@ impl<'a> Ehlo<'a> {
 
     /// The capabilities, one per line after the greeting, in wire order.
     pub fn capabilities(&self) -> Capabilities<'a> {
-        // The lines after the greeting, without searching for its end again.
-        let rest = self.reply.as_bytes().get(self.greeting.raw().len()..);
-        Capabilities {
-            lines: Lines::new(rest.unwrap_or(&[])),
-        }
+        // The parser recorded where the greeting ends: skipping it costs no search.
+        let mut lines = self.reply.lines();
+        lines.next();
+        Capabilities { lines }
     }
 
     /// The first capability whose keyword equals `keyword`, case-insensitively.

@@ -168,6 +168,22 @@ impl fmt::Display for EnhancedCode {
     }
 }
 
+/// Lines whose ends the parser records, so that iterating them needs no second search for
+/// terminators (longer replies are scanned beyond this).
+const RECORDED_LINES: usize = 16;
+
+/// Offset just after each of the first [`RECORDED_LINES`] lines' LF; 0 where not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct LineEnds([u32; RECORDED_LINES]);
+
+impl LineEnds {
+    fn record(&mut self, index: u32, end: usize) {
+        if let (Some(slot), Ok(end)) = (self.0.get_mut(index as usize), u32::try_from(end)) {
+            *slot = end;
+        }
+    }
+}
+
 /// One complete, validated reply, borrowed from the parsed buffer.
 ///
 /// `as_bytes()` is exactly the octets the reply took on the wire (its `consumed` count), so a
@@ -178,6 +194,7 @@ pub struct Reply<'a> {
     code: ReplyCode,
     lines: u32,
     ending: LineEnding,
+    ends: LineEnds,
 }
 
 impl<'a> Reply<'a> {
@@ -227,7 +244,12 @@ impl<'a> Reply<'a> {
 
     /// The lines, in order.
     pub fn lines(&self) -> Lines<'a> {
-        Lines { rest: self.bytes }
+        Lines {
+            bytes: self.bytes,
+            pos: 0,
+            index: 0,
+            ends: self.ends,
+        }
     }
 
     /// The text of the first line (after code and separator, without terminator).
@@ -249,21 +271,24 @@ impl<'a> Reply<'a> {
             code: self.code,
             lines: self.lines,
             ending: self.ending,
+            ends: self.ends,
         }
     }
 
     /// Build a reply from parts already validated by the parser.
-    pub(crate) fn from_parts(
+    fn from_parts(
         bytes: &'a [u8],
         code: ReplyCode,
         lines: u32,
         ending: LineEnding,
+        ends: LineEnds,
     ) -> Self {
         Self {
             bytes,
             code,
             lines,
             ending,
+            ends,
         }
     }
 }
@@ -275,12 +300,13 @@ pub struct OwnedReply {
     code: ReplyCode,
     lines: u32,
     ending: LineEnding,
+    ends: LineEnds,
 }
 
 impl OwnedReply {
     /// Borrow it as a [`Reply`].
     pub fn as_reply(&self) -> Reply<'_> {
-        Reply::from_parts(&self.bytes, self.code, self.lines, self.ending)
+        Reply::from_parts(&self.bytes, self.code, self.lines, self.ending, self.ends)
     }
 }
 
@@ -316,27 +342,27 @@ impl<'a> Line<'a> {
 /// Iterator over the lines of a [`Reply`].
 #[derive(Debug, Clone)]
 pub struct Lines<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Lines<'a> {
-    /// The lines of `rest`, the validated octets of a reply from a line start to its end.
-    pub(crate) fn new(rest: &'a [u8]) -> Self {
-        Self { rest }
-    }
+    bytes: &'a [u8],
+    /// Offset of the next line.
+    pos: usize,
+    /// Index of the next line.
+    index: usize,
+    ends: LineEnds,
 }
 
 impl<'a> Iterator for Lines<'a> {
     type Item = Line<'a>;
 
     fn next(&mut self) -> Option<Line<'a>> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        // Validated replies end every line with LF, and CR/LF appear nowhere else.
-        let end = find_byte(self.rest, b'\n').map_or(self.rest.len(), |p| p + 1);
-        let (raw, rest) = self.rest.split_at_checked(end)?;
-        self.rest = rest;
+        let rest = self.bytes.get(self.pos..).filter(|r| !r.is_empty())?;
+        let end = match self.ends.0.get(self.index) {
+            Some(&end) if end as usize > self.pos => end as usize,
+            // Validated replies end every line with LF, and CR/LF appear nowhere else.
+            _ => self.pos + find_byte(rest, b'\n').map_or(rest.len(), |p| p + 1),
+        };
+        let raw = self.bytes.get(self.pos..end)?;
+        self.pos = end;
+        self.index += 1;
         Some(Line { raw })
     }
 }
@@ -403,6 +429,8 @@ pub struct ReplyParser {
     last: bool,
     seen_crlf: bool,
     seen_lf: bool,
+    /// Where the lines read so far end.
+    ends: LineEnds,
 }
 
 impl ReplyParser {
@@ -418,6 +446,7 @@ impl ReplyParser {
             last: false,
             seen_crlf: false,
             seen_lf: false,
+            ends: LineEnds::default(),
         }
     }
 
@@ -451,7 +480,8 @@ impl ReplyParser {
         match self.run(buf) {
             Ok(Some(end)) => {
                 let (bytes, _) = buf.split_at_checked(end).unwrap_or((buf, &[]));
-                let reply = Reply::from_parts(bytes, self.code(), self.line, self.ending());
+                let reply =
+                    Reply::from_parts(bytes, self.code(), self.line, self.ending(), self.ends);
                 self.reset();
                 Ok(Status::Complete(reply))
             }
@@ -685,6 +715,7 @@ impl ReplyParser {
 
     /// The current line ended just before `next`; `Some(next)` when it was the reply's last.
     fn end_line(&mut self, next: usize) -> Option<usize> {
+        self.ends.record(self.line - 1, next);
         if self.last {
             return Some(next);
         }
@@ -941,6 +972,33 @@ mod tests {
         }
         let reply = parser.parse(input).unwrap().complete().unwrap();
         assert_eq!(reply.as_bytes(), input);
+    }
+
+    #[test]
+    fn lines_past_the_recorded_ends_are_found_by_scanning() {
+        for count in [
+            1,
+            RECORDED_LINES - 1,
+            RECORDED_LINES,
+            RECORDED_LINES + 1,
+            40,
+        ] {
+            let mut input = Vec::new();
+            for i in 1..count {
+                input.extend_from_slice(format!("250-line {i}\r\n").as_bytes());
+            }
+            input.extend_from_slice(b"250 last\n");
+            let reply = Reply::parse(&input, Mode::Lenient)
+                .unwrap()
+                .complete()
+                .unwrap();
+            for r in [reply, reply.to_owned_reply().as_reply()] {
+                let lines: Vec<&[u8]> = r.lines().map(|l| l.raw()).collect();
+                assert_eq!(lines.len(), count, "{count} lines");
+                assert_eq!(lines.concat(), input);
+                assert_eq!(lines.last().copied(), Some(&b"250 last\n"[..]));
+            }
+        }
     }
 
     #[test]
