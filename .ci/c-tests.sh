@@ -29,7 +29,7 @@ printf '#include <postern.h>\nint main(void) { return 0; }\n' > "$out/h.c"
 gcc "${cflags[@]}" "$out/h.c" -o "$out/h"
 g++ -std=c++17 -Wall -Wextra -Wpedantic -Werror -Iinclude -x c++ -fsyntax-only "$out/h.c"
 
-progs=(ffi/tests/c/test_smtp.c ffi/tests/c/test_spf.c ffi/tests/c/test_dkim.c ffi/tests/c/spf_suite.c ffi/tests/c/dkim_corpus.c examples/c/ehlo_strip.c examples/c/proxy_buffers.c)
+progs=(ffi/tests/c/test_smtp.c ffi/tests/c/test_spf.c ffi/tests/c/test_dkim.c ffi/tests/c/test_policy.c ffi/tests/c/spf_suite.c ffi/tests/c/dkim_corpus.c examples/c/ehlo_strip.c examples/c/proxy_buffers.c)
 for src in "${progs[@]}"; do
   name=$(basename "$src" .c)
   gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer "$src" "${libs[@]}" -o "$out/$name.asan"
@@ -42,7 +42,7 @@ vg=(valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,ind
 
 echo "--- C unit tests (ASan+UBSan, then valgrind)"
 keys="$testdata/dkim/generated/keys"
-for t in test_smtp test_spf test_dkim; do
+for t in test_smtp test_spf test_dkim test_policy; do
   args=()
   if [ "$t" = test_dkim ]; then args=("$keys/ed25519.pkcs8.pem" "$keys/ed25519.pub.b64"); fi
   "$out/$t.asan" "${args[@]}"

@@ -152,6 +152,283 @@
 #define POSTERN_MAX_RECORDS 256
 
 /*
+ Verdict: go on.
+ */
+#define POSTERN_ACTION_ACCEPT 0
+
+/*
+ Verdict: wait `ms` before answering (tarpit).
+ */
+#define POSTERN_ACTION_DELAY 1
+
+/*
+ Verdict: answer the 4xx reply; `ms` is the retry-after time (0: none given).
+ */
+#define POSTERN_ACTION_DEFER 2
+
+/*
+ Verdict: answer the 5xx reply.
+ */
+#define POSTERN_ACTION_REJECT 3
+
+/*
+ Verdict: answer the 421 reply and close; `ms` is the retry-after time (0: none given).
+ */
+#define POSTERN_ACTION_DISCONNECT 4
+
+/*
+ Size of a reply buffer that always suffices for a verdict's reply text.
+ */
+#define POSTERN_REPLY_MAX 512
+
+/*
+ Rate-limit mode: refused attempts are not counted (the default).
+ */
+#define POSTERN_RATE_LEAKY 0
+
+/*
+ Rate-limit mode: every attempt counts, refused or not (Exim's `strict`).
+ */
+#define POSTERN_RATE_STRICT 1
+
+/*
+ Rate-limit mode: decide without recording anything.
+ */
+#define POSTERN_RATE_READ_ONLY 2
+
+/*
+ Subject: the client address, aggregated by the limiter's prefix lengths.
+ */
+#define POSTERN_SUBJECT_CLIENT 0
+
+/*
+ Subject: the sender address (lower case, `+ext` and BATV `prvs=` removed).
+ */
+#define POSTERN_SUBJECT_SENDER 1
+
+/*
+ Subject: the sender's domain.
+ */
+#define POSTERN_SUBJECT_SENDER_DOMAIN 2
+
+/*
+ Subject: the authenticated user.
+ */
+#define POSTERN_SUBJECT_USER 3
+
+/*
+ Subject: a recipient address.
+ */
+#define POSTERN_SUBJECT_RECIPIENT 4
+
+/*
+ Greylist key: client prefix, sender and recipient (RFC 6647 §4.3, the default).
+ */
+#define POSTERN_GREYLIST_TRIPLET 0
+
+/*
+ Greylist key: sender and recipient only.
+ */
+#define POSTERN_GREYLIST_SENDER_RECIPIENT 1
+
+/*
+ Greylist key: the sender's domain and the recipient (use when SPF passed for the sender).
+ */
+#define POSTERN_GREYLIST_SPF_DOMAIN_RECIPIENT 2
+
+/*
+ Bounce flag: the failure happened after the message was accepted (else during the SMTP
+ transaction, where it is rejected, never bounced).
+ */
+#define POSTERN_BOUNCE_AFTER_ACCEPTANCE 1
+
+/*
+ Bounce flag: the failure is transient (else permanent).
+ */
+#define POSTERN_BOUNCE_TRANSIENT 2
+
+/*
+ Bounce flag: the reverse-path is null (`MAIL FROM:<>`).
+ */
+#define POSTERN_BOUNCE_NULL_SENDER 4
+
+/*
+ Bounce flag: the sender authenticated to us (submission).
+ */
+#define POSTERN_BOUNCE_AUTHENTICATED 8
+
+/*
+ Bounce flag: a DKIM signature aligned with the MAIL FROM domain passed.
+ */
+#define POSTERN_BOUNCE_DKIM_ALIGNED_PASS 16
+
+/*
+ Bounce flag: the message is a report (`multipart/report`, a DSN or MDN).
+ */
+#define POSTERN_BOUNCE_LOOP_REPORT 32
+
+/*
+ Bounce flag: the sender is a mailer-daemon / postmaster-style address.
+ */
+#define POSTERN_BOUNCE_LOOP_MAILER_DAEMON 64
+
+/*
+ Bounce flag: too many `Received:` hops.
+ */
+#define POSTERN_BOUNCE_LOOP_TOO_MANY_HOPS 128
+
+/*
+ Bounce flag: the DSN should return headers only (`RET=HDRS`).
+ */
+#define POSTERN_BOUNCE_RET_HEADERS 256
+
+/*
+ Bounce flag: the DSN should return the full message (`RET=FULL`).
+ */
+#define POSTERN_BOUNCE_RET_FULL 512
+
+/*
+ Bounce flag: the content scanner found spam.
+ */
+#define POSTERN_BOUNCE_SPAM 1024
+
+/*
+ Bounce flag: the content scanner found malware.
+ */
+#define POSTERN_BOUNCE_MALWARE 2048
+
+/*
+ Bounce option: do not suppress DSNs for SPF fail/softfail senders without an aligned
+ DKIM pass (suppressed by default).
+ */
+#define POSTERN_BOUNCE_ALLOW_UNVERIFIED_SPF_FAIL 4096
+
+/*
+ Recipient status: deliverable.
+ */
+#define POSTERN_RECIPIENT_OK 0
+
+/*
+ Recipient status: unknown user.
+ */
+#define POSTERN_RECIPIENT_UNKNOWN 1
+
+/*
+ Recipient status: mailbox full.
+ */
+#define POSTERN_RECIPIENT_MAILBOX_FULL 2
+
+/*
+ Recipient status: mailbox disabled.
+ */
+#define POSTERN_RECIPIENT_DISABLED 3
+
+/*
+ Recipient status: refused by policy.
+ */
+#define POSTERN_RECIPIENT_POLICY 4
+
+/*
+ Recipient status: another failure.
+ */
+#define POSTERN_RECIPIENT_OTHER 5
+
+/*
+ Bounce decision: reject during the SMTP transaction (the client keeps the message).
+ */
+#define POSTERN_BOUNCE_REJECT_AT_SMTP 0
+
+/*
+ Bounce decision: send a DSN with the full message.
+ */
+#define POSTERN_BOUNCE_SEND_DSN_FULL 1
+
+/*
+ Bounce decision: send a DSN with the headers only.
+ */
+#define POSTERN_BOUNCE_SEND_DSN_HEADERS 2
+
+/*
+ Bounce decision: send nothing (the reason says why).
+ */
+#define POSTERN_BOUNCE_SUPPRESS 3
+
+/*
+ Bounce decision: keep the message for a human.
+ */
+#define POSTERN_BOUNCE_QUARANTINE 4
+
+/*
+ Reputation class: bad (withheld from by default).
+ */
+#define POSTERN_REPUTATION_BAD 0
+
+/*
+ Reputation class: poor.
+ */
+#define POSTERN_REPUTATION_POOR 1
+
+/*
+ Reputation class: neutral (unknown clients).
+ */
+#define POSTERN_REPUTATION_NEUTRAL 2
+
+/*
+ Reputation class: good.
+ */
+#define POSTERN_REPUTATION_GOOD 3
+
+/*
+ As a threshold: never withhold on reputation alone.
+ */
+#define POSTERN_REPUTATION_NEVER 4
+
+/*
+ STARTTLS flag: the listener is a submission port (else MX).
+ */
+#define POSTERN_STARTTLS_SUBMISSION 1
+
+/*
+ STARTTLS flag: TLS is already active on this connection.
+ */
+#define POSTERN_STARTTLS_TLS_ACTIVE 2
+
+/*
+ STARTTLS flag: an override for the client's network says offer.
+ */
+#define POSTERN_STARTTLS_OVERRIDE_OFFER 4
+
+/*
+ STARTTLS flag: an override for the client's network says withhold.
+ */
+#define POSTERN_STARTTLS_OVERRIDE_WITHHOLD 8
+
+/*
+ STARTTLS flag: the protected domain publishes MTA-STS enforce or DANE.
+ */
+#define POSTERN_STARTTLS_DOMAIN_ENFORCES_TLS 16
+
+/*
+ STARTTLS flag: the sender is known to enforce TLS.
+ */
+#define POSTERN_STARTTLS_SENDER_ENFORCES_TLS 32
+
+/*
+ STARTTLS decision: advertise it.
+ */
+#define POSTERN_STARTTLS_OFFER 0
+
+/*
+ STARTTLS decision: TLS is already active; nothing to advertise.
+ */
+#define POSTERN_STARTTLS_ALREADY_ACTIVE 1
+
+/*
+ STARTTLS decision: withhold the keywords written to `keywords`.
+ */
+#define POSTERN_STARTTLS_WITHHOLD 2
+
+/*
  Flag: accept a bare LF as a line terminator in server replies (default: only CRLF).
  */
 #define POSTERN_FLAG_LENIENT 1
@@ -363,10 +640,21 @@ typedef struct postern_dkim_signer postern_dkim_signer;
 typedef struct postern_dkim_verifier postern_dkim_verifier;
 
 /*
+ A greylist (RFC 6647). Not thread-safe; may move between threads.
+ */
+typedef struct postern_greylist postern_greylist;
+
+/*
  One session of a transparent SMTP proxy that withholds EHLO capabilities. Feed it what
  each peer sends; take what must go to each peer. See `postern_proxy_new`.
  */
 typedef struct postern_proxy postern_proxy;
+
+/*
+ A GCRA rate limiter (`count` per `period` with a `burst`) over a bounded table of
+ subjects. Not thread-safe; may move between threads.
+ */
+typedef struct postern_rate_limiter postern_rate_limiter;
 
 /*
  A resumable SMTP reply parser (see `postern_reply_parser_parse`).
@@ -570,6 +858,100 @@ uint32_t postern_dkim_signer_update(postern_dkim_signer *signer, const uint8_t *
  `signer` must be a live handle; `out` must hold `cap` writable bytes; `len` writable.
  */
 uint32_t postern_dkim_signer_finish(postern_dkim_signer *signer, uint8_t *out, size_t cap, size_t *len);
+
+/*
+ Make a rate limiter: `count` requests per `period_ms` with a `burst` (0: `count`), in
+ `mode` (`POSTERN_RATE_LEAKY`, `_STRICT`, `_READ_ONLY`), tracking at most `max_keys`
+ subjects (evicting those equivalent to fresh state, then the oldest); client addresses are
+ aggregated by `ipv4_prefix` / `ipv6_prefix` (e.g. 32 and 64).
+
+ # Safety
+ `out` must be writable.
+ */
+uint32_t postern_rate_limiter_new(uint64_t count, uint64_t period_ms, uint64_t burst, uint32_t mode, size_t max_keys, uint8_t ipv4_prefix, uint8_t ipv6_prefix, postern_rate_limiter **out);
+
+/*
+ Release a rate limiter; NULL is a no-op.
+
+ # Safety
+ `limiter` must be NULL or a handle from `postern_rate_limiter_new` not yet freed.
+ */
+void postern_rate_limiter_free(postern_rate_limiter *limiter);
+
+/*
+ Charge `cost` (1 for a connection, a message or a recipient; octets for a size limit)
+ to `subject` (kind `POSTERN_SUBJECT_*`; for `POSTERN_SUBJECT_CLIENT` the IP address as
+ text) at `now_ms`. `at_connect`: a refusal is `POSTERN_ACTION_DISCONNECT` with
+ `421 4.7.0`, else `POSTERN_ACTION_DEFER` with `450 4.7.1`; `*ms` is then the retry-after
+ time. The reply text (`"421 4.7.0 ..."`, no CRLF) goes to `reply`, which must hold
+ `POSTERN_REPLY_MAX` bytes (checked before anything is charged), or pass NULL, 0, NULL to
+ skip it.
+
+ # Safety
+ `limiter` must be a live handle; `subject` must hold `subject_len` readable bytes; the
+ out-parameters must be writable.
+ */
+uint32_t postern_rate_limiter_check(postern_rate_limiter *limiter, uint32_t subject_kind, const uint8_t *subject, size_t subject_len, uint64_t now_ms, uint64_t cost, bool at_connect, uint32_t *action, uint64_t *ms, uint8_t *reply, size_t reply_cap, size_t *reply_len);
+
+/*
+ Make a greylist keyed by `key_kind` (`POSTERN_GREYLIST_*`): a new key is deferred for
+ `delay_ms`; a retry after that and within `retry_window_ms` of the first attempt passes;
+ a passed key is accepted for `pass_ttl_ms` after it was last seen; a client whose keys
+ passed `auto_allow_after` times is accepted outright (0: never). 0 for any duration takes
+ the library default (300 s, 2 days, 35 days). At most `max_keys` keys are tracked.
+
+ # Safety
+ `out` must be writable.
+ */
+uint32_t postern_greylist_new(uint32_t key_kind, uint64_t delay_ms, uint64_t retry_window_ms, uint64_t pass_ttl_ms, uint32_t auto_allow_after, size_t max_keys, uint8_t ipv4_prefix, uint8_t ipv6_prefix, postern_greylist **out);
+
+/*
+ Release a greylist; NULL is a no-op.
+
+ # Safety
+ `greylist` must be NULL or a handle from `postern_greylist_new` not yet freed.
+ */
+void postern_greylist_free(postern_greylist *greylist);
+
+/*
+ Check a delivery attempt from client `ip` (text) for `sender` to `rcpt` at `now_ms`:
+ `POSTERN_ACTION_ACCEPT`, or `POSTERN_ACTION_DEFER` with `451 4.7.1` and the time after
+ which a retry passes in `*ms`. Reply buffer as for `postern_rate_limiter_check`.
+
+ # Safety
+ `greylist` must be a live handle; the inputs must hold their lengths in readable bytes;
+ the out-parameters must be writable.
+ */
+uint32_t postern_greylist_check(postern_greylist *greylist, const uint8_t *ip, size_t ip_len, const uint8_t *sender, size_t sender_len, const uint8_t *rcpt, size_t rcpt_len, uint64_t now_ms, uint32_t *action, uint64_t *ms, uint8_t *reply, size_t reply_cap, size_t *reply_len);
+
+/*
+ Decide whether a delivery failure may produce a DSN, so that no backscatter goes out
+ (the rule table is in postern-policy's `bounce` docs). `flags`: `POSTERN_BOUNCE_*`;
+ `spf`: the MAIL FROM's SPF result (`POSTERN_SPF_*`); `recipient`:
+ `POSTERN_RECIPIENT_*`; `auto_submitted`: the `Auto-Submitted:` value (empty if none);
+ `notify`: the RCPT `NOTIFY=` value (empty if none, e.g. `"FAILURE,DELAY"`). Writes the
+ decision (`POSTERN_BOUNCE_REJECT_AT_SMTP` ...) and, for a suppression, the reason
+ (`"spf_fail_unknown_recipient"`, ...; else empty) into `reason`.
+
+ # Safety
+ The inputs must hold their lengths in readable bytes; `reason` must hold `reason_cap`
+ writable bytes; the out-parameters must be writable.
+ */
+uint32_t postern_bounce_decide(uint32_t flags, uint32_t spf, uint32_t recipient, const uint8_t *auto_submitted, size_t auto_submitted_len, const uint8_t *notify, size_t notify_len, uint32_t *decision, uint8_t *reason, size_t reason_cap, size_t *reason_len);
+
+/*
+ Decide whether to offer STARTTLS to a client of reputation `reputation`
+ (`POSTERN_REPUTATION_*`), withholding it at or below `withhold_at_or_below`
+ (`POSTERN_REPUTATION_BAD` is the default policy; `POSTERN_REPUTATION_NEVER` never
+ withholds on reputation). Never withholds where that would make enforced-TLS mail queue
+ and bounce. On `POSTERN_STARTTLS_WITHHOLD`, `keywords` receives the comma-separated
+ keywords to withhold (`"STARTTLS,REQUIRETLS"`), ready for `postern_proxy_new`; else it is
+ empty.
+
+ # Safety
+ `keywords` must hold `keywords_cap` writable bytes; the out-parameters must be writable.
+ */
+uint32_t postern_starttls_decide(uint32_t reputation_class, uint32_t withhold_at_or_below, uint32_t flags, uint32_t *decision, uint8_t *keywords, size_t keywords_cap, size_t *keywords_len);
 
 /*
  Make a reply parser. `flags`: 0 or `POSTERN_FLAG_LENIENT`. On success `*out` owns a new

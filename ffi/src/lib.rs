@@ -33,6 +33,7 @@
 
 mod dkim;
 mod dns;
+mod policy;
 mod smtp;
 mod spf;
 
@@ -44,6 +45,7 @@ pub use dns::{
     POSTERN_DNS_NODATA, POSTERN_DNS_NXDOMAIN, POSTERN_DNS_TEMPFAIL, POSTERN_MAX_RECORDS,
     POSTERN_STEP_DONE, POSTERN_STEP_LOOKUP,
 };
+pub use policy::*;
 pub use smtp::*;
 pub use spf::*;
 

@@ -1,0 +1,654 @@
+//! Policy decisions from C: rate limits, greylisting, bounce (DSN) suppression and whether to
+//! offer STARTTLS. Time is always an argument (`now_ms`, any origin, milliseconds).
+
+use std::net::IpAddr;
+
+use postern_policy::bounce::{
+    AutoSubmitted, BounceDecision, BounceFacts, BounceOptions, ContentVerdict, DsnContent,
+    FailurePhase, LoopSigns, Notify, RecipientStatus, Ret, Severity, SpfResult,
+};
+use postern_policy::greylist::{Greylist, GreylistConfig, GreylistKey};
+use postern_policy::tls::{
+    ListenerRole, Reputation, StartTlsDecision, StartTlsFacts, StartTlsOptions, TlsOverride,
+};
+use postern_policy::{Overflow, PrefixLengths, Quota, RateLimiter, RateMode, Subjects, Verdict};
+
+use crate::dns::write_text;
+use crate::spf::{
+    POSTERN_SPF_FAIL, POSTERN_SPF_NEUTRAL, POSTERN_SPF_NONE, POSTERN_SPF_PASS,
+    POSTERN_SPF_PERMERROR, POSTERN_SPF_SOFTFAIL, POSTERN_SPF_TEMPERROR,
+};
+use crate::{
+    OutParam, free_handle, guard, handle, input, into_handle, out_param, output, postern_result,
+};
+
+/// Verdict: go on.
+pub const POSTERN_ACTION_ACCEPT: u32 = 0;
+/// Verdict: wait `ms` before answering (tarpit).
+pub const POSTERN_ACTION_DELAY: u32 = 1;
+/// Verdict: answer the 4xx reply; `ms` is the retry-after time (0: none given).
+pub const POSTERN_ACTION_DEFER: u32 = 2;
+/// Verdict: answer the 5xx reply.
+pub const POSTERN_ACTION_REJECT: u32 = 3;
+/// Verdict: answer the 421 reply and close; `ms` is the retry-after time (0: none given).
+pub const POSTERN_ACTION_DISCONNECT: u32 = 4;
+
+/// Size of a reply buffer that always suffices for a verdict's reply text.
+pub const POSTERN_REPLY_MAX: usize = 512;
+
+/// Rate-limit mode: refused attempts are not counted (the default).
+pub const POSTERN_RATE_LEAKY: u32 = 0;
+/// Rate-limit mode: every attempt counts, refused or not (Exim's `strict`).
+pub const POSTERN_RATE_STRICT: u32 = 1;
+/// Rate-limit mode: decide without recording anything.
+pub const POSTERN_RATE_READ_ONLY: u32 = 2;
+
+/// Subject: the client address, aggregated by the limiter's prefix lengths.
+pub const POSTERN_SUBJECT_CLIENT: u32 = 0;
+/// Subject: the sender address (lower case, `+ext` and BATV `prvs=` removed).
+pub const POSTERN_SUBJECT_SENDER: u32 = 1;
+/// Subject: the sender's domain.
+pub const POSTERN_SUBJECT_SENDER_DOMAIN: u32 = 2;
+/// Subject: the authenticated user.
+pub const POSTERN_SUBJECT_USER: u32 = 3;
+/// Subject: a recipient address.
+pub const POSTERN_SUBJECT_RECIPIENT: u32 = 4;
+
+/// Greylist key: client prefix, sender and recipient (RFC 6647 §4.3, the default).
+pub const POSTERN_GREYLIST_TRIPLET: u32 = 0;
+/// Greylist key: sender and recipient only.
+pub const POSTERN_GREYLIST_SENDER_RECIPIENT: u32 = 1;
+/// Greylist key: the sender's domain and the recipient (use when SPF passed for the sender).
+pub const POSTERN_GREYLIST_SPF_DOMAIN_RECIPIENT: u32 = 2;
+
+/// Every policy error is about a configuration value the caller gave.
+fn config_error(_: postern_policy::Error) -> postern_result {
+    postern_result::InvalidArgument
+}
+
+fn text(bytes: &[u8]) -> Result<&str, postern_result> {
+    core::str::from_utf8(bytes).map_err(|_| postern_result::InvalidArgument)
+}
+
+/// Checked verdict out-parameters: the reply buffer is checked before any state changes.
+struct VerdictOut<'a> {
+    action: OutParam<'a, u32>,
+    ms: OutParam<'a, u64>,
+    reply: &'a mut [u8],
+    reply_len: Option<OutParam<'a, usize>>,
+}
+
+impl VerdictOut<'_> {
+    /// # Safety
+    /// The pointers must be writable for their lengths (`reply` may be NULL with `cap` 0 and
+    /// `reply_len` NULL, to skip the reply text).
+    unsafe fn new(
+        action: *mut u32,
+        ms: *mut u64,
+        reply: *mut u8,
+        reply_cap: usize,
+        reply_len: *mut usize,
+    ) -> Result<Self, postern_result> {
+        let (action, ms) = (out_param(action)?, out_param(ms)?);
+        if reply.is_null() && reply_cap == 0 && reply_len.is_null() {
+            return Ok(Self {
+                action,
+                ms,
+                reply: &mut [],
+                reply_len: None,
+            });
+        }
+        let reply_len = out_param(reply_len)?;
+        if reply_cap < POSTERN_REPLY_MAX {
+            reply_len.write(POSTERN_REPLY_MAX);
+            return Err(postern_result::BufferTooSmall);
+        }
+        // SAFETY: the caller's contract.
+        let reply = unsafe { output(reply, reply_cap)? };
+        Ok(Self {
+            action,
+            ms,
+            reply,
+            reply_len: Some(reply_len),
+        })
+    }
+
+    fn write(self, verdict: &Verdict) -> Result<postern_result, postern_result> {
+        let (action, ms) = match *verdict {
+            Verdict::Accept => (POSTERN_ACTION_ACCEPT, 0),
+            Verdict::Delay { ms } => (POSTERN_ACTION_DELAY, ms),
+            Verdict::Defer { retry_after_ms, .. } => {
+                (POSTERN_ACTION_DEFER, retry_after_ms.unwrap_or(0))
+            }
+            Verdict::Reject { .. } => (POSTERN_ACTION_REJECT, 0),
+            Verdict::Disconnect { retry_after_ms, .. } => {
+                (POSTERN_ACTION_DISCONNECT, retry_after_ms.unwrap_or(0))
+            }
+        };
+        if let Some(len) = self.reply_len {
+            let line = verdict.reply().map(ToString::to_string).unwrap_or_default();
+            write_text(line.as_bytes(), self.reply, len)?;
+        }
+        self.action.write(action);
+        self.ms.write(ms);
+        Ok(postern_result::Ok)
+    }
+}
+
+/// A GCRA rate limiter (`count` per `period` with a `burst`) over a bounded table of
+/// subjects. Not thread-safe; may move between threads.
+pub struct postern_rate_limiter {
+    limiter: RateLimiter,
+    subjects: Subjects,
+}
+
+/// Make a rate limiter: `count` requests per `period_ms` with a `burst` (0: `count`), in
+/// `mode` (`POSTERN_RATE_LEAKY`, `_STRICT`, `_READ_ONLY`), tracking at most `max_keys`
+/// subjects (evicting those equivalent to fresh state, then the oldest); client addresses are
+/// aggregated by `ipv4_prefix` / `ipv6_prefix` (e.g. 32 and 64).
+///
+/// # Safety
+/// `out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_rate_limiter_new(
+    count: u64,
+    period_ms: u64,
+    burst: u64,
+    mode: u32,
+    max_keys: usize,
+    ipv4_prefix: u8,
+    ipv6_prefix: u8,
+    out: *mut *mut postern_rate_limiter,
+) -> u32 {
+    guard(|| {
+        let out = out_param(out)?;
+        let mut quota = Quota::new(count, period_ms).map_err(config_error)?;
+        if burst != 0 {
+            quota = quota.with_burst(burst).map_err(config_error)?;
+        }
+        let mode = match mode {
+            POSTERN_RATE_LEAKY => RateMode::Leaky,
+            POSTERN_RATE_STRICT => RateMode::Strict,
+            POSTERN_RATE_READ_ONLY => RateMode::ReadOnly,
+            _ => return Err(postern_result::InvalidArgument),
+        };
+        let prefixes = PrefixLengths::new(ipv4_prefix, ipv6_prefix).map_err(config_error)?;
+        let limiter =
+            RateLimiter::new(quota, mode, max_keys, Overflow::EvictOldest).map_err(config_error)?;
+        out.write(into_handle(postern_rate_limiter {
+            limiter,
+            subjects: Subjects::new(prefixes),
+        }));
+        Ok(postern_result::Ok)
+    })
+}
+
+/// Release a rate limiter; NULL is a no-op.
+///
+/// # Safety
+/// `limiter` must be NULL or a handle from `postern_rate_limiter_new` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_rate_limiter_free(limiter: *mut postern_rate_limiter) {
+    let _ = guard(|| {
+        // SAFETY: per this function's contract.
+        unsafe { free_handle(limiter) };
+        Ok(postern_result::Ok)
+    });
+}
+
+/// Charge `cost` (1 for a connection, a message or a recipient; octets for a size limit)
+/// to `subject` (kind `POSTERN_SUBJECT_*`; for `POSTERN_SUBJECT_CLIENT` the IP address as
+/// text) at `now_ms`. `at_connect`: a refusal is `POSTERN_ACTION_DISCONNECT` with
+/// `421 4.7.0`, else `POSTERN_ACTION_DEFER` with `450 4.7.1`; `*ms` is then the retry-after
+/// time. The reply text (`"421 4.7.0 ..."`, no CRLF) goes to `reply`, which must hold
+/// `POSTERN_REPLY_MAX` bytes (checked before anything is charged), or pass NULL, 0, NULL to
+/// skip it.
+///
+/// # Safety
+/// `limiter` must be a live handle; `subject` must hold `subject_len` readable bytes; the
+/// out-parameters must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_rate_limiter_check(
+    limiter: *mut postern_rate_limiter,
+    subject_kind: u32,
+    subject: *const u8,
+    subject_len: usize,
+    now_ms: u64,
+    cost: u64,
+    at_connect: bool,
+    action: *mut u32,
+    ms: *mut u64,
+    reply: *mut u8,
+    reply_cap: usize,
+    reply_len: *mut usize,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let (rl, subject, out) = unsafe {
+            (
+                handle(limiter)?,
+                input(subject, subject_len)?,
+                VerdictOut::new(action, ms, reply, reply_cap, reply_len)?,
+            )
+        };
+        let subject = text(subject)?;
+        let key = match subject_kind {
+            POSTERN_SUBJECT_CLIENT => {
+                let ip: IpAddr = subject
+                    .parse()
+                    .map_err(|_| postern_result::InvalidArgument)?;
+                rl.subjects.client_ip(ip)
+            }
+            POSTERN_SUBJECT_SENDER => rl.subjects.sender(subject),
+            POSTERN_SUBJECT_SENDER_DOMAIN => rl.subjects.sender_domain(subject),
+            POSTERN_SUBJECT_USER => rl.subjects.user(subject),
+            POSTERN_SUBJECT_RECIPIENT => rl.subjects.recipient(subject),
+            _ => return Err(postern_result::InvalidArgument),
+        };
+        let decision = rl.limiter.check(key, now_ms, cost);
+        let verdict = if at_connect {
+            decision.connect_verdict()
+        } else {
+            decision.command_verdict()
+        };
+        out.write(&verdict)
+    })
+}
+
+/// A greylist (RFC 6647). Not thread-safe; may move between threads.
+pub struct postern_greylist {
+    greylist: Greylist,
+    subjects: Subjects,
+    key: GreylistKey,
+}
+
+/// Make a greylist keyed by `key_kind` (`POSTERN_GREYLIST_*`): a new key is deferred for
+/// `delay_ms`; a retry after that and within `retry_window_ms` of the first attempt passes;
+/// a passed key is accepted for `pass_ttl_ms` after it was last seen; a client whose keys
+/// passed `auto_allow_after` times is accepted outright (0: never). 0 for any duration takes
+/// the library default (300 s, 2 days, 35 days). At most `max_keys` keys are tracked.
+///
+/// # Safety
+/// `out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_greylist_new(
+    key_kind: u32,
+    delay_ms: u64,
+    retry_window_ms: u64,
+    pass_ttl_ms: u64,
+    auto_allow_after: u32,
+    max_keys: usize,
+    ipv4_prefix: u8,
+    ipv6_prefix: u8,
+    out: *mut *mut postern_greylist,
+) -> u32 {
+    guard(|| {
+        let out = out_param(out)?;
+        let key = match key_kind {
+            POSTERN_GREYLIST_TRIPLET => GreylistKey::Triplet,
+            POSTERN_GREYLIST_SENDER_RECIPIENT => GreylistKey::SenderRecipient,
+            POSTERN_GREYLIST_SPF_DOMAIN_RECIPIENT => GreylistKey::SpfDomainRecipient,
+            _ => return Err(postern_result::InvalidArgument),
+        };
+        let defaults = GreylistConfig::default();
+        let pick = |given: u64, default: u64| if given == 0 { default } else { given };
+        let config = GreylistConfig {
+            delay_ms: pick(delay_ms, defaults.delay_ms),
+            retry_window_ms: pick(retry_window_ms, defaults.retry_window_ms),
+            pass_ttl_ms: pick(pass_ttl_ms, defaults.pass_ttl_ms),
+            auto_allow_after,
+            max_keys,
+            overflow: Overflow::EvictOldest,
+        };
+        let prefixes = PrefixLengths::new(ipv4_prefix, ipv6_prefix).map_err(config_error)?;
+        let greylist = Greylist::new(config).map_err(config_error)?;
+        out.write(into_handle(postern_greylist {
+            greylist,
+            subjects: Subjects::new(prefixes),
+            key,
+        }));
+        Ok(postern_result::Ok)
+    })
+}
+
+/// Release a greylist; NULL is a no-op.
+///
+/// # Safety
+/// `greylist` must be NULL or a handle from `postern_greylist_new` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_greylist_free(greylist: *mut postern_greylist) {
+    let _ = guard(|| {
+        // SAFETY: per this function's contract.
+        unsafe { free_handle(greylist) };
+        Ok(postern_result::Ok)
+    });
+}
+
+/// Check a delivery attempt from client `ip` (text) for `sender` to `rcpt` at `now_ms`:
+/// `POSTERN_ACTION_ACCEPT`, or `POSTERN_ACTION_DEFER` with `451 4.7.1` and the time after
+/// which a retry passes in `*ms`. Reply buffer as for `postern_rate_limiter_check`.
+///
+/// # Safety
+/// `greylist` must be a live handle; the inputs must hold their lengths in readable bytes;
+/// the out-parameters must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_greylist_check(
+    greylist: *mut postern_greylist,
+    ip: *const u8,
+    ip_len: usize,
+    sender: *const u8,
+    sender_len: usize,
+    rcpt: *const u8,
+    rcpt_len: usize,
+    now_ms: u64,
+    action: *mut u32,
+    ms: *mut u64,
+    reply: *mut u8,
+    reply_cap: usize,
+    reply_len: *mut usize,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let (g, ip, sender, rcpt, out) = unsafe {
+            (
+                handle(greylist)?,
+                input(ip, ip_len)?,
+                input(sender, sender_len)?,
+                input(rcpt, rcpt_len)?,
+                VerdictOut::new(action, ms, reply, reply_cap, reply_len)?,
+            )
+        };
+        let ip: IpAddr = text(ip)?
+            .parse()
+            .map_err(|_| postern_result::InvalidArgument)?;
+        let (sender, rcpt) = (text(sender)?, text(rcpt)?);
+        let prefix = g.subjects.prefix(ip);
+        let key = match g.key {
+            GreylistKey::Triplet => g.subjects.triplet(prefix, sender, rcpt),
+            GreylistKey::SenderRecipient => g.subjects.sender_recipient(sender, rcpt),
+            GreylistKey::SpfDomainRecipient => g.subjects.domain_recipient(sender, rcpt),
+        };
+        let client = g.subjects.client(prefix);
+        let decision = g.greylist.check(key, client, now_ms);
+        out.write(&decision.verdict())
+    })
+}
+
+/// Bounce flag: the failure happened after the message was accepted (else during the SMTP
+/// transaction, where it is rejected, never bounced).
+pub const POSTERN_BOUNCE_AFTER_ACCEPTANCE: u32 = 1;
+/// Bounce flag: the failure is transient (else permanent).
+pub const POSTERN_BOUNCE_TRANSIENT: u32 = 2;
+/// Bounce flag: the reverse-path is null (`MAIL FROM:<>`).
+pub const POSTERN_BOUNCE_NULL_SENDER: u32 = 4;
+/// Bounce flag: the sender authenticated to us (submission).
+pub const POSTERN_BOUNCE_AUTHENTICATED: u32 = 8;
+/// Bounce flag: a DKIM signature aligned with the MAIL FROM domain passed.
+pub const POSTERN_BOUNCE_DKIM_ALIGNED_PASS: u32 = 16;
+/// Bounce flag: the message is a report (`multipart/report`, a DSN or MDN).
+pub const POSTERN_BOUNCE_LOOP_REPORT: u32 = 32;
+/// Bounce flag: the sender is a mailer-daemon / postmaster-style address.
+pub const POSTERN_BOUNCE_LOOP_MAILER_DAEMON: u32 = 64;
+/// Bounce flag: too many `Received:` hops.
+pub const POSTERN_BOUNCE_LOOP_TOO_MANY_HOPS: u32 = 128;
+/// Bounce flag: the DSN should return headers only (`RET=HDRS`).
+pub const POSTERN_BOUNCE_RET_HEADERS: u32 = 256;
+/// Bounce flag: the DSN should return the full message (`RET=FULL`).
+pub const POSTERN_BOUNCE_RET_FULL: u32 = 512;
+/// Bounce flag: the content scanner found spam.
+pub const POSTERN_BOUNCE_SPAM: u32 = 1024;
+/// Bounce flag: the content scanner found malware.
+pub const POSTERN_BOUNCE_MALWARE: u32 = 2048;
+/// Bounce option: do not suppress DSNs for SPF fail/softfail senders without an aligned
+/// DKIM pass (suppressed by default).
+pub const POSTERN_BOUNCE_ALLOW_UNVERIFIED_SPF_FAIL: u32 = 4096;
+
+/// Recipient status: deliverable.
+pub const POSTERN_RECIPIENT_OK: u32 = 0;
+/// Recipient status: unknown user.
+pub const POSTERN_RECIPIENT_UNKNOWN: u32 = 1;
+/// Recipient status: mailbox full.
+pub const POSTERN_RECIPIENT_MAILBOX_FULL: u32 = 2;
+/// Recipient status: mailbox disabled.
+pub const POSTERN_RECIPIENT_DISABLED: u32 = 3;
+/// Recipient status: refused by policy.
+pub const POSTERN_RECIPIENT_POLICY: u32 = 4;
+/// Recipient status: another failure.
+pub const POSTERN_RECIPIENT_OTHER: u32 = 5;
+
+/// Bounce decision: reject during the SMTP transaction (the client keeps the message).
+pub const POSTERN_BOUNCE_REJECT_AT_SMTP: u32 = 0;
+/// Bounce decision: send a DSN with the full message.
+pub const POSTERN_BOUNCE_SEND_DSN_FULL: u32 = 1;
+/// Bounce decision: send a DSN with the headers only.
+pub const POSTERN_BOUNCE_SEND_DSN_HEADERS: u32 = 2;
+/// Bounce decision: send nothing (the reason says why).
+pub const POSTERN_BOUNCE_SUPPRESS: u32 = 3;
+/// Bounce decision: keep the message for a human.
+pub const POSTERN_BOUNCE_QUARANTINE: u32 = 4;
+
+/// Decide whether a delivery failure may produce a DSN, so that no backscatter goes out
+/// (the rule table is in postern-policy's `bounce` docs). `flags`: `POSTERN_BOUNCE_*`;
+/// `spf`: the MAIL FROM's SPF result (`POSTERN_SPF_*`); `recipient`:
+/// `POSTERN_RECIPIENT_*`; `auto_submitted`: the `Auto-Submitted:` value (empty if none);
+/// `notify`: the RCPT `NOTIFY=` value (empty if none, e.g. `"FAILURE,DELAY"`). Writes the
+/// decision (`POSTERN_BOUNCE_REJECT_AT_SMTP` ...) and, for a suppression, the reason
+/// (`"spf_fail_unknown_recipient"`, ...; else empty) into `reason`.
+///
+/// # Safety
+/// The inputs must hold their lengths in readable bytes; `reason` must hold `reason_cap`
+/// writable bytes; the out-parameters must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_bounce_decide(
+    flags: u32,
+    spf: u32,
+    recipient: u32,
+    auto_submitted: *const u8,
+    auto_submitted_len: usize,
+    notify: *const u8,
+    notify_len: usize,
+    decision: *mut u32,
+    reason: *mut u8,
+    reason_cap: usize,
+    reason_len: *mut usize,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let (auto_submitted, notify, reason) = unsafe {
+            (
+                input(auto_submitted, auto_submitted_len)?,
+                input(notify, notify_len)?,
+                output(reason, reason_cap)?,
+            )
+        };
+        let (decision, reason_len) = (out_param(decision)?, out_param(reason_len)?);
+        if flags >= POSTERN_BOUNCE_ALLOW_UNVERIFIED_SPF_FAIL << 1 {
+            return Err(postern_result::InvalidArgument);
+        }
+        let flag = |f: u32| flags & f != 0;
+        let notify = text(notify)?;
+        let facts = BounceFacts {
+            phase: if flag(POSTERN_BOUNCE_AFTER_ACCEPTANCE) {
+                FailurePhase::AfterAcceptance
+            } else {
+                FailurePhase::InTransaction
+            },
+            severity: if flag(POSTERN_BOUNCE_TRANSIENT) {
+                Severity::Transient
+            } else {
+                Severity::Permanent
+            },
+            null_sender: flag(POSTERN_BOUNCE_NULL_SENDER),
+            notify: if notify.is_empty() {
+                None
+            } else {
+                Some(Notify::parse(notify).ok_or(postern_result::InvalidArgument)?)
+            },
+            ret: match (
+                flag(POSTERN_BOUNCE_RET_HEADERS),
+                flag(POSTERN_BOUNCE_RET_FULL),
+            ) {
+                (true, true) => return Err(postern_result::InvalidArgument),
+                (true, false) => Some(Ret::Headers),
+                (false, true) => Some(Ret::Full),
+                (false, false) => None,
+            },
+            auto_submitted: AutoSubmitted::parse(text(auto_submitted)?),
+            loop_signs: LoopSigns {
+                report: flag(POSTERN_BOUNCE_LOOP_REPORT),
+                mailer_daemon: flag(POSTERN_BOUNCE_LOOP_MAILER_DAEMON),
+                too_many_hops: flag(POSTERN_BOUNCE_LOOP_TOO_MANY_HOPS),
+            },
+            authenticated: flag(POSTERN_BOUNCE_AUTHENTICATED),
+            spf: match spf {
+                POSTERN_SPF_NONE => SpfResult::None,
+                POSTERN_SPF_NEUTRAL => SpfResult::Neutral,
+                POSTERN_SPF_PASS => SpfResult::Pass,
+                POSTERN_SPF_FAIL => SpfResult::Fail,
+                POSTERN_SPF_SOFTFAIL => SpfResult::SoftFail,
+                POSTERN_SPF_TEMPERROR => SpfResult::TempError,
+                POSTERN_SPF_PERMERROR => SpfResult::PermError,
+                _ => return Err(postern_result::InvalidArgument),
+            },
+            dkim_aligned_pass: flag(POSTERN_BOUNCE_DKIM_ALIGNED_PASS),
+            content: match (flag(POSTERN_BOUNCE_SPAM), flag(POSTERN_BOUNCE_MALWARE)) {
+                (_, true) => ContentVerdict::Malware,
+                (true, false) => ContentVerdict::Spam,
+                (false, false) => ContentVerdict::Clean,
+            },
+            recipient: match recipient {
+                POSTERN_RECIPIENT_OK => RecipientStatus::Ok,
+                POSTERN_RECIPIENT_UNKNOWN => RecipientStatus::Unknown,
+                POSTERN_RECIPIENT_MAILBOX_FULL => RecipientStatus::MailboxFull,
+                POSTERN_RECIPIENT_DISABLED => RecipientStatus::Disabled,
+                POSTERN_RECIPIENT_POLICY => RecipientStatus::Policy,
+                POSTERN_RECIPIENT_OTHER => RecipientStatus::Other,
+                _ => return Err(postern_result::InvalidArgument),
+            },
+        };
+        let options = BounceOptions {
+            suppress_unverified_spf_fail: !flag(POSTERN_BOUNCE_ALLOW_UNVERIFIED_SPF_FAIL),
+        };
+        let verdict = postern_policy::bounce::decide(&facts, &options);
+        let (code, why) = match verdict.decision {
+            BounceDecision::RejectAtSmtp => (POSTERN_BOUNCE_REJECT_AT_SMTP, ""),
+            BounceDecision::SendDsn {
+                content: DsnContent::Full,
+            } => (POSTERN_BOUNCE_SEND_DSN_FULL, ""),
+            BounceDecision::SendDsn {
+                content: DsnContent::HeadersOnly,
+            } => (POSTERN_BOUNCE_SEND_DSN_HEADERS, ""),
+            BounceDecision::Suppress { reason } => (POSTERN_BOUNCE_SUPPRESS, reason.as_str()),
+            BounceDecision::Quarantine => (POSTERN_BOUNCE_QUARANTINE, ""),
+        };
+        write_text(why.as_bytes(), reason, reason_len)?;
+        decision.write(code);
+        Ok(postern_result::Ok)
+    })
+}
+
+/// Reputation class: bad (withheld from by default).
+pub const POSTERN_REPUTATION_BAD: u32 = 0;
+/// Reputation class: poor.
+pub const POSTERN_REPUTATION_POOR: u32 = 1;
+/// Reputation class: neutral (unknown clients).
+pub const POSTERN_REPUTATION_NEUTRAL: u32 = 2;
+/// Reputation class: good.
+pub const POSTERN_REPUTATION_GOOD: u32 = 3;
+/// As a threshold: never withhold on reputation alone.
+pub const POSTERN_REPUTATION_NEVER: u32 = 4;
+
+/// STARTTLS flag: the listener is a submission port (else MX).
+pub const POSTERN_STARTTLS_SUBMISSION: u32 = 1;
+/// STARTTLS flag: TLS is already active on this connection.
+pub const POSTERN_STARTTLS_TLS_ACTIVE: u32 = 2;
+/// STARTTLS flag: an override for the client's network says offer.
+pub const POSTERN_STARTTLS_OVERRIDE_OFFER: u32 = 4;
+/// STARTTLS flag: an override for the client's network says withhold.
+pub const POSTERN_STARTTLS_OVERRIDE_WITHHOLD: u32 = 8;
+/// STARTTLS flag: the protected domain publishes MTA-STS enforce or DANE.
+pub const POSTERN_STARTTLS_DOMAIN_ENFORCES_TLS: u32 = 16;
+/// STARTTLS flag: the sender is known to enforce TLS.
+pub const POSTERN_STARTTLS_SENDER_ENFORCES_TLS: u32 = 32;
+
+/// STARTTLS decision: advertise it.
+pub const POSTERN_STARTTLS_OFFER: u32 = 0;
+/// STARTTLS decision: TLS is already active; nothing to advertise.
+pub const POSTERN_STARTTLS_ALREADY_ACTIVE: u32 = 1;
+/// STARTTLS decision: withhold the keywords written to `keywords`.
+pub const POSTERN_STARTTLS_WITHHOLD: u32 = 2;
+
+fn reputation(value: u32) -> Result<Option<Reputation>, postern_result> {
+    Ok(Some(match value {
+        POSTERN_REPUTATION_BAD => Reputation::Bad,
+        POSTERN_REPUTATION_POOR => Reputation::Poor,
+        POSTERN_REPUTATION_NEUTRAL => Reputation::Neutral,
+        POSTERN_REPUTATION_GOOD => Reputation::Good,
+        POSTERN_REPUTATION_NEVER => return Ok(None),
+        _ => return Err(postern_result::InvalidArgument),
+    }))
+}
+
+/// Decide whether to offer STARTTLS to a client of reputation `reputation`
+/// (`POSTERN_REPUTATION_*`), withholding it at or below `withhold_at_or_below`
+/// (`POSTERN_REPUTATION_BAD` is the default policy; `POSTERN_REPUTATION_NEVER` never
+/// withholds on reputation). Never withholds where that would make enforced-TLS mail queue
+/// and bounce. On `POSTERN_STARTTLS_WITHHOLD`, `keywords` receives the comma-separated
+/// keywords to withhold (`"STARTTLS,REQUIRETLS"`), ready for `postern_proxy_new`; else it is
+/// empty.
+///
+/// # Safety
+/// `keywords` must hold `keywords_cap` writable bytes; the out-parameters must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_starttls_decide(
+    reputation_class: u32,
+    withhold_at_or_below: u32,
+    flags: u32,
+    decision: *mut u32,
+    keywords: *mut u8,
+    keywords_cap: usize,
+    keywords_len: *mut usize,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let keywords = unsafe { output(keywords, keywords_cap)? };
+        let (decision, keywords_len) = (out_param(decision)?, out_param(keywords_len)?);
+        if flags >= POSTERN_STARTTLS_SENDER_ENFORCES_TLS << 1 {
+            return Err(postern_result::InvalidArgument);
+        }
+        let flag = |f: u32| flags & f != 0;
+        let facts = StartTlsFacts {
+            role: if flag(POSTERN_STARTTLS_SUBMISSION) {
+                ListenerRole::Submission
+            } else {
+                ListenerRole::Mx
+            },
+            tls_active: flag(POSTERN_STARTTLS_TLS_ACTIVE),
+            reputation: reputation(reputation_class)?.ok_or(postern_result::InvalidArgument)?,
+            override_for_network: match (
+                flag(POSTERN_STARTTLS_OVERRIDE_OFFER),
+                flag(POSTERN_STARTTLS_OVERRIDE_WITHHOLD),
+            ) {
+                (true, true) => return Err(postern_result::InvalidArgument),
+                (true, false) => Some(TlsOverride::Offer),
+                (false, true) => Some(TlsOverride::Withhold),
+                (false, false) => None,
+            },
+            domain_enforces_tls: flag(POSTERN_STARTTLS_DOMAIN_ENFORCES_TLS),
+            sender_enforces_tls: flag(POSTERN_STARTTLS_SENDER_ENFORCES_TLS),
+        };
+        let options = StartTlsOptions {
+            withhold_at_or_below: reputation(withhold_at_or_below)?,
+        };
+        let (code, list) = match postern_policy::tls::starttls(&facts, &options) {
+            StartTlsDecision::Offer => (POSTERN_STARTTLS_OFFER, String::new()),
+            StartTlsDecision::AlreadyActive => (POSTERN_STARTTLS_ALREADY_ACTIVE, String::new()),
+            StartTlsDecision::Withhold { keywords, .. } => {
+                (POSTERN_STARTTLS_WITHHOLD, keywords.join(","))
+            }
+        };
+        write_text(list.as_bytes(), keywords, keywords_len)?;
+        decision.write(code);
+        Ok(postern_result::Ok)
+    })
+}

@@ -1,0 +1,217 @@
+/* C tests of the policy part of libpostern: GCRA rate limits (burst, retry-after, prefix
+ * aggregation, sender normalisation), greylisting with a caller clock, bounce suppression
+ * rows, the STARTTLS decision feeding the proxy, and misuse (NULL, bad values, short reply
+ * buffers that must not charge anything, invalid UTF-8 and addresses). */
+#include <postern.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+static int failures = 0;
+static int checks = 0;
+
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        checks++;                                                                     \
+        if (!(cond)) {                                                                \
+            failures++;                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);  \
+        }                                                                             \
+    } while (0)
+
+#define BYTES(s) ((const uint8_t *)(s)), (sizeof(s) - 1)
+
+static uint32_t check_ip(postern_rate_limiter *rl, const char *ip, uint64_t now, uint32_t *action, uint64_t *ms,
+                         char *reply, size_t *len) {
+    return postern_rate_limiter_check(rl, POSTERN_SUBJECT_CLIENT, (const uint8_t *)ip, strlen(ip), now, 1, true,
+                                      action, ms, (uint8_t *)reply, POSTERN_REPLY_MAX, len);
+}
+
+static void test_rate_limiter(void) {
+    postern_rate_limiter *rl = NULL;
+    CHECK(postern_rate_limiter_new(3, 60000, 0, POSTERN_RATE_LEAKY, 1000, 32, 64, &rl) == POSTERN_RESULT_OK);
+    uint32_t action = 99;
+    uint64_t ms = 99;
+    char reply[POSTERN_REPLY_MAX];
+    size_t len = 0;
+    /* Exactly `burst` connections pass at once, then one per T = 20 s. */
+    for (int i = 0; i < 3; i++) {
+        CHECK(check_ip(rl, "2001:db8:1:2::7", 1000, &action, &ms, reply, &len) == POSTERN_RESULT_OK);
+        CHECK(action == POSTERN_ACTION_ACCEPT && ms == 0 && len == 0);
+    }
+    /* Another address in the same /64 is the same client. */
+    CHECK(check_ip(rl, "2001:db8:1:2::8", 1000, &action, &ms, reply, &len) == POSTERN_RESULT_OK);
+    CHECK(action == POSTERN_ACTION_DISCONNECT && ms == 20000);
+    CHECK(len > 10 && memcmp(reply, "421 4.7.0 ", 10) == 0);
+    CHECK(check_ip(rl, "2001:db8:1:3::1", 1000, &action, &ms, reply, &len) == POSTERN_RESULT_OK);
+    CHECK(action == POSTERN_ACTION_ACCEPT);
+    CHECK(check_ip(rl, "2001:db8:1:2::7", 21000, &action, &ms, reply, &len) == POSTERN_RESULT_OK);
+    CHECK(action == POSTERN_ACTION_ACCEPT);
+    /* A short reply buffer is refused before anything is charged; NULL skips the text. */
+    uint32_t before = action;
+    CHECK(postern_rate_limiter_check(rl, POSTERN_SUBJECT_CLIENT, BYTES("192.0.2.1"), 21000, 1, true, &action, &ms,
+                                     (uint8_t *)reply, 16, &len) == POSTERN_RESULT_BUFFER_TOO_SMALL);
+    CHECK(len == POSTERN_REPLY_MAX && action == before);
+    for (int i = 0; i < 3; i++) {
+        CHECK(postern_rate_limiter_check(rl, POSTERN_SUBJECT_CLIENT, BYTES("192.0.2.1"), 21000, 1, true, &action,
+                                         &ms, NULL, 0, NULL) == POSTERN_RESULT_OK &&
+              action == POSTERN_ACTION_ACCEPT);
+    }
+    /* Misuse. */
+    CHECK(check_ip(rl, "192.0.2.300", 0, &action, &ms, reply, &len) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_rate_limiter_check(rl, 9, BYTES("x"), 0, 1, false, &action, &ms, NULL, 0, NULL) ==
+          POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_rate_limiter_check(rl, POSTERN_SUBJECT_SENDER, BYTES("a\xff@b"), 0, 1, false, &action, &ms, NULL,
+                                     0, NULL) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_rate_limiter_check(NULL, POSTERN_SUBJECT_SENDER, BYTES("a@b"), 0, 1, false, &action, &ms, NULL, 0,
+                                     NULL) == POSTERN_RESULT_NULL);
+    CHECK(postern_rate_limiter_check(rl, POSTERN_SUBJECT_SENDER, BYTES("a@b"), 0, 1, false, NULL, &ms, NULL, 0,
+                                     NULL) == POSTERN_RESULT_NULL);
+    postern_rate_limiter_free(rl);
+    postern_rate_limiter_free(NULL);
+
+    /* Messages per sender: +ext and case are the same sender; refusal is a 4xx defer. */
+    CHECK(postern_rate_limiter_new(1, 3600000, 0, POSTERN_RATE_STRICT, 10, 32, 64, &rl) == POSTERN_RESULT_OK);
+    CHECK(postern_rate_limiter_check(rl, POSTERN_SUBJECT_SENDER, BYTES("Alice+news@Example.org"), 0, 1, false,
+                                     &action, &ms, (uint8_t *)reply, sizeof reply, &len) == POSTERN_RESULT_OK);
+    CHECK(action == POSTERN_ACTION_ACCEPT);
+    CHECK(postern_rate_limiter_check(rl, POSTERN_SUBJECT_SENDER, BYTES("alice@example.org"), 5, 1, false, &action,
+                                     &ms, (uint8_t *)reply, sizeof reply, &len) == POSTERN_RESULT_OK);
+    CHECK(action == POSTERN_ACTION_DEFER && reply[0] == '4');
+    postern_rate_limiter_free(rl);
+
+    CHECK(postern_rate_limiter_new(0, 60000, 0, POSTERN_RATE_LEAKY, 10, 32, 64, &rl) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_rate_limiter_new(3, 60000, 0, 7, 10, 32, 64, &rl) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_rate_limiter_new(3, 60000, 0, POSTERN_RATE_LEAKY, 10, 33, 64, &rl) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_rate_limiter_new(3, 60000, 0, POSTERN_RATE_LEAKY, 0, 32, 64, &rl) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_rate_limiter_new(3, 60000, 0, POSTERN_RATE_LEAKY, 10, 32, 64, NULL) == POSTERN_RESULT_NULL);
+}
+
+static void test_greylist(void) {
+    postern_greylist *g = NULL;
+    CHECK(postern_greylist_new(POSTERN_GREYLIST_TRIPLET, 300000, 0, 0, 0, 1000, 24, 64, &g) == POSTERN_RESULT_OK);
+    uint32_t action = 0;
+    uint64_t ms = 0;
+    char reply[POSTERN_REPLY_MAX];
+    size_t len = 0;
+#define GL(ip, now) \
+    postern_greylist_check(g, BYTES(ip), BYTES("a@example.org"), BYTES("b@example.net"), now, &action, &ms, \
+                           (uint8_t *)reply, sizeof reply, &len)
+    CHECK(GL("192.0.2.10", 0) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DEFER && ms == 300000);
+    CHECK(len > 10 && memcmp(reply, "451 4.7.1 ", 10) == 0);
+    /* Too early, from another address of the same /24: still deferred. */
+    CHECK(GL("192.0.2.99", 100000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DEFER && ms == 200000);
+    CHECK(GL("192.0.2.10", 300000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT && len == 0);
+    CHECK(GL("192.0.2.10", 400000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT);
+    CHECK(GL("198.51.100.1", 400000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DEFER);
+    CHECK(GL("not-an-ip", 0) == POSTERN_RESULT_INVALID_ARGUMENT);
+#undef GL
+    CHECK(postern_greylist_check(g, NULL, 3, BYTES("a"), BYTES("b"), 0, &action, &ms, NULL, 0, NULL) ==
+          POSTERN_RESULT_NULL);
+    postern_greylist_free(g);
+    postern_greylist_free(NULL);
+    /* The retry window must not be shorter than the delay; unknown key kinds are refused. */
+    CHECK(postern_greylist_new(POSTERN_GREYLIST_TRIPLET, 600000, 1000, 0, 0, 10, 24, 64, &g) ==
+          POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_greylist_new(17, 0, 0, 0, 0, 10, 24, 64, &g) == POSTERN_RESULT_INVALID_ARGUMENT);
+}
+
+static uint32_t bounce(uint32_t flags, uint32_t spf, uint32_t rcpt, const char *auto_submitted, char *reason) {
+    uint32_t decision = 99;
+    size_t len = 0;
+    uint32_t rc = postern_bounce_decide(flags, spf, rcpt, (const uint8_t *)auto_submitted, strlen(auto_submitted),
+                                        NULL, 0, &decision, (uint8_t *)reason, 63, &len);
+    reason[rc == POSTERN_RESULT_OK ? len : 0] = '\0';
+    return rc == POSTERN_RESULT_OK ? decision : 1000 + rc;
+}
+
+static void test_bounce(void) {
+    char reason[64];
+    const uint32_t after = POSTERN_BOUNCE_AFTER_ACCEPTANCE;
+    CHECK(bounce(0, POSTERN_SPF_PASS, POSTERN_RECIPIENT_UNKNOWN, "", reason) == POSTERN_BOUNCE_REJECT_AT_SMTP);
+    CHECK(bounce(after, POSTERN_SPF_PASS, POSTERN_RECIPIENT_MAILBOX_FULL, "", reason) == POSTERN_BOUNCE_SEND_DSN_FULL);
+    CHECK(bounce(after | POSTERN_BOUNCE_RET_HEADERS, POSTERN_SPF_PASS, POSTERN_RECIPIENT_MAILBOX_FULL, "", reason) ==
+          POSTERN_BOUNCE_SEND_DSN_HEADERS);
+    /* The required rule: SPF fail or softfail with an unknown recipient sends no error mail. */
+    CHECK(bounce(after, POSTERN_SPF_SOFTFAIL, POSTERN_RECIPIENT_UNKNOWN, "", reason) == POSTERN_BOUNCE_SUPPRESS);
+    CHECK(strcmp(reason, "spf_fail_unknown_recipient") == 0);
+    CHECK(bounce(after, POSTERN_SPF_FAIL, POSTERN_RECIPIENT_MAILBOX_FULL, "", reason) == POSTERN_BOUNCE_SUPPRESS);
+    CHECK(strcmp(reason, "spf_fail_unverified") == 0);
+    CHECK(bounce(after | POSTERN_BOUNCE_NULL_SENDER, POSTERN_SPF_PASS, POSTERN_RECIPIENT_MAILBOX_FULL, "", reason) ==
+          POSTERN_BOUNCE_SUPPRESS);
+    CHECK(strcmp(reason, "null_sender") == 0);
+    CHECK(bounce(after, POSTERN_SPF_PASS, POSTERN_RECIPIENT_MAILBOX_FULL, "auto-replied", reason) ==
+          POSTERN_BOUNCE_SUPPRESS);
+    CHECK(strcmp(reason, "auto_submitted") == 0);
+    /* Misuse: unknown values, contradictory flags, bad NOTIFY, NULL out-parameters. */
+    CHECK(bounce(after, 42, POSTERN_RECIPIENT_OK, "", reason) == 1000 + POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(bounce(after, POSTERN_SPF_PASS, 42, "", reason) == 1000 + POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(bounce(POSTERN_BOUNCE_RET_FULL | POSTERN_BOUNCE_RET_HEADERS, POSTERN_SPF_PASS, 0, "", reason) ==
+          1000 + POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(bounce(1u << 20, POSTERN_SPF_PASS, 0, "", reason) == 1000 + POSTERN_RESULT_INVALID_ARGUMENT);
+    uint32_t decision = 0;
+    size_t len = 0;
+    CHECK(postern_bounce_decide(after, POSTERN_SPF_PASS, 0, NULL, 0, BYTES("NEVER,FAILURE"), &decision,
+                                (uint8_t *)reason, sizeof reason, &len) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_bounce_decide(after, POSTERN_SPF_PASS, POSTERN_RECIPIENT_MAILBOX_FULL, NULL, 0, BYTES("NEVER"),
+                                &decision, (uint8_t *)reason, sizeof reason, &len) == POSTERN_RESULT_OK &&
+          decision == POSTERN_BOUNCE_SUPPRESS);
+    CHECK(postern_bounce_decide(after, POSTERN_SPF_PASS, 0, NULL, 0, NULL, 0, NULL, NULL, 0, &len) ==
+          POSTERN_RESULT_NULL);
+    /* A short reason buffer reports the size needed. */
+    CHECK(postern_bounce_decide(after, POSTERN_SPF_FAIL, POSTERN_RECIPIENT_UNKNOWN, NULL, 0, NULL, 0, &decision,
+                                (uint8_t *)reason, 4, &len) == POSTERN_RESULT_BUFFER_TOO_SMALL &&
+          len == strlen("spf_fail_unknown_recipient"));
+}
+
+static void test_starttls_feeds_the_proxy(void) {
+    uint32_t decision = 99;
+    char keywords[64];
+    size_t len = 0;
+    CHECK(postern_starttls_decide(POSTERN_REPUTATION_GOOD, POSTERN_REPUTATION_BAD, 0, &decision, (uint8_t *)keywords,
+                                  sizeof keywords, &len) == POSTERN_RESULT_OK);
+    CHECK(decision == POSTERN_STARTTLS_OFFER && len == 0);
+    CHECK(postern_starttls_decide(POSTERN_REPUTATION_BAD, POSTERN_REPUTATION_BAD, 0, &decision, (uint8_t *)keywords,
+                                  sizeof keywords, &len) == POSTERN_RESULT_OK);
+    CHECK(decision == POSTERN_STARTTLS_WITHHOLD && len > 0);
+    /* The keyword list is what postern_proxy_new takes. */
+    postern_proxy *p = NULL;
+    CHECK(postern_proxy_new((const uint8_t *)keywords, len, 0, &p) == POSTERN_RESULT_OK);
+    CHECK(postern_proxy_from_server(p, BYTES("220 mx\r\n")) == POSTERN_RESULT_OK);
+    CHECK(postern_proxy_from_client(p, BYTES("EHLO c\r\n")) == POSTERN_RESULT_OK);
+    CHECK(postern_proxy_from_server(p, BYTES("250-mx\r\n250-STARTTLS\r\n250 REQUIRETLS\r\n")) == POSTERN_RESULT_OK);
+    uint8_t out[128];
+    size_t n = 0;
+    CHECK(postern_proxy_take_to_client(p, out, sizeof out, &n) == POSTERN_RESULT_OK);
+    CHECK(n == 16 && memcmp(out, "220 mx\r\n250 mx\r\n", 16) == 0);
+    postern_proxy_free(p);
+    /* Never withheld where the domain enforces TLS; TLS already active; thresholds. */
+    CHECK(postern_starttls_decide(POSTERN_REPUTATION_BAD, POSTERN_REPUTATION_BAD, POSTERN_STARTTLS_DOMAIN_ENFORCES_TLS,
+                                  &decision, (uint8_t *)keywords, sizeof keywords, &len) == POSTERN_RESULT_OK &&
+          decision == POSTERN_STARTTLS_OFFER);
+    CHECK(postern_starttls_decide(POSTERN_REPUTATION_BAD, POSTERN_REPUTATION_BAD, POSTERN_STARTTLS_TLS_ACTIVE,
+                                  &decision, (uint8_t *)keywords, sizeof keywords, &len) == POSTERN_RESULT_OK &&
+          decision == POSTERN_STARTTLS_ALREADY_ACTIVE);
+    CHECK(postern_starttls_decide(POSTERN_REPUTATION_BAD, POSTERN_REPUTATION_NEVER, 0, &decision, (uint8_t *)keywords,
+                                  sizeof keywords, &len) == POSTERN_RESULT_OK &&
+          decision == POSTERN_STARTTLS_OFFER);
+    CHECK(postern_starttls_decide(POSTERN_REPUTATION_NEVER, POSTERN_REPUTATION_BAD, 0, &decision, (uint8_t *)keywords,
+                                  sizeof keywords, &len) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_starttls_decide(POSTERN_REPUTATION_BAD, POSTERN_REPUTATION_BAD,
+                                  POSTERN_STARTTLS_OVERRIDE_OFFER | POSTERN_STARTTLS_OVERRIDE_WITHHOLD, &decision,
+                                  (uint8_t *)keywords, sizeof keywords, &len) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_starttls_decide(POSTERN_REPUTATION_BAD, POSTERN_REPUTATION_BAD, 0, &decision, (uint8_t *)keywords,
+                                  2, &len) == POSTERN_RESULT_BUFFER_TOO_SMALL && len > 2);
+    CHECK(postern_starttls_decide(POSTERN_REPUTATION_BAD, POSTERN_REPUTATION_BAD, 0, NULL, (uint8_t *)keywords,
+                                  sizeof keywords, &len) == POSTERN_RESULT_NULL);
+}
+
+int main(void) {
+    test_rate_limiter();
+    test_greylist();
+    test_bounce();
+    test_starttls_feeds_the_proxy();
+    printf("%d passed, %d failed\n", checks - failures, failures);
+    return failures == 0 ? 0 : 1;
+}
