@@ -18,9 +18,10 @@ use crate::scripts::Kind;
 ///
 /// Each decision is one `EVALSHA` round trip; the connection is opened on first use and
 /// again after a failure (once [`StoreConfig::reconnect_backoff`] is over). Any failure gives
-/// the configured fallback ([`Decision::Failed`]), never a panic, and no call waits longer
-/// than the connect timeout plus twice the I/O timeout (a `NOSCRIPT` reply adds one script
-/// load and one retry).
+/// the configured fallback ([`Decision::Failed`]), never a panic or a hang: a call waits at
+/// most the connect timeout (only when it has to connect) plus the I/O timeout per round trip
+/// (one; after a `NOSCRIPT` reply, four script loads and one retry more). After a connection
+/// failure, calls fall back at once until the reconnect backoff is over.
 pub struct Store {
     client: redis::Client,
     conn: Option<Connection>,
