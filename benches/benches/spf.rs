@@ -69,7 +69,7 @@ fn bench_spf(c: &mut Criterion) {
     );
     assert_eq!(run(&request, &options, &ip4), Verdict::Pass);
     group.bench_function("ip4", |b| {
-        b.iter(|| run(black_box(&request), &options, &ip4))
+        b.iter(|| run(black_box(&request), &options, &ip4));
     });
 
     let chain = Canned::txt(&[
@@ -98,7 +98,7 @@ fn bench_spf(c: &mut Criterion) {
     );
     assert_eq!(run(&request, &options, &chain), Verdict::Pass);
     group.bench_function("include_chain5", |b| {
-        b.iter(|| run(black_box(&request), &options, &chain))
+        b.iter(|| run(black_box(&request), &options, &chain));
     });
 
     let mut exists = Canned::txt(&[("example.com", "v=spf1 exists:%{ir}.%{l1r+-}._spf.%{d} -all")]);
@@ -113,7 +113,7 @@ fn bench_spf(c: &mut Criterion) {
     );
     assert_eq!(run(&request, &options, &exists), Verdict::Pass);
     group.bench_function("exists_macro", |b| {
-        b.iter(|| run(black_box(&request), &options, &exists))
+        b.iter(|| run(black_box(&request), &options, &exists));
     });
 
     group.finish();
