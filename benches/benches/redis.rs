@@ -12,7 +12,8 @@
 //!
 //! Before criterion runs, the latency of single decisions is sampled (20 000 in a bench run,
 //! 200 under `cargo test --benches`) and p50 / p99 are printed to stderr, with the
-//! decisions per second of the unpipelined and pipelined loops.
+//! decisions per second of the unpipelined and pipelined loops, and Redis's own time per
+//! script run (`INFO commandstats`).
 //!
 //! Run: `cargo bench -p postern-benches --bench redis`.
 
@@ -84,6 +85,19 @@ fn latency_report(server: &RedisServer, full: bool) {
     }
     let piped = u32::try_from(batches * BATCH as u64).unwrap();
     let piped_rate = f64::from(piped) / start.elapsed().as_secs_f64();
+    // Redis's own time per script run (INFO commandstats), to set against the round trip.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut raw = client.get_connection().unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(&mut raw)
+        .unwrap();
+    let evalsha = info
+        .lines()
+        .find(|l| l.starts_with("cmdstat_evalsha:"))
+        .and_then(|l| l.split(',').find(|f| f.starts_with("usec_per_call=")))
+        .unwrap_or("usec_per_call=?");
+    eprintln!("redis/gcra server-side EVALSHA {evalsha} µs");
     eprintln!(
         "redis/gcra latency over {n} single decisions: p50 {:?}, p99 {:?}; {single_rate:.0} \
          decisions/s one round trip each, {piped_rate:.0} decisions/s pipelined by {BATCH}",
