@@ -4,6 +4,9 @@
 -- records hold u64 values (nanosecond TATs, millisecond times up to u64::MAX), so a u64 is
 -- kept here as {hi, lo}, two 32-bit halves, each exact. Every division goes through idiv,
 -- which corrects the rounding of the double quotient, so all arithmetic below is exact.
+local floor = math.floor
+local sbyte = string.byte
+local schar = string.char
 local P32 = 4294967296
 local ZERO = {0, 0}
 local MAX = {P32 - 1, P32 - 1}
@@ -13,7 +16,7 @@ local MAX_TTL = 35184372088832
 
 -- Exact floor division of integers x >= 0, d >= 1 with x < 2^53: quotient, remainder.
 local function idiv(x, d)
-  local q = math.floor(x / d)
+  local q = floor(x / d)
   local r = x - q * d
   if r < 0 then
     q = q - 1
@@ -27,24 +30,22 @@ end
 
 -- Big-endian u64 at byte offset off (0-based) of s.
 local function be8(s, off)
-  local b1, b2, b3, b4, b5, b6, b7, b8 = string.byte(s, off + 1, off + 8)
+  local b1, b2, b3, b4, b5, b6, b7, b8 = sbyte(s, off + 1, off + 8)
   return {((b1 * 256 + b2) * 256 + b3) * 256 + b4, ((b5 * 256 + b6) * 256 + b7) * 256 + b8}
 end
 
 -- Big-endian u32 at byte offset off of s, as a number.
 local function be4(s, off)
-  local b1, b2, b3, b4 = string.byte(s, off + 1, off + 4)
+  local b1, b2, b3, b4 = sbyte(s, off + 1, off + 4)
   return ((b1 * 256 + b2) * 256 + b3) * 256 + b4
 end
 
+-- A u32 (integer 0 <= n < 2^32) as 4 big-endian bytes.
 local function enc4(n)
-  local b = {}
-  for i = 4, 1, -1 do
-    local q, r = idiv(n, 256)
-    b[i] = r
-    n = q
-  end
-  return string.char(b[1], b[2], b[3], b[4])
+  local q1, b4 = idiv(n, 256)
+  local q2, b3 = idiv(q1, 256)
+  local b1, b2 = idiv(q2, 256)
+  return schar(b1, b2, b3, b4)
 end
 
 local function enc8(a)
