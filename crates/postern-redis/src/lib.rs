@@ -69,6 +69,24 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Keys
+//! With `P` the [`StoreConfig::prefix`], `N` the limiter's name and `K` the subject key in 32
+//! hex digits:
+//!
+//! | decision | key | value | expires |
+//! |---|---|---|---|
+//! | GCRA | `P:gcra:N:v1-{count}per{period}ms-b{burst}:K` | `GcraState` (10 bytes) | at `ceil(TAT)` (deleted when the TAT is not after now) |
+//! | greylisting | `P:grey:N:v1:K`, client passes `P:grey-client:N:v1:K` | `GreylistState` (22 bytes) | one ms past the retry window or pass TTL |
+//! | penalty | `P:penalty:N:v1:K` | `PenaltyState` (14 bytes) | when the score has decayed to 0 |
+//! | leases | `P:lease:N:normal`, `P:lease:N:reserved`, `P:lease:N:subject:K` | sorted sets: lease id scored by expiry (ms) | with their last lease |
+//! | lease ids | `P:lease:N:seq` | counter | never |
+//!
+//! Only the GCRA key carries the limit's parameters: a TAT means something else under another
+//! quota. Greylisting records, penalty scores and leases mean the same under any delay,
+//! half-life or limit, so a changed setting applies to the existing state. Expiry times are
+//! Redis's; with the caller's clock
+//! ([`Store::set_caller_time`]) keys live [`CALLER_CLOCK_SLACK_MS`] longer.
+//!
 //! # Limits
 //! [`MAX_NAME_LEN`] (names, prefix), [`MAX_HALF_LIFE_MS`] (penalty half-life: the scripts'
 //! exact integer arithmetic on Lua doubles needs it), [`MAX_TTL_MS`] (longest key life; a

@@ -17,7 +17,7 @@ use postern_policy::concurrency::{
     Concurrency, ConcurrencyConfig, ConcurrencyRefusal, Lease, SlotClass,
 };
 use postern_policy::gcra::{self, GcraState};
-use postern_policy::greylist::{Greylist, GreylistConfig};
+use postern_policy::greylist::{Greylist, GreylistConfig, GreylistDecision, GreylistState};
 use postern_policy::tarpit::{Offence, PenaltyBox, PenaltyConfig, SCORE_SCALE};
 use postern_policy::{Key, Overflow, Quota, RateLimiter, RateMode};
 use postern_redis::testing::RedisServer;
@@ -72,6 +72,12 @@ fn base_time() -> impl Strategy<Value = u64> {
         1_700_000_000_000_u64..1_800_000_000_000,
         (1_u64 << 40)..(1_u64 << 44),
     ]
+}
+
+fn get(server: &RedisServer, key: &str) -> Option<Vec<u8>> {
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut c = client.get_connection().unwrap();
+    redis::cmd("GET").arg(key).query(&mut c).unwrap()
 }
 
 fn mode() -> impl Strategy<Value = RateMode> {
@@ -213,6 +219,22 @@ fn greylist_matches_in_memory_table() {
                     let client = Key::from_u128(u128::from(c) + 100);
                     let got = decided(store.greylist(&grey, key, client));
                     prop_assert_eq!(got, memory.check(key, client, now), "at {}", now);
+                    // The key lives until its record equals a first sighting.
+                    if got != GreylistDecision::ClientAllowed {
+                        let name = grey.redis_key(&format!("grey{case}"), key);
+                        let record = get(&server, &name).expect("a greylisting record");
+                        let fresh = GreylistState::decode(&record)
+                            .unwrap()
+                            .fresh_after_ms(&config);
+                        let want = i64::try_from(fresh - now + CALLER_CLOCK_SLACK_MS).unwrap();
+                        let ttl = pttl(&server, &name);
+                        prop_assert!(
+                            ttl <= want && ttl > want - 5_000,
+                            "ttl {} want {}",
+                            ttl,
+                            want
+                        );
+                    }
                 }
                 Ok(())
             },
