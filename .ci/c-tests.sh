@@ -36,6 +36,13 @@ for src in "${progs[@]}"; do
   gcc "${cflags[@]}" "$src" "${libs[@]}" -o "$out/$name"
 done
 
+# The examples that can resolve live with res_query() link libresolv too.
+for src in examples/c/spf_check.c examples/c/dkim_verify.c; do
+  name=$(basename "$src" .c)
+  gcc "${cflags[@]}" -fsanitize=address,undefined -fno-omit-frame-pointer "$src" "${libs[@]}" -lresolv -o "$out/$name.asan"
+  gcc "${cflags[@]}" "$src" "${libs[@]}" -lresolv -o "$out/$name"
+done
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 vg=(valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect -q)
@@ -51,6 +58,24 @@ done
 echo "--- proxy_buffers example"
 "$out/proxy_buffers.asan" >/dev/null
 "${vg[@]}" "$out/proxy_buffers" >/dev/null
+
+echo "--- spf_check and dkim_verify examples (offline tables)"
+for run in "$out/spf_check.asan" "${vg[*]} $out/spf_check"; do
+  $run 192.0.2.25 mx.example.com alice@example.com | grep -q '^pass (1 DNS lookups)'
+  $run 198.51.100.7 mx.example.com alice@example.com | grep -q '^pass'
+  $run 203.0.113.9 mx.example.com alice@example.com | grep -q '^fail'
+done
+python3 - examples/data/dkim-zone.json > "$out/keys.txt" <<'PY'
+import json, sys
+for name, entries in json.load(open(sys.argv[1])).items():
+    for e in entries:
+        if "._domainkey." in name and e["type"] == "TXT":
+            v = e["value"]
+            print(name, "".join(v) if isinstance(v, list) else v)
+PY
+for run in "$out/dkim_verify.asan" "${vg[*]} $out/dkim_verify"; do
+  test "$($run examples/data/dkim-sample.eml "$out/keys.txt" | grep -o 'dkim=pass' | wc -l)" -eq 2
+done
 
 echo "--- EHLO fixture suite through the C ABI (strict and lenient, whole and 1-byte reads)"
 python3 - "$testdata/ehlo" "$out" <<'PY'
