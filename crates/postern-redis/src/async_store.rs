@@ -8,7 +8,9 @@ use redis::Value;
 use redis::aio::MultiplexedConnection;
 
 use crate::Error;
-use crate::core::{Core, Decision, StoreConfig, StoreStats, breaks_connection, map_redis_error};
+use crate::core::{
+    Core, Decision, MAX_BATCH, StoreConfig, StoreStats, breaks_connection, map_redis_error,
+};
 use crate::limits::{Greylisting, LeasePool, Penalty, RateLimit, SharedLease};
 use crate::ops::{self, Call, Prepared};
 use crate::scripts::Kind;
@@ -156,6 +158,23 @@ impl AsyncStore {
     ) -> Decision<RateDecision> {
         let p = ops::rate(self.core.ctx(), limit, key, cost, RateMode::Strict);
         self.run(p).await
+    }
+
+    /// As [`Store::rate_all`](crate::Store::rate_all).
+    pub async fn rate_all(
+        &mut self,
+        requests: &[(&RateLimit, Key, u64)],
+    ) -> Decision<Vec<RateDecision>> {
+        if requests.len() > MAX_BATCH {
+            return self.core.decide(Err(Error::Config {
+                field: "requests",
+                reason: "must be at most MAX_BATCH",
+            }));
+        }
+        match ops::rate_all(self.core.ctx(), requests) {
+            Ok(prepared) => self.run(prepared).await,
+            Err(e) => self.core.decide(Err(e)),
+        }
     }
 
     /// As [`Store::greylist`](crate::Store::greylist).

@@ -7,6 +7,9 @@
 //! - every decision is one Lua script run atomically in Redis (`EVALSHA`, loaded with
 //!   `SCRIPT LOAD` when Redis answers `NOSCRIPT`): read the record, decide, write, expire, in
 //!   one round trip, never read-modify-write over two;
+//! - several limits of one event can be checked and charged all-or-none in one script
+//!   ([`Store::rate_all`]), so that hosts racing on the same client cannot both pass a check
+//!   and then both charge;
 //! - time comes from Redis's `TIME`, so that hosts with skewed clocks agree;
 //! - records are postern-policy's versioned state encodings
 //!   ([`GcraState`](postern_policy::gcra::GcraState),

@@ -7,6 +7,7 @@
 //! differs from it is reported as [`Error::Diverged`] instead of trusted.
 
 use postern_policy::concurrency::{ConcurrencyRefusal, SlotClass};
+use postern_policy::gcra::GcraState;
 use postern_policy::greylist::{self, GreylistDecision, GreylistState};
 use postern_policy::tarpit::{Offence, PenaltyState};
 use postern_policy::{Key, RateDecision, RateMode, Verdict, gcra};
@@ -162,6 +163,102 @@ pub(crate) fn rate(
         Ok(step.decision)
     };
     Prepared::Call(call, Box::new(finish))
+}
+
+/// Several limits of one event: all checked, then all charged or none.
+pub(crate) fn rate_all(
+    ctx: Ctx<'_>,
+    requests: &[(&RateLimit, Key, u64)],
+) -> Result<Prepared<Vec<RateDecision>>, Error> {
+    let kind = Kind::GcraAll;
+    let mut keys = Vec::with_capacity(requests.len());
+    let mut args = vec![ctx.time_arg(), ctx.slack_arg(), b"0".to_vec()];
+    // Per request: quota, mode, cost, and whether it can pass at all.
+    let mut plan = Vec::with_capacity(requests.len());
+    let mut too_large = false;
+    for &(limit, key, cost) in requests {
+        let quota = *limit.quota();
+        let t_ns = quota.emission_interval_ns();
+        let tau_ns = quota.burst().saturating_mul(t_ns);
+        let increment = cost.checked_mul(t_ns).filter(|&i| i <= tau_ns);
+        too_large |= increment.is_none();
+        let name = limit.redis_key(ctx.prefix, key);
+        if keys.contains(&name) {
+            return Err(Error::Config {
+                field: "requests",
+                reason: "must name distinct limit and key pairs",
+            });
+        }
+        keys.push(name);
+        args.push(increment.unwrap_or(tau_ns).to_be_bytes().to_vec());
+        args.push(tau_ns.to_be_bytes().to_vec());
+        // A cost above the burst never records, whatever the mode.
+        let mode: &[u8] = match (limit.mode(), increment) {
+            (_, None) | (RateMode::ReadOnly, _) => b"r",
+            (RateMode::Leaky, _) => b"l",
+            (RateMode::Strict, _) => b"s",
+        };
+        args.push(mode.to_vec());
+        plan.push((quota, limit.mode(), cost, increment.is_some()));
+    }
+    if too_large && let Some(flag) = args.get_mut(2) {
+        *flag = b"1".to_vec();
+    }
+    if requests.is_empty() {
+        return Ok(Prepared::Ready(Vec::new()));
+    }
+    let call = Call { kind, keys, args };
+    let finish = move |reply: Value| {
+        let Value::Array(items) = reply else {
+            return Err(reply_err(kind, "an array"));
+        };
+        if let [_, Value::Int(_), Value::BulkString(bad)] = items.as_slice() {
+            GcraState::decode(bad).map_err(state_err(kind))?;
+            return Err(reply_err(kind, "a record the script can decode"));
+        }
+        let [now, olds, allowed, written] = <[Value; 4]>::try_from(items)
+            .map_err(|_| reply_err(kind, "an array of the script's length"))?;
+        let now = u64_item(kind, &now)?;
+        let list = |v: Value| match v {
+            Value::Array(v) if v.len() == plan.len() => Ok(v),
+            _ => Err(reply_err(kind, "one item per request")),
+        };
+        let (olds, allowed, written) = (list(olds)?, list(allowed)?, list(written)?);
+        let mut out = Vec::with_capacity(plan.len());
+        let mut refused = too_large;
+        let mut steps = Vec::with_capacity(plan.len());
+        for (((quota, mode, cost, fits), old), ok) in plan.iter().zip(olds).zip(&allowed) {
+            let old = bytes_item(kind, old)?;
+            let peek = gcra::step(quota, RateMode::ReadOnly, old.as_deref(), now, *cost)
+                .map_err(state_err(kind))?;
+            let charged = gcra::step(quota, RateMode::Strict, old.as_deref(), now, *cost)
+                .map_err(state_err(kind))?;
+            if *fits && int_item(kind, ok)? != i64::from(peek.decision.is_allowed()) {
+                return Err(diverged(kind));
+            }
+            refused |= !peek.decision.is_allowed();
+            steps.push((*mode, peek.decision, charged));
+        }
+        for ((mode, peek, charged), written) in steps.into_iter().zip(written) {
+            let strict_refusal =
+                mode == RateMode::Strict && matches!(peek, RateDecision::Refused { .. });
+            let records = mode != RateMode::ReadOnly && (!refused || strict_refusal);
+            let expected = records
+                .then(|| charged.new_state.map(|s| s.encode().to_vec()))
+                .flatten();
+            if bytes_item(kind, written)? != expected {
+                return Err(diverged(kind));
+            }
+            // A strict refusal reports the retry time from the recorded attempt.
+            out.push(if strict_refusal {
+                charged.decision
+            } else {
+                peek
+            });
+        }
+        Ok(out)
+    };
+    Ok(Prepared::Call(call, Box::new(finish)))
 }
 
 /// A greylisting decision for `key` from `client`.

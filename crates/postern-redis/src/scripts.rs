@@ -11,17 +11,25 @@ use redis::Script;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Gcra,
+    GcraAll,
     Greylist,
     Penalty,
     Lease,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Self; 4] = [Self::Gcra, Self::Greylist, Self::Penalty, Self::Lease];
+    pub(crate) const ALL: [Self; 5] = [
+        Self::Gcra,
+        Self::GcraAll,
+        Self::Greylist,
+        Self::Penalty,
+        Self::Lease,
+    ];
 
     pub(crate) const fn name(self) -> &'static str {
         match self {
             Self::Gcra => "gcra",
+            Self::GcraAll => "gcra_all",
             Self::Greylist => "greylist",
             Self::Penalty => "penalty",
             Self::Lease => "lease",
@@ -31,6 +39,7 @@ impl Kind {
     const fn body(self) -> &'static str {
         match self {
             Self::Gcra => include_str!("lua/gcra.lua"),
+            Self::GcraAll => include_str!("lua/gcra_all.lua"),
             Self::Greylist => include_str!("lua/greylist.lua"),
             Self::Penalty => include_str!("lua/penalty.lua"),
             Self::Lease => include_str!("lua/lease.lua"),
@@ -39,10 +48,11 @@ impl Kind {
 
     /// The script (source and SHA1), built once per process.
     pub(crate) fn script(self) -> &'static Script {
-        static SCRIPTS: LazyLock<[Script; 4]> = LazyLock::new(|| Kind::ALL.map(build));
-        let [gcra, greylist, penalty, lease] = &*SCRIPTS;
+        static SCRIPTS: LazyLock<[Script; 5]> = LazyLock::new(|| Kind::ALL.map(build));
+        let [gcra, gcra_all, greylist, penalty, lease] = &*SCRIPTS;
         match self {
             Self::Gcra => gcra,
+            Self::GcraAll => gcra_all,
             Self::Greylist => greylist,
             Self::Penalty => penalty,
             Self::Lease => lease,

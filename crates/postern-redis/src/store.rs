@@ -296,6 +296,29 @@ impl Store {
         out
     }
 
+    /// Several limits of one event (for example per client and per sender at MAIL) in one
+    /// atomic script: every limit is checked; if all allow, all are charged, else none is
+    /// (a strict limit that refuses still records its own attempt, and reports the retry
+    /// time from it). The decisions come in the order of `requests`, each as
+    /// [`rate_peek`](Self::rate_peek) would give it, so that the first refusal names the
+    /// limit to report. This is how `postern policy simulate` combines its limiters, without
+    /// the race between hosts of checking and charging in two round trips.
+    ///
+    /// At most [`MAX_BATCH`](crate::MAX_BATCH) requests, each naming a distinct limit and
+    /// key; otherwise the decision fails with [`Error::Config`] (and falls back).
+    pub fn rate_all(&mut self, requests: &[(&RateLimit, Key, u64)]) -> Decision<Vec<RateDecision>> {
+        if requests.len() > MAX_BATCH {
+            return self.core.decide(Err(Error::Config {
+                field: "requests",
+                reason: "must be at most MAX_BATCH",
+            }));
+        }
+        match ops::rate_all(self.core.ctx(), requests) {
+            Ok(prepared) => self.run(prepared),
+            Err(e) => self.core.decide(Err(e)),
+        }
+    }
+
     /// A greylisting decision for `key` (triplet or pair) from `client` (its prefix key, for
     /// auto-allowing).
     pub fn greylist(

@@ -19,7 +19,7 @@ use postern_policy::concurrency::{
 use postern_policy::gcra::{self, GcraState};
 use postern_policy::greylist::{Greylist, GreylistConfig, GreylistDecision, GreylistState};
 use postern_policy::tarpit::{Offence, PenaltyBox, PenaltyConfig, SCORE_SCALE};
-use postern_policy::{Key, Overflow, Quota, RateLimiter, RateMode};
+use postern_policy::{Key, Overflow, Quota, RateDecision, RateLimiter, RateMode};
 use postern_redis::testing::RedisServer;
 use postern_redis::{
     CALLER_CLOCK_SLACK_MS, Decision, Greylisting, LeasePool, Penalty, RateLimit, SharedLease,
@@ -177,6 +177,79 @@ fn gcra_matches_in_memory_limiter_and_pure_step() {
                     Some(g) => prop_assert_eq!(&g, want),
                     None => prop_assert!(fresh, "record of {} missing", key),
                 }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// The reference for `rate_all`: postern policy simulate's `check_rates` then
+/// `charge_rates` over in-memory limiters.
+fn check_then_charge(
+    limiters: &mut [RateLimiter],
+    keys: &[Key],
+    now: u64,
+    cost: u64,
+) -> Vec<RateDecision> {
+    let mut out = Vec::new();
+    for (l, &key) in limiters.iter_mut().zip(keys) {
+        let mut d = l.peek(key, now, cost);
+        if l.mode() == RateMode::Strict && matches!(d, RateDecision::Refused { .. }) {
+            l.charge(key, now, cost);
+            d = l.peek(key, now, cost);
+        }
+        out.push(d);
+    }
+    if out.iter().all(RateDecision::is_allowed) {
+        for (l, &key) in limiters.iter_mut().zip(keys) {
+            if l.mode() != RateMode::ReadOnly {
+                l.charge(key, now, cost);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn rate_all_matches_check_then_charge() {
+    let server = server();
+    let counter = std::cell::Cell::new(0_u32);
+    let limit = (1_u64..6, 1_u64..60_000, 1_u64..5, mode());
+    let strategy = (
+        prop::collection::vec(limit, 1..4),
+        base_time(),
+        prop::collection::vec((0_u64..5_000, 0_u8..3, 0_u64..6), 1..50),
+    );
+    runner(128)
+        .run(&strategy, |(limits, base, events)| {
+            counter.set(counter.get() + 1);
+            let case = counter.get();
+            let mut shared = Vec::new();
+            let mut memory = Vec::new();
+            for (i, (count, period, burst, mode)) in limits.into_iter().enumerate() {
+                let quota = Quota::new(count, period)
+                    .and_then(|q| q.with_burst(burst))
+                    .map_err(|e| TestCaseError::reject(e.to_string()))?;
+                shared.push(RateLimit::new(&format!("l{i}"), quota, mode).unwrap());
+                memory.push(RateLimiter::new(quota, mode, 100, Overflow::EvictOldest).unwrap());
+            }
+            let mut store = store(&server, &format!("all{case}"));
+            let mut now = base;
+            for (dt, k, cost) in events {
+                now += dt;
+                store.set_caller_time(Some(now));
+                // The first limit keys by client, the others by a shared sender key.
+                let keys: Vec<Key> = (0..shared.len())
+                    .map(|i| Key::from_u128(if i == 0 { u128::from(k) } else { 99 }))
+                    .collect();
+                let requests: Vec<(&RateLimit, Key, u64)> = shared
+                    .iter()
+                    .zip(&keys)
+                    .map(|(l, &key)| (l, key, cost))
+                    .collect();
+                let got = decided(store.rate_all(&requests));
+                let want = check_then_charge(&mut memory, &keys, now, cost);
+                prop_assert_eq!(got, want, "at {}", now);
             }
             Ok(())
         })
@@ -423,6 +496,23 @@ fn refusal_kinds_and_server_clock() {
         decided(store.rate(&limit, k, 3)),
         postern_policy::RateDecision::TooLarge
     );
+    // rate_all: a cost above one burst refuses the event, and nothing is charged.
+    let other = RateLimit::new("other", Quota::new(10, 60_000).unwrap(), RateMode::Leaky).unwrap();
+    let k2 = Key::from_u128(6);
+    let got = decided(store.rate_all(&[(&other, k2, 3), (&limit, k2, 3)]));
+    assert_eq!(got[1], RateDecision::TooLarge);
+    assert!(got[0].is_allowed());
+    assert_eq!(
+        decided(store.rate_peek(&other, k2, 1)),
+        RateDecision::Allowed { remaining: 9 }
+    );
+    // The same limit and key twice is a usage error (falls back, counted).
+    let twice = store.rate_all(&[(&other, k2, 1), (&other, k2, 1)]);
+    assert!(matches!(
+        twice.error(),
+        Some(postern_redis::Error::Config { .. })
+    ));
+    assert!(decided(store.rate_all(&[])).is_empty());
     // Per-subject refusal kind.
     let pool = LeasePool::new(
         "c",
@@ -443,5 +533,5 @@ fn refusal_kinds_and_server_clock() {
     assert!(decided(store.release(&pool, &lease)));
     assert!(!decided(store.release(&pool, &lease)));
     assert_eq!(store.stats().script_loads, 1);
-    assert_eq!(store.stats().failures, 0);
+    assert_eq!(store.stats().failures, 1);
 }
