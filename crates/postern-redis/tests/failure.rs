@@ -382,3 +382,43 @@ fn async_store_decides_and_falls_back() {
         assert_fallback(&d, FailureMode::Closed);
     });
 }
+
+#[cfg(feature = "async")]
+#[test]
+fn async_store_reconnects_after_redis_comes_back() {
+    use postern_redis::AsyncStore;
+    let mut server = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut store = AsyncStore::open(&server.url(), config(FailureMode::Open)).unwrap();
+    let l = limit();
+    rt.block_on(async {
+        assert!(store.rate(&l, K, 1).await.decided().is_some());
+    });
+    server.stop();
+    rt.block_on(async {
+        let start = Instant::now();
+        let d = store.rate(&l, K, 1).await;
+        assert!(start.elapsed() < IO * 3, "{:?}", start.elapsed());
+        assert_fallback(&d, FailureMode::Open);
+    });
+    server.restart().unwrap_or_else(|e| panic!("{e}"));
+    rt.block_on(async {
+        let mut recovered = None;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Decision::Decided(d) = store.rate(&l, K, 1).await {
+                recovered = Some(d);
+                break;
+            }
+        }
+        assert_eq!(
+            recovered,
+            Some(postern_policy::RateDecision::Allowed { remaining: 1 })
+        );
+    });
+    assert_eq!(store.stats().script_loads, 2);
+    assert!(store.stats().failures >= 1);
+}
