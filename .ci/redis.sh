@@ -2,8 +2,8 @@
 # postern-redis against a real Redis: installs the Debian package redis-server if it is
 # missing (the tests start their own throw-away server on a free 127.0.0.1 port and stop it
 # by PID; they fail, not skip, without redis-server), then runs the crate's tests with every
-# feature (async included), the CLI's `policy simulate --redis` tests, and the redis bench
-# once as a test.
+# feature (async included; the workspace runs do not switch it on, so clippy checks it here
+# too), the CLI's `policy simulate --redis` tests, and the redis bench once as a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +17,7 @@ if ! command -v redis-server >/dev/null 2>&1; then
 fi
 redis-server --version
 
+cargo clippy --locked -p postern-redis --all-features --all-targets -- -D warnings
 cargo test --locked -p postern-redis --all-features
 cargo test --locked -p postern-cli --test policy_redis_cli
 cargo test --locked -p postern-benches --bench redis
