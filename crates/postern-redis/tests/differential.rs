@@ -446,7 +446,22 @@ fn leases_match_in_memory_concurrency() {
                             let got = decided(store.acquire(&pool, subject, class));
                             let want = memory.acquire(subject, class, now);
                             match (got, want) {
-                                (Ok(r), Ok(m)) => held.push((m, r)),
+                                (Ok(r), Ok(m)) => {
+                                    held.push((m, r));
+                                    // The sets live until their last lease (the new one,
+                                    // times never decrease here) expires.
+                                    let names = pool.redis_keys(&format!("lease{case}"), subject);
+                                    let want = i64::try_from(ttl + CALLER_CLOCK_SLACK_MS).unwrap();
+                                    for name in [&names[2], &names[usize::from(reserved)]] {
+                                        let got = pttl(&server, name);
+                                        prop_assert!(
+                                            got <= want && got > want - 5_000,
+                                            "{} {}",
+                                            name,
+                                            got
+                                        );
+                                    }
+                                }
                                 (Err(a), Err(b)) => prop_assert_eq!(a, b),
                                 (a, b) => {
                                     return Err(TestCaseError::fail(format!(
