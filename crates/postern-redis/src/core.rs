@@ -69,7 +69,10 @@ pub struct StoreConfig {
     pub prefix: String,
     /// Fail open or closed ([`FailureMode::Open`]).
     pub failure: FailureMode,
-    /// Connection set-up timeout ([`DEFAULT_CONNECT_TIMEOUT`]).
+    /// Connection set-up timeout ([`DEFAULT_CONNECT_TIMEOUT`]): TCP connect and handshake.
+    /// Resolving a host name in the URL happens before it and is not bounded by it (the
+    /// system resolver blocks): give Redis's address as an IP literal where a hang on a dead
+    /// resolver matters.
     pub connect_timeout: Duration,
     /// Reply timeout ([`DEFAULT_IO_TIMEOUT`]).
     pub io_timeout: Duration,
