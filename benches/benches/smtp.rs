@@ -52,6 +52,14 @@ fn parse(c: &mut Criterion) {
     let mut group = c.benchmark_group("smtp/parse");
     group.throughput(Throughput::Bytes(GMAIL.len() as u64));
     group.bench_function("gmail8", |b| b.iter(|| parse_gmail(black_box(GMAIL))));
+    // The same reply through smtp-proto's (lossy) EHLO parser, measured on the same machine.
+    group.bench_function("gmail8_smtp_proto_peer", |b| {
+        b.iter(|| {
+            smtp_proto::EhloResponse::<String>::parse(&mut black_box(GMAIL).iter())
+                .expect("smtp-proto parses the Gmail reply")
+                .capabilities
+        });
+    });
     group.bench_function("byte_at_a_time", |b| {
         b.iter(|| {
             let input = black_box(GMAIL);
