@@ -406,9 +406,15 @@ fn dns_server(zone: &'static [(&'static str, &'static str)]) -> String {
         Some(out)
     }
 
-    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).unwrap();
+    // A UDP port whose TCP twin is free too: other tests hold TCP ports, so retry a few times.
+    let (udp, addr, tcp) = (0..50)
+        .find_map(|_| {
+            let udp = UdpSocket::bind("127.0.0.1:0").ok()?;
+            let addr = udp.local_addr().ok()?;
+            let tcp = TcpListener::bind(addr).ok()?;
+            Some((udp, addr, tcp))
+        })
+        .expect("a free UDP/TCP port pair on 127.0.0.1");
     udp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     thread::spawn(move || {
         let mut buf = [0u8; 512];
