@@ -1,108 +1,31 @@
-//! Replays the committed fuzz seeds and regressions (`fuzz/seeds/<target>/`,
-//! `fuzz/regressions/<target>/`) of this crate's targets through the same harness bodies the
-//! cargo-fuzz targets call, so they are checked on stable in `cargo test`.
-// Reading the committed inputs is the point of this test; the workspace's disallowed-methods
-// list keeps `std::fs` out of library code, not out of its tests.
-#![allow(clippy::disallowed_methods)]
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+//! Replays this crate's committed fuzz inputs (`fuzz/seeds/<target>/`,
+//! `fuzz/regressions/<target>/`) through the harness bodies the cargo-fuzz targets call, on
+//! stable; the shared machinery is `fuzz/replay.rs`. To cover a new target, add one line to
+//! `TARGETS`.
+// Reading the committed inputs is the point of this test; a panic is how a harness reports.
+#![allow(clippy::disallowed_methods, clippy::expect_used, clippy::panic)]
 
-use std::fs;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+#[path = "../../../fuzz/replay.rs"]
+mod replay;
 
-const FUZZ_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../fuzz");
-
-type Harness = fn(&[u8]);
-
-const TARGETS: &[(&str, Harness)] = &[
+/// (target name in `fuzz/fuzz_targets/`, harness body).
+const TARGETS: &[(&str, replay::Harness)] = &[
     ("policy_state", postern_policy::__fuzz::policy_state),
     ("policy_config", postern_policy::__fuzz::policy_config),
     ("mta_sts", postern_policy::__fuzz::mta_sts),
 ];
 
-fn inputs(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .filter(|p| {
-            !p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with('.'))
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-fn replay(dir: &Path, harness: Harness) -> (usize, Vec<String>) {
-    let files = inputs(dir);
-    let mut failures = Vec::new();
-    for file in &files {
-        let data = fs::read(file).unwrap();
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| harness(&data))) {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default();
-            failures.push(format!("{}: {message}", file.display()));
-        }
-    }
-    (files.len(), failures)
-}
-
 #[test]
-fn every_target_has_a_source_file_seeds_and_regressions_dir() {
-    for (target, _) in TARGETS {
-        let source = Path::new(FUZZ_DIR).join(format!("fuzz_targets/{target}.rs"));
-        assert!(source.is_file(), "{} is missing", source.display());
-        let seeds = Path::new(FUZZ_DIR).join("seeds").join(target);
-        assert!(
-            !inputs(&seeds).is_empty(),
-            "{} is missing or empty",
-            seeds.display()
-        );
-        let regressions = Path::new(FUZZ_DIR).join("regressions").join(target);
-        assert!(regressions.is_dir(), "{} is missing", regressions.display());
-    }
+fn every_target_has_a_source_file_seeds_and_a_regressions_folder() {
+    replay::check_layout(TARGETS);
 }
 
 #[test]
 fn seeds_and_regressions_pass_their_harness() {
-    let mut failures = Vec::new();
-    for &(target, harness) in TARGETS {
-        for kind in ["seeds", "regressions"] {
-            let dir = Path::new(FUZZ_DIR).join(kind).join(target);
-            let (ran, failed) = replay(&dir, harness);
-            if kind == "seeds" {
-                assert!(ran > 0, "no seeds in {}", dir.display());
-            }
-            failures.extend(failed);
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} fuzz inputs fail:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    replay::replay_all(TARGETS);
 }
 
 #[test]
 fn a_failing_harness_is_reported() {
-    fn always_panics(_: &[u8]) {
-        panic!("invariant broken");
-    }
-    let seeds = Path::new(FUZZ_DIR).join("seeds").join(TARGETS[0].0);
-    let (ran, failed) = replay(&seeds, always_panics);
-    assert!(ran > 0);
-    assert_eq!(failed.len(), ran);
+    replay::failing_harness_is_reported(TARGETS[0].0);
 }

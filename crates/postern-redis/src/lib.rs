@@ -98,8 +98,8 @@
 //! [`DEFAULT_RECONNECT_BACKOFF`]. Times handled by the lease script stay below 2^53 ms.
 //!
 //! # Features
-//! - `async`: [`AsyncStore`], the same decisions on a multiplexed tokio connection.
-//! - `testing`: [`testing::RedisServer`], a throw-away `redis-server` on a free loopback port.
+//! - `async`: `AsyncStore`, the same decisions on a multiplexed tokio connection.
+//! - `testing`: `testing::RedisServer`, a throw-away `redis-server` on a free loopback port.
 #![forbid(unsafe_code)]
 
 mod core;
