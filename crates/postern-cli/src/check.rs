@@ -58,7 +58,7 @@ pub(crate) struct CheckArgs {
 
 enum Source {
     Zone(Zone),
-    Live(Box<dkim::live::Resolver>),
+    Live(Box<crate::live::Resolver>),
 }
 
 impl Source {
@@ -113,7 +113,7 @@ fn check(args: &CheckArgs) -> Result<(), String> {
     let now = args.now.unwrap_or_else(dkim::now);
     let mut source = match (&args.zone, args.dns) {
         (Some(path), _) => Source::Zone(load_zone(path)?),
-        (None, Some(DnsSource::System)) => Source::Live(Box::new(dkim::live::Resolver::new()?)),
+        (None, Some(DnsSource::System)) => Source::Live(Box::new(crate::live::Resolver::new()?)),
         (None, None) => return Err("one of --zone or --dns is required".to_owned()),
     };
     // The message first: an unreadable one is an error before any DNS traffic for SPF.

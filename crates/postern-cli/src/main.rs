@@ -4,6 +4,7 @@
 mod check;
 mod dkim;
 mod ehlo;
+mod live;
 mod policy;
 mod spf;
 

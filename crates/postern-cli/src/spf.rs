@@ -114,7 +114,8 @@ pub(crate) fn run(args: &SpfArgs) -> ExitCode {
             Ok(zone) => run_loop(&request, &options, |q| zone.resolve(q)),
             Err(message) => Err(message),
         },
-        (None, Some(DnsSource::System)) => live::evaluate(&request, &options),
+        (None, Some(DnsSource::System)) => crate::live::Resolver::new()
+            .and_then(|mut resolver| run_loop(&request, &options, |q| resolver.resolve(q))),
         (None, None) => Err("one of --zone or --dns is required".to_owned()),
     };
     match outcome {
@@ -164,107 +165,4 @@ fn print_outcome(outcome: &Outcome, as_json: bool) {
         outcome.dns_lookups, outcome.void_lookups
     );
     println!("{line}");
-}
-
-#[cfg(feature = "system-dns")]
-mod live {
-    //! Live DNS through hickory-resolver with the system configuration.
-
-    use hickory_resolver::TokioResolver;
-    use hickory_resolver::net::{DnsError, NetError};
-    use hickory_resolver::proto::op::ResponseCode;
-    use hickory_resolver::proto::rr::{self, RData};
-    use postern_dns::{Answer, Name, Query, Record, RecordType};
-    use postern_spf::{Options, Outcome, Request};
-
-    fn rtype(t: RecordType) -> rr::RecordType {
-        match t {
-            RecordType::A => rr::RecordType::A,
-            RecordType::Aaaa => rr::RecordType::AAAA,
-            RecordType::Mx => rr::RecordType::MX,
-            RecordType::Ptr => rr::RecordType::PTR,
-            _ => rr::RecordType::TXT,
-        }
-    }
-
-    fn our_name(name: &rr::Name) -> Option<Name> {
-        let labels: Option<Vec<&str>> = name.iter().map(|l| core::str::from_utf8(l).ok()).collect();
-        Name::new(&labels?.join(".")).ok()
-    }
-
-    fn convert(data: &RData, t: RecordType) -> Option<Record> {
-        match (data, t) {
-            (RData::A(a), RecordType::A) => Some(Record::A(a.0)),
-            (RData::AAAA(a), RecordType::Aaaa) => Some(Record::Aaaa(a.0)),
-            (RData::MX(mx), RecordType::Mx) => Some(Record::Mx {
-                preference: mx.preference,
-                exchange: if mx.exchange.is_root() {
-                    None
-                } else {
-                    Some(our_name(&mx.exchange)?)
-                },
-            }),
-            (RData::PTR(p), RecordType::Ptr) => Some(Record::Ptr(our_name(&p.0)?)),
-            (RData::TXT(txt), RecordType::Txt) => Some(Record::Txt(txt.txt_data.concat())),
-            _ => None,
-        }
-    }
-
-    async fn resolve(resolver: &TokioResolver, query: &Query) -> Answer {
-        let Ok(name) = rr::Name::from_labels(query.name().labels().map(str::as_bytes)) else {
-            return Answer::TempFail;
-        };
-        match resolver.lookup(name, rtype(query.rtype())).await {
-            Ok(lookup) => {
-                let records: Vec<Record> = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|r| convert(&r.data, query.rtype()))
-                    .collect();
-                if records.is_empty() {
-                    Answer::NoData
-                } else {
-                    Answer::Records(records)
-                }
-            }
-            Err(NetError::Dns(DnsError::NoRecordsFound(none)))
-                if none.response_code == ResponseCode::NXDomain =>
-            {
-                Answer::NxDomain
-            }
-            Err(NetError::Dns(DnsError::NoRecordsFound(_))) => Answer::NoData,
-            Err(_) => Answer::TempFail,
-        }
-    }
-
-    pub(super) fn evaluate(request: &Request<'_>, options: &Options) -> Result<Outcome, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the DNS runtime: {e}"))?;
-        let resolver = TokioResolver::builder_tokio()
-            .and_then(hickory_resolver::ResolverBuilder::build)
-            .map_err(|e| format!("cannot configure the system resolver: {e}"))?;
-        runtime.block_on(async {
-            let mut eval = postern_spf::Evaluator::new(request, options);
-            loop {
-                match eval.step() {
-                    postern_spf::Step::Lookup(query) => {
-                        let answer = resolve(&resolver, &query).await;
-                        eval.supply(query.id(), answer).map_err(|e| e.to_string())?;
-                    }
-                    postern_spf::Step::Done(outcome) => return Ok(outcome),
-                }
-            }
-        })
-    }
-}
-
-#[cfg(not(feature = "system-dns"))]
-mod live {
-    use postern_spf::{Options, Outcome, Request};
-
-    pub(super) fn evaluate(_request: &Request<'_>, _options: &Options) -> Result<Outcome, String> {
-        Err("--dns system needs postern built with the `system-dns` feature".to_owned())
-    }
 }
