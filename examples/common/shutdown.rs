@@ -14,6 +14,25 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+/// Bind a server's listener and its stop flag (stopped by SIGTERM/SIGINT), and log where it
+/// listens; on failure, print why and exit 1. `program` prefixes the messages.
+pub fn listen(program: &str, addr: &str) -> (std::net::TcpListener, Arc<Stop>) {
+    let listener = std::net::TcpListener::bind(addr).unwrap_or_else(|e| {
+        eprintln!("{program}: cannot listen on {addr}: {e}");
+        std::process::exit(1);
+    });
+    let Ok(local) = listener.local_addr() else {
+        std::process::exit(1);
+    };
+    let stop = Stop::new(local);
+    if let Err(e) = stop.on_signals() {
+        eprintln!("{program}: cannot handle signals: {e}");
+        std::process::exit(1);
+    }
+    crate::log!("listening on {local}");
+    (listener, stop)
+}
+
 /// The stop flag of a server and how to wake its accept loop.
 #[derive(Debug)]
 pub struct Stop {

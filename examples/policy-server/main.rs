@@ -32,13 +32,13 @@ mod protocol;
 
 use std::fmt::Write as _;
 use std::io::{BufReader, BufWriter, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
 use postern_examples::limits::{Facts, Limits, On, Refusal};
-use postern_examples::shutdown::{Sessions, Stop};
+use postern_examples::shutdown::Sessions;
 use postern_examples::{dns::Resolver, now_ms};
 use postern_policy::Verdict;
 use postern_spf::{Options, Outcome, Request, Verdict as Spf};
@@ -128,22 +128,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let listener = match TcpListener::bind(&config.listen) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("policy-server: cannot listen on {}: {e}", config.listen);
-            std::process::exit(1);
-        }
-    };
-    let Ok(local) = listener.local_addr() else {
-        std::process::exit(1);
-    };
-    let stop = Stop::new(local);
-    if let Err(e) = stop.on_signals() {
-        eprintln!("policy-server: cannot handle signals: {e}");
-        std::process::exit(1);
-    }
-    postern_examples::log!("listening on {local}");
+    let (listener, stop) = postern_examples::shutdown::listen("policy-server", &config.listen);
     let server = Arc::new(Server {
         resolver: config.resolver,
         limits: Mutex::new(config.limits),

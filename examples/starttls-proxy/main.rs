@@ -30,14 +30,14 @@
 //! (default 10), then are closed.
 
 use std::io::Write;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use postern_examples::limits::Limits;
 use postern_examples::reputation::ReputationList;
-use postern_examples::shutdown::{Sessions, Stop};
+use postern_examples::shutdown::Sessions;
 use postern_examples::{now_ms, pump};
 use postern_policy::concurrency::Lease;
 use postern_policy::tls::{self, Reputation, StartTlsDecision, StartTlsFacts, StartTlsOptions};
@@ -154,22 +154,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let listener = match TcpListener::bind(&config.listen) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("starttls-proxy: cannot listen on {}: {e}", config.listen);
-            std::process::exit(1);
-        }
-    };
-    let Ok(local) = listener.local_addr() else {
-        std::process::exit(1);
-    };
-    let stop = Stop::new(local);
-    if let Err(e) = stop.on_signals() {
-        eprintln!("starttls-proxy: cannot handle signals: {e}");
-        std::process::exit(1);
-    }
-    postern_examples::log!("listening on {local}");
+    let (listener, stop) = postern_examples::shutdown::listen("starttls-proxy", &config.listen);
     let shared = Arc::new(Shared {
         upstream: config.upstream,
         reputation: config.reputation,
