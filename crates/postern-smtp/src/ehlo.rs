@@ -170,6 +170,7 @@ pub struct Capabilities<'a> {
 impl<'a> Iterator for Capabilities<'a> {
     type Item = Capability<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Capability<'a>> {
         self.lines.next().map(Capability::from_line)
     }
@@ -189,50 +190,84 @@ pub struct Capability<'a> {
     legacy_equals: bool,
 }
 
-#[allow(clippy::trivially_copy_pass_by_ref)] // used as a predicate over `&u8`
-fn is_blank(b: &u8) -> bool {
-    *b == b' ' || *b == b'\t'
+/// Byte classes of a capability line: [`BLANK`] for SP and HTAB, [`EQUALS`] for `=`.
+#[allow(clippy::indexing_slicing)] // constant byte indices into a 256-entry table
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    table[b' ' as usize] = BLANK;
+    table[b'\t' as usize] = BLANK;
+    table[b'=' as usize] = EQUALS;
+    table
+};
+const BLANK: u8 = 1;
+const EQUALS: u8 = 2;
+
+fn class(b: u8) -> u8 {
+    #[allow(clippy::indexing_slicing)] // a u8 index into a 256-entry table
+    CLASS[usize::from(b)]
 }
 
-fn trim_blanks(mut s: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = s {
-        if !is_blank(first) {
-            break;
-        }
-        s = rest;
+fn is_blank(b: u8) -> bool {
+    class(b) == BLANK
+}
+
+/// The blank-separated parameters of a capability line (see [`Capability::params`]).
+#[derive(Debug, Clone)]
+struct Params<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Params<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let start = self.rest.iter().position(|&b| !is_blank(b))?;
+        let token = self.rest.get(start..).unwrap_or(&[]);
+        let end = token
+            .iter()
+            .position(|&b| is_blank(b))
+            .unwrap_or(token.len());
+        let (param, rest) = token.split_at(end);
+        self.rest = rest;
+        Some(param)
     }
-    while let [rest @ .., last] = s {
-        if !is_blank(last) {
-            break;
-        }
-        s = rest;
-    }
-    s
 }
 
 impl<'a> Capability<'a> {
+    #[inline]
     pub(crate) fn from_line(line: Line<'a>) -> Self {
-        let text = trim_blanks(line.text());
+        let raw = line.raw();
+        // The text runs from after code and separator to the terminator, trimmed of blanks.
+        let mut end = raw.len();
+        if raw.get(end.wrapping_sub(1)) == Some(&b'\n') {
+            end -= 1;
+            if raw.get(end.wrapping_sub(1)) == Some(&b'\r') {
+                end -= 1;
+            }
+        }
+        let mut start = 4;
+        while start < end && raw.get(start).is_some_and(|&b| is_blank(b)) {
+            start += 1;
+        }
+        while end > start && raw.get(end - 1).is_some_and(|&b| is_blank(b)) {
+            end -= 1;
+        }
         // One scan: the first token ends at a blank, and its keyword at a '=' before that.
-        let end = text
-            .iter()
-            .position(|&b| b == b'=' || is_blank(&b))
-            .unwrap_or(text.len());
-        let (keyword, after) = text.split_at(end);
-        match after.split_first() {
-            // `AUTH=LOGIN PLAIN`: the params run from after the '=' to the end of the line.
-            Some((b'=', params)) => Self {
-                line,
-                keyword,
-                params,
-                legacy_equals: true,
-            },
-            _ => Self {
-                line,
-                keyword,
-                params: after,
-                legacy_equals: false,
-            },
+        let mut stop = start;
+        while stop < end && raw.get(stop).is_some_and(|&b| class(b) == 0) {
+            stop += 1;
+        }
+        let keyword = raw.get(start..stop).unwrap_or(&[]);
+        let legacy_equals = stop < end && raw.get(stop) == Some(&b'=');
+        // `AUTH=LOGIN PLAIN`: the params run from after the '=' to the end of the line.
+        let params = raw
+            .get(stop + usize::from(legacy_equals)..end)
+            .unwrap_or(&[]);
+        Self {
+            line,
+            keyword,
+            params,
+            legacy_equals,
         }
     }
 
@@ -254,7 +289,7 @@ impl<'a> Capability<'a> {
 
     /// The parameters, in order.
     pub fn params(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
-        self.params.split(is_blank).filter(|p| !p.is_empty())
+        Params { rest: self.params }
     }
 
     /// Whether the keyword is valid: `(ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` (RFC 5321 §4.1.1.1).

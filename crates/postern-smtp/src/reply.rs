@@ -353,6 +353,7 @@ pub struct Lines<'a> {
 impl<'a> Iterator for Lines<'a> {
     type Item = Line<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Line<'a>> {
         let rest = self.bytes.get(self.pos..).filter(|r| !r.is_empty())?;
         let end = match self.ends.0.get(self.index) {
@@ -476,6 +477,14 @@ impl ReplyParser {
     pub fn parse<'a>(&mut self, buf: &'a [u8]) -> Result<Status<Reply<'a>>, Error> {
         if buf.len() < self.pos {
             self.reset();
+        }
+        // A fresh start with the whole reply already in the buffer, as most reads bring it:
+        // one tight pass. Anything else (a partial reply, LF endings, any error) takes the
+        // resumable byte-exact path from the start, which gives the same result.
+        if self.pos == 0
+            && let Some(reply) = whole_crlf_reply(buf)
+        {
+            return Ok(Status::Complete(reply));
         }
         match self.run(buf) {
             Ok(Some(end)) => {
@@ -723,6 +732,51 @@ impl ReplyParser {
         self.line_start = next;
         self.phase = Phase::Code(0);
         None
+    }
+}
+
+/// The complete reply at the start of `buf` when it is valid, all its lines end with CRLF
+/// and it fits the limits; `None` in every other case (partial, bare LF, errors, long
+/// replies), left to [`ReplyParser::run`]. Local state only, one scan of each line.
+fn whole_crlf_reply(buf: &[u8]) -> Option<Reply<'_>> {
+    let &[a, b, c, ..] = buf else {
+        return None;
+    };
+    if !(matches!(a, b'2'..=b'5') && matches!(b, b'0'..=b'5') && c.is_ascii_digit()) {
+        return None;
+    }
+    let code =
+        ReplyCode(u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0'));
+    let mut ends = LineEnds::default();
+    let mut start = 0usize;
+    let mut lines = 0u32;
+    loop {
+        let Some(&[d0, d1, d2, sep]) = buf.get(start..start + 4) else {
+            return None;
+        };
+        if [d0, d1, d2] != [a, b, c] || (sep != b'-' && sep != b' ') || lines >= MAX_REPLY_LINES {
+            return None;
+        }
+        let text = start + 4;
+        let window = buf.get(text..(start + MAX_LINE_CONTENT + 1).min(buf.len()))?;
+        let at = text + find_cr_or_lf(window)?;
+        if buf.get(at..at + 2) != Some(b"\r\n") {
+            return None;
+        }
+        let end = at + 2;
+        ends.record(lines, end);
+        lines += 1;
+        if sep == b' ' {
+            let bytes = buf.get(..end)?;
+            return Some(Reply::from_parts(
+                bytes,
+                code,
+                lines,
+                LineEnding::Crlf,
+                ends,
+            ));
+        }
+        start = end;
     }
 }
 

@@ -385,6 +385,34 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// A whole reply in one buffer takes the one-pass path; fed byte by byte it takes the
+    /// resumable one. Both must give the same reply (code, lines, bytes, line index) or error.
+    #[test]
+    fn one_pass_parse_of_a_whole_reply_equals_the_resumable_parse(
+        input in reply_like_bytes(),
+        mode in mode(),
+    ) {
+        let whole = Reply::parse(&input, mode);
+        let mut parser = ReplyParser::new(mode);
+        let mut resumed = Ok(Status::Partial);
+        for end in 1..=input.len() {
+            resumed = parser.parse(&input[..end]);
+            if !matches!(resumed, Ok(Status::Partial)) {
+                break;
+            }
+        }
+        prop_assert_eq!(&whole, &resumed);
+        if let Ok(Status::Complete(reply)) = whole {
+            let ehlo_lines: Vec<_> = reply.lines().map(|l| l.raw()).collect();
+            let split: Vec<_> = reply.as_bytes().split_inclusive(|&b| b == b'\n').collect();
+            prop_assert_eq!(ehlo_lines, split);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // (c) Rewrite invariants
 
