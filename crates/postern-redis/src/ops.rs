@@ -73,6 +73,8 @@ fn items<const N: usize>(kind: Kind, reply: Value) -> Result<[Value; N], Error> 
 
 fn u64_item(kind: Kind, v: &Value) -> Result<u64, Error> {
     match v {
+        // Scripts return a u64 below 2^53 as an integer when that is cheaper for them.
+        Value::Int(n) => u64::try_from(*n).map_err(|_| reply_err(kind, "an 8-byte integer")),
         Value::BulkString(b) => <[u8; 8]>::try_from(b.as_slice())
             .map(u64::from_be_bytes)
             .map_err(|_| reply_err(kind, "an 8-byte integer")),

@@ -61,11 +61,17 @@ impl Kind {
 }
 
 fn build(kind: Kind) -> Script {
+    // The rate scripts run on every decision: their own allocation-free locals instead of the
+    // general u64 helpers.
+    let prelude = match kind {
+        Kind::Gcra | Kind::GcraAll => include_str!("lua/rate_prelude.lua"),
+        Kind::Greylist | Kind::Penalty | Kind::Lease => include_str!("lua/prelude.lua"),
+    };
     let source = format!(
         "-- postern-redis {} script\nlocal STATE_VERSION = {}\n{}\n{}",
         kind.name(),
         postern_policy::STATE_VERSION,
-        include_str!("lua/prelude.lua"),
+        prelude,
         kind.body()
     );
     Script::new(&source)
