@@ -72,14 +72,47 @@ fn build(kind: Kind) -> Script {
         kind.name(),
         postern_policy::STATE_VERSION,
         prelude,
-        kind.body()
+        inline_fragments(kind.body())
     );
     Script::new(&source)
+}
+
+/// The shared pieces of the rate scripts, inlined where a script names them on a line of its
+/// own (`--@now`): straight-line code costs Redis less than a helper function, which Lua
+/// would make anew as a closure on every run.
+const FRAGMENTS: [(&str, &str); 3] = [
+    ("--@now", include_str!("lua/now.lua")),
+    ("--@step", include_str!("lua/step.lua")),
+    ("--@store", include_str!("lua/store.lua")),
+];
+
+fn inline_fragments(body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + 4096);
+    for line in body.lines() {
+        let marker = line.trim();
+        match FRAGMENTS.iter().find(|(name, _)| *name == marker) {
+            Some((_, fragment)) => out.push_str(fragment),
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_scripts_inline_every_fragment_they_name() {
+        for kind in [Kind::Gcra, Kind::GcraAll] {
+            let source = inline_fragments(kind.body());
+            assert!(!source.contains("--@"), "{} keeps a marker", kind.name());
+            assert!(source.contains("redis.call('TIME')") && source.contains("'PX'"));
+        }
+    }
 
     #[test]
     fn scripts_are_distinct() {
