@@ -90,12 +90,11 @@ fn inline_fragments(body: &str) -> String {
     let mut out = String::with_capacity(body.len() + 4096);
     for line in body.lines() {
         let marker = line.trim();
-        match FRAGMENTS.iter().find(|(name, _)| *name == marker) {
-            Some((_, fragment)) => out.push_str(fragment),
-            None => {
-                out.push_str(line);
-                out.push('\n');
-            }
+        if let Some((_, fragment)) = FRAGMENTS.iter().find(|(name, _)| *name == marker) {
+            out.push_str(fragment);
+        } else {
+            out.push_str(line);
+            out.push('\n');
         }
     }
     out
