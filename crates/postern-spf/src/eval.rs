@@ -355,6 +355,19 @@ fn spec_text(bytes: &[u8], (start, end): Span) -> &str {
 /// One directive of a checked record, its domain-specs as ranges of the record text.
 type Stored = (Qualifier, MechanismRef<Span>);
 
+/// A matched directive of the checked domain's record: where its text is, and the directive.
+/// The owned [`Directive`] of the outcome is built from it only when the outcome is returned.
+type Matched = (Loaded, Stored);
+
+/// The owned directive of a match.
+fn owned_directive(cache: &[(Name, RecordType, Answer)], (loaded, stored): Matched) -> Directive {
+    let text = record_text(cache, loaded);
+    Directive {
+        qualifier: stored.0,
+        mechanism: stored.1.map(|s| spec_text(text, s)).to_owned_mechanism(),
+    }
+}
+
 /// One SPF record being evaluated for one domain (RFC 7208 §4.6).
 #[derive(Debug, Clone)]
 struct Frame {
@@ -392,7 +405,7 @@ struct Explain {
     record: Loaded,
     domain: Name,
     /// The matched directive, for the outcome.
-    mechanism: Option<Directive>,
+    mechanism: Option<Matched>,
 }
 
 /// What finishing a piece of work did.
@@ -401,7 +414,7 @@ enum Effect {
     NoRecord(Verdict, String),
     NoMatch,
     /// A match, with the directive when it is the checked domain's own (for the outcome).
-    Match(Qualifier, Option<Directive>),
+    Match(Qualifier, Option<Matched>),
     /// Evaluate the target's record; the include's qualifier.
     Include(Name, Qualifier),
     Redirect(Name),
@@ -448,8 +461,9 @@ pub struct Evaluator {
     out: String,
     scratch: String,
     memo: Option<Memo>,
-    /// The matched top-level directive.
-    mechanism: Option<Directive>,
+    /// The matched top-level directive (built into the outcome's [`Directive`] when the
+    /// outcome is returned).
+    mechanism: Option<Matched>,
     outcome: Option<Outcome>,
 }
 
@@ -505,7 +519,8 @@ impl Evaluator {
                 Identity::MailFrom
             },
             max_voids: options.max_void_lookups,
-            frames: Vec::with_capacity(4),
+            // Room for an include chain five deep (a small allocation; deeper ones grow).
+            frames: Vec::with_capacity(6),
             cache: Vec::with_capacity(8),
             pending: None,
             next_id: 1,
@@ -539,7 +554,9 @@ impl Evaluator {
                 return Step::Lookup(query.clone());
             }
             if let Some(outcome) = &self.outcome {
-                return Step::Done(outcome.clone());
+                let mut outcome = outcome.clone();
+                outcome.mechanism = self.mechanism.map(|m| owned_directive(&self.cache, m));
+                return Step::Done(outcome);
             }
             match self.work() {
                 Ok(effect) => self.apply(effect),
@@ -599,18 +616,17 @@ impl Evaluator {
     fn finish(&mut self, verdict: Verdict, explanation: Option<String>, problem: Option<String>) {
         self.frames.clear();
         self.explain = None;
-        let mechanism = if matches!(
+        if matches!(
             verdict,
             Verdict::TempError | Verdict::PermError | Verdict::None
         ) {
-            None
-        } else {
-            self.mechanism.take()
-        };
+            self.mechanism = None;
+        }
         let queries = self.next_id.saturating_sub(1);
+        // The mechanism is filled in from `self.mechanism` by `step`.
         self.outcome = Some(Outcome {
             verdict,
-            mechanism,
+            mechanism: None,
             explanation,
             problem,
             dns_lookups: self.terms,
@@ -702,18 +718,12 @@ impl Evaluator {
 
     /// The current directive of the top frame matched; `directive` is that directive when
     /// the frame is the checked domain's (it is read again from the record if not given).
-    fn matched(&mut self, qualifier: Qualifier, directive: Option<Directive>) {
+    fn matched(&mut self, qualifier: Qualifier, directive: Option<Matched>) {
         // The directive is only needed (as an owned value) when this frame is the top one.
         let directive = match self.frames.last() {
             Some(frame) if frame.included.is_none() && directive.is_none() => {
                 match (frame.record, self.directives.get(frame.pos)) {
-                    (Some(loaded), Some(&(qualifier, mechanism))) => {
-                        let text = record_text(&self.cache, loaded);
-                        Some(Directive {
-                            qualifier,
-                            mechanism: mechanism.map(|s| spec_text(text, s)).to_owned_mechanism(),
-                        })
-                    }
+                    (Some(loaded), Some(&stored)) => Some((loaded, stored)),
                     _ => None,
                 }
             }
@@ -729,7 +739,7 @@ impl Evaluator {
     }
 
     /// The top frame ended with `verdict`.
-    fn complete_frame(&mut self, verdict: Verdict, mechanism: Option<Directive>) {
+    fn complete_frame(&mut self, verdict: Verdict, mechanism: Option<Matched>) {
         let Some(frame) = self.frames.pop() else {
             return;
         };
@@ -798,7 +808,7 @@ fn piece(
     } else {
         None
     };
-    let Some((qualifier, mechanism)) = next else {
+    let Some(stored @ (qualifier, mechanism)) = next else {
         // RFC 7208 §6.1: redirect applies when no mechanism matched.
         return match loaded.modifiers.redirect {
             // Counted when the record was loaded (see fetch_record).
@@ -815,13 +825,9 @@ fn piece(
     let mechanism = mechanism.map(|s| spec_text(text, s));
     match evaluate_mechanism(subject, cur, qualifier, mechanism, &frame.domain)? {
         // The checked domain's own directive goes into the outcome.
-        Effect::Match(qualifier, None) if frame.included.is_none() => Ok(Effect::Match(
-            qualifier,
-            Some(Directive {
-                qualifier,
-                mechanism: mechanism.to_owned_mechanism(),
-            }),
-        )),
+        Effect::Match(qualifier, None) if frame.included.is_none() => {
+            Ok(Effect::Match(qualifier, Some((loaded, stored))))
+        }
         effect => Ok(effect),
     }
 }
