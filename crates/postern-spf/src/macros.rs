@@ -490,19 +490,25 @@ impl MacroString {
 
 /// `toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )`
 pub(crate) fn is_toplabel(label: &str) -> bool {
+    // One pass: only alphanumerics and `-`; with a `-`, alphanumeric at both ends; without
+    // one, at least one letter.
     let bytes = label.as_bytes();
-    if bytes.is_empty()
-        || !bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-    {
-        return false;
+    let (mut alpha, mut dash) = (false, false);
+    for &b in bytes {
+        if b.is_ascii_alphabetic() {
+            alpha = true;
+        } else if b == b'-' {
+            dash = true;
+        } else if !b.is_ascii_digit() {
+            return false;
+        }
     }
-    if !bytes.contains(&b'-') {
-        return bytes.iter().any(u8::is_ascii_alphabetic);
+    if dash {
+        bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+    } else {
+        alpha
     }
-    bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
 }
 
 /// Writes the raw value of a macro letter.

@@ -538,15 +538,18 @@ fn parse_term(term: &str, start: usize) -> Result<TermRef<'_>, Error> {
             let arg = rest
                 .strip_prefix(':')
                 .ok_or(syntax(rest_offset, SyntaxProblem::BadIp4))?;
-            let (addr, prefix) = match split_slash(arg) {
-                Some((addr, len)) => {
-                    let at = rest_offset.saturating_add(1).saturating_add(addr.len());
-                    (addr, Some(cidr_length(len, 32, at)?))
+            // One pass for the address up to the first `/`; the length is checked first.
+            let (network, slash) = dotted_quad_prefix(arg);
+            let prefix = match slash {
+                Some(at) => {
+                    let len = arg.get(at.saturating_add(1)..).unwrap_or_default();
+                    let offset = rest_offset.saturating_add(1).saturating_add(at);
+                    Some(cidr_length(len, 32, offset)?)
                 }
-                None => (arg, None),
+                None => None,
             };
-            let network = dotted_quad(addr)
-                .ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp4))?;
+            let network =
+                network.ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp4))?;
             MechanismRef::Ip4(network, prefix)
         }
         3 if is("ip6") => {
@@ -726,26 +729,54 @@ fn ipv6_general(text: &str) -> Option<Ipv6Addr> {
     Some(Ipv6Addr::from(groups))
 }
 
-/// `ip4-network` (RFC 7208 §5.6): four `dec-octet`s, no leading zeros.
-fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut parts = text.as_bytes().split(|&b| b == b'.');
-    for octet in &mut octets {
-        *octet = dec_octet(parts.next()?)?;
-    }
-    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+/// The `ip4-network` (RFC 7208 §5.6) before the first `/` of `text` (as [`dotted_quad`]),
+/// and where that `/` is.
+fn dotted_quad_prefix(text: &str) -> (Option<Ipv4Addr>, Option<usize>) {
+    let bytes = text.as_bytes();
+    let slash = bytes.iter().position(|&b| b == b'/');
+    let head = bytes
+        .get(..slash.unwrap_or(bytes.len()))
+        .unwrap_or_default();
+    (quad(head), slash)
 }
 
-/// `dec-octet` (RFC 7208 §5.6): 0-255 in decimal without leading zeros.
-fn dec_octet(digits: &[u8]) -> Option<u8> {
-    let digit = |b: u8| b.is_ascii_digit().then(|| u16::from(b - b'0'));
-    let value = match *digits {
-        [a] => digit(a)?,
-        [a, b] if a != b'0' => digit(a)? * 10 + digit(b)?,
-        [a, b, c] if a != b'0' => digit(a)? * 100 + digit(b)? * 10 + digit(c)?,
-        _ => return None,
+/// `ip4-network` (RFC 7208 §5.6): four `dec-octet`s, no leading zeros.
+fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
+    quad(text.as_bytes())
+}
+
+/// [`dotted_quad`] on bytes: octet by octet, one to three digits each.
+fn quad(bytes: &[u8]) -> Option<Ipv4Addr> {
+    let digit = |b: Option<&u8>| match b {
+        Some(&b) if b.is_ascii_digit() => Some(u16::from(b - b'0')),
+        _ => None,
     };
-    u8::try_from(value).ok()
+    let mut octets = [0u8; 4];
+    let mut i = 0usize;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if bytes.get(i) != Some(&b'.') {
+                return None;
+            }
+            i = i.saturating_add(1);
+        }
+        let first = digit(bytes.get(i))?;
+        i = i.saturating_add(1);
+        let mut value = first;
+        if let Some(second) = digit(bytes.get(i)) {
+            if first == 0 {
+                return None;
+            }
+            value = value * 10 + second;
+            i = i.saturating_add(1);
+            if let Some(third) = digit(bytes.get(i)) {
+                value = value * 10 + third;
+                i = i.saturating_add(1);
+            }
+        }
+        *octet = u8::try_from(value).ok()?;
+    }
+    (i == bytes.len()).then_some(Ipv4Addr::from(octets))
 }
 
 fn write_cidr(f: &mut fmt::Formatter<'_>, cidr: DualCidr) -> fmt::Result {
@@ -892,6 +923,15 @@ mod tests {
         #[test]
         fn dotted_quad_accepts_what_std_accepts(text in "[0-9.]{0,17}") {
             proptest::prop_assert_eq!(dotted_quad(&text), text.parse::<Ipv4Addr>().ok());
+        }
+
+        #[test]
+        fn one_pass_dotted_quad_agrees_with_split_then_parse(text in "[0-9./x]{0,20}") {
+            let (head, slash) = match text.find('/') {
+                Some(at) => (&text[..at], Some(at)),
+                None => (text.as_str(), None),
+            };
+            proptest::prop_assert_eq!(dotted_quad_prefix(&text), (dotted_quad(head), slash));
         }
     }
 
