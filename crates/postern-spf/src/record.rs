@@ -534,45 +534,49 @@ fn parse_term(term: &str, start: usize) -> Result<TermRef<'_>, Error> {
             None if rest.is_empty() => None,
             None => return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument)),
         }),
-        3 if is("ip4") => {
-            let arg = rest
-                .strip_prefix(':')
-                .ok_or(syntax(rest_offset, SyntaxProblem::BadIp4))?;
-            // One pass for the address up to the first `/`; the length is checked first.
-            let (network, slash) = dotted_quad_prefix(arg);
-            let prefix = match slash {
-                Some(at) => {
-                    let len = arg.get(at.saturating_add(1)..).unwrap_or_default();
-                    let offset = rest_offset.saturating_add(1).saturating_add(at);
-                    Some(cidr_length(len, 32, offset)?)
-                }
-                None => None,
-            };
-            let network =
-                network.ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp4))?;
-            MechanismRef::Ip4(network, prefix)
-        }
-        3 if is("ip6") => {
-            let arg = rest
-                .strip_prefix(':')
-                .ok_or(syntax(rest_offset, SyntaxProblem::BadIp6))?;
-            let (addr, prefix) = match split_slash(arg) {
-                Some((addr, len)) => {
-                    let at = rest_offset.saturating_add(1).saturating_add(addr.len());
-                    (addr, Some(cidr_length(len, 128, at)?))
-                }
-                None => (arg, None),
-            };
-            let network =
-                ipv6(addr).ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp6))?;
-            MechanismRef::Ip6(network, prefix)
-        }
+        3 if is("ip4") => ip4_mechanism(rest, rest_offset)?,
+        3 if is("ip6") => ip6_mechanism(rest, rest_offset)?,
         _ => return Err(syntax(name_offset, SyntaxProblem::UnknownMechanism)),
     };
     Ok(TermRef::Directive(
         qualifier.unwrap_or(Qualifier::Pass),
         mechanism,
     ))
+}
+
+/// `ip4:<network>[/<len>]` after the name (RFC 7208 §5.6); the length is checked first.
+fn ip4_mechanism(rest: &str, rest_offset: usize) -> Result<MechanismRef<&'static str>, Error> {
+    let arg = rest
+        .strip_prefix(':')
+        .ok_or(syntax(rest_offset, SyntaxProblem::BadIp4))?;
+    // One pass for the address up to the first `/`; the length is checked first.
+    let (network, slash) = dotted_quad_prefix(arg);
+    let prefix = match slash {
+        Some(at) => {
+            let len = arg.get(at.saturating_add(1)..).unwrap_or_default();
+            let offset = rest_offset.saturating_add(1).saturating_add(at);
+            Some(cidr_length(len, 32, offset)?)
+        }
+        None => None,
+    };
+    let network = network.ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp4))?;
+    Ok(MechanismRef::Ip4(network, prefix))
+}
+
+/// `ip6:<network>[/<len>]` after the name (RFC 7208 §5.6); the length is checked first.
+fn ip6_mechanism(rest: &str, rest_offset: usize) -> Result<MechanismRef<&'static str>, Error> {
+    let arg = rest
+        .strip_prefix(':')
+        .ok_or(syntax(rest_offset, SyntaxProblem::BadIp6))?;
+    let (addr, prefix) = match split_slash(arg) {
+        Some((addr, len)) => {
+            let at = rest_offset.saturating_add(1).saturating_add(addr.len());
+            (addr, Some(cidr_length(len, 128, at)?))
+        }
+        None => (arg, None),
+    };
+    let network = ipv6(addr).ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp6))?;
+    Ok(MechanismRef::Ip6(network, prefix))
 }
 
 /// Splits at the first `/` (a byte scan: cheaper than a pattern search on short terms).
