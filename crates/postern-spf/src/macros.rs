@@ -390,7 +390,10 @@ impl MacroString {
 
     /// [`MacroString::parse`] for text that starts at `base` in a larger record.
     pub(crate) fn parse_at(text: &str, exp: bool, base: usize) -> Result<Self, Error> {
-        let mut tokens: Vec<MacroToken> = Vec::new();
+        // Each `%` starts one token and may end a literal: room for all of them at once.
+        let percents = text.bytes().filter(|&b| b == b'%').count();
+        let mut tokens: Vec<MacroToken> =
+            Vec::with_capacity(percents.saturating_mul(2).saturating_add(1).min(64));
         let mut pos = 0usize;
         while let Some((piece, next)) = next_piece(text, pos, exp, base)? {
             let token = match piece {

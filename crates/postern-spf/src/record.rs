@@ -594,6 +594,12 @@ fn ipv6(text: &str) -> Option<Ipv6Addr> {
     if bytes.contains(&b'.') {
         return ipv6_general(text);
     }
+    let hex = |b: Option<&u8>| match b {
+        Some(&b @ b'0'..=b'9') => Some(u16::from(b - b'0')),
+        Some(&b @ b'a'..=b'f') => Some(u16::from(b - b'a') + 10),
+        Some(&b @ b'A'..=b'F') => Some(u16::from(b - b'A') + 10),
+        _ => None,
+    };
     let mut groups = [0u16; 8];
     let mut n = 0usize;
     // Where the `::` gap is (the number of groups before it).
@@ -604,32 +610,33 @@ fn ipv6(text: &str) -> Option<Ipv6Addr> {
         i = 2;
     }
     while i < bytes.len() {
-        let mut value = 0u16;
-        let mut digits = 0usize;
-        while let Some(digit) = bytes.get(i).and_then(|&b| char::from(b).to_digit(16)) {
-            if digits == 4 {
-                return None;
-            }
-            value = (value << 4) | u16::try_from(digit).ok()?;
-            digits = digits.saturating_add(1);
+        // A group: one to four hex digits.
+        let mut value = hex(bytes.get(i))?;
+        i = i.saturating_add(1);
+        for _ in 0..3 {
+            let Some(digit) = hex(bytes.get(i)) else {
+                break;
+            };
+            value = (value << 4) | digit;
             i = i.saturating_add(1);
-        }
-        if digits == 0 {
-            return None;
         }
         *groups.get_mut(n)? = value;
         n = n.saturating_add(1);
-        match (bytes.get(i), bytes.get(i.saturating_add(1))) {
-            (None, _) => break,
-            (Some(b':'), Some(b':')) => {
-                if gap.is_some() {
+        match bytes.get(i) {
+            None => break,
+            Some(b':') => {
+                i = i.saturating_add(1);
+                if bytes.get(i) == Some(&b':') {
+                    if gap.is_some() {
+                        return None;
+                    }
+                    gap = Some(n);
+                    i = i.saturating_add(1);
+                } else if i == bytes.len() {
                     return None;
                 }
-                gap = Some(n);
-                i = i.saturating_add(2);
             }
-            (Some(b':'), Some(_)) => i = i.saturating_add(1),
-            _ => return None,
+            Some(_) => return None,
         }
     }
     match gap {
