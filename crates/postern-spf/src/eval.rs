@@ -148,17 +148,28 @@ struct Cursor<'e> {
     out: &'e mut String,
     scratch: &'e mut String,
     /// The last domain-spec with macros expanded into a name (see [`target_name`]).
-    memo: &'e mut Option<Memo>,
+    memo: &'e mut MemoCell,
 }
 
 /// A domain-spec with macros (by its place in a record text, which stays put during the
 /// check), the current domain, and the name it expanded to. A piece that stops for a missing
 /// answer is run again and expands the same spec to the same name: this saves the work.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Memo {
     spec: (usize, usize),
     domain: Name,
     target: Option<Name>,
+}
+
+/// Holds the [`Memo`] of one evaluator. A clone starts empty: its answers are copies at
+/// other addresses, so the key would not mean the same text.
+#[derive(Debug, Default)]
+struct MemoCell(Option<Memo>);
+
+impl Clone for MemoCell {
+    fn clone(&self) -> Self {
+        Self(None)
+    }
 }
 
 impl<'e> Cursor<'e> {
@@ -460,7 +471,7 @@ pub struct Evaluator {
     /// Reused buffers for macro expansion (see [`Cursor`]).
     out: String,
     scratch: String,
-    memo: Option<Memo>,
+    memo: MemoCell,
     /// The matched top-level directive (built into the outcome's [`Directive`] when the
     /// outcome is returned).
     mechanism: Option<Matched>,
@@ -530,7 +541,7 @@ impl Evaluator {
             directives: Vec::new(),
             out: String::new(),
             scratch: String::new(),
-            memo: None,
+            memo: MemoCell::default(),
             mechanism: None,
             outcome: None,
             subject,
@@ -1046,7 +1057,7 @@ fn target_name(
         return Ok(name_from_expanded(spec));
     }
     let key = (spec.as_ptr().addr(), spec.len());
-    if let Some(memo) = cur.memo.as_ref()
+    if let Some(memo) = cur.memo.0.as_ref()
         && memo.spec == key
         && memo.domain == *domain
     {
@@ -1059,7 +1070,7 @@ fn target_name(
     let name = expanded.map(|()| name_from_expanded(&out));
     *cur.out = out;
     if let Ok(target) = &name {
-        *cur.memo = Some(Memo {
+        cur.memo.0 = Some(Memo {
             spec: key,
             domain: domain.clone(),
             target: target.clone(),
@@ -1419,6 +1430,46 @@ mod tests {
         );
         let o = check(&z, "192.0.2.9", "a@example.com", &Options::default());
         assert_eq!((o.verdict, o.explanation), (Verdict::Neutral, None));
+    }
+
+    #[test]
+    fn a_clone_taken_at_any_step_finishes_like_the_original() {
+        let z = zone(
+            r#"{
+            "example.com": [{"type": "TXT", "value": "v=spf1 exists:%{ir}.%{l1r+-}._spf.%{d} include:inc.%{d2} -all"}],
+            "inc.example.com": [{"type": "TXT", "value": "v=spf1 a:%{l}.x.%{d} ip4:192.0.2.0/24 -all"}]
+        }"#,
+        );
+        let request = Request::mail_from(
+            "192.0.2.77".parse().unwrap(),
+            "carol+lists@example.com",
+            "h.example",
+        );
+        let whole = evaluate_with(&request, &Options::default(), |q| z.resolve(q));
+        assert_eq!(whole.verdict, Verdict::Pass);
+        assert_eq!(
+            whole.mechanism.as_ref().unwrap().to_string(),
+            "include:inc.%{d2}"
+        );
+        // Clone before each step (with the expansion memo of a rerun piece) and finish both.
+        for stop in 0..8 {
+            let mut eval = Evaluator::new(&request, &Options::default());
+            for _ in 0..stop {
+                if let Step::Lookup(q) = eval.step() {
+                    eval.supply(q.id(), z.resolve(&q)).unwrap();
+                }
+            }
+            let mut twin = eval.clone();
+            for e in [&mut eval, &mut twin] {
+                let outcome = loop {
+                    match e.step() {
+                        Step::Lookup(q) => e.supply(q.id(), z.resolve(&q)).unwrap(),
+                        Step::Done(outcome) => break outcome,
+                    }
+                };
+                assert_eq!(outcome, whole, "stop {stop}");
+            }
+        }
     }
 
     #[test]
