@@ -556,6 +556,30 @@ fn write_value(letter: MacroLetter, ctx: &MacroContext<'_>, out: &mut String) {
     }
 }
 
+/// The `%{i}` value split on `.` and reversed (`%{ir}`, RFC 7208 §7.3).
+fn write_reversed_ip(ip: IpAddr, out: &mut String) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().rev().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                write_octet(octet, out);
+            }
+        }
+        IpAddr::V6(v6) => {
+            for (i, byte) in v6.octets().into_iter().rev().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push(hex_upper(byte & 0x0f));
+                out.push('.');
+                out.push(hex_upper(byte >> 4));
+            }
+        }
+    }
+}
+
 /// An upper-case hex digit for a nibble.
 fn hex_upper(nibble: u8) -> char {
     char::from(
@@ -606,6 +630,16 @@ fn push_escaped(out: &mut String, text: &str) {
 }
 
 fn expand_macro(m: Macro, ctx: &MacroContext<'_>, out: &mut String, scratch: &mut String) {
+    // `%{ir}`, the usual DNSBL-style name: the address parts written right to left directly.
+    if m.letter == MacroLetter::Ip
+        && m.reverse
+        && m.digits.is_none()
+        && m.delimiters.is_empty()
+        && !m.url_escape
+    {
+        write_reversed_ip(ctx.ip, out);
+        return;
+    }
     let transformed = m.digits.is_some() || m.reverse || !m.delimiters.is_empty();
     if !transformed && !m.url_escape {
         write_value(m.letter, ctx, out);
@@ -801,6 +835,25 @@ mod tests {
             MacroString::parse("%{L}=%{S}", true).unwrap().expand(&c),
             "strong-bad=strong-bad%40email.example.com"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reversed_ip_is_the_ip_split_and_reversed(ip in proptest::prelude::any::<u128>(), v6: bool) {
+            let mut c = ctx("192.0.2.3");
+            c.ip = if v6 {
+                IpAddr::V6(ip.into())
+            } else {
+                IpAddr::V4(u32::try_from(ip & 0xffff_ffff).unwrap().into())
+            };
+            let forward = MacroString::parse("%{i}", false).unwrap().expand(&c);
+            let reversed: Vec<&str> = forward.split('.').rev().collect();
+            let ir = MacroString::parse("%{ir}", false).unwrap().expand(&c);
+            proptest::prop_assert_eq!(ir, reversed.join("."));
+            // The general transformer path (an explicit `.` delimiter) agrees too.
+            let general = MacroString::parse("%{ir.}", false).unwrap().expand(&c);
+            proptest::prop_assert_eq!(general, reversed.join("."));
+        }
     }
 
     #[test]
