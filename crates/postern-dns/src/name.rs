@@ -91,22 +91,24 @@ fn check(text: &str) -> Result<bool, Error> {
             offset: MAX_NAME_LEN,
         });
     }
-    // `start` is where the current label begins.
+    // Label by label: `start` is where the current one begins.
+    let bytes = text.as_bytes();
     let mut start = 0usize;
-    for label in text.as_bytes().split(|&b| b == b'.') {
-        if label.is_empty() {
+    while let Some(rest) = bytes.get(start..) {
+        let len = rest.iter().position(|&b| b == b'.').unwrap_or(rest.len());
+        if len == 0 {
             return Err(Error::BadName {
                 problem: NameProblem::EmptyLabel,
                 offset: start,
             });
         }
-        if label.len() > MAX_LABEL_LEN {
+        if len > MAX_LABEL_LEN {
             return Err(Error::BadName {
                 problem: NameProblem::LabelTooLong,
                 offset: start,
             });
         }
-        start = start.saturating_add(label.len()).saturating_add(1);
+        start = start.saturating_add(len).saturating_add(1);
     }
     // No early exit: a loop the compiler can run on many bytes at once.
     Ok(text
