@@ -37,8 +37,7 @@ impl Name {
     /// [`MAX_LABEL_LEN`] or is longer than [`MAX_NAME_LEN`].
     pub fn new(text: &str) -> Result<Self, Error> {
         let trimmed = text.strip_suffix('.').unwrap_or(text);
-        check(trimmed)?;
-        if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        if check(trimmed)? {
             Ok(Self(Arc::from(trimmed.to_ascii_lowercase())))
         } else {
             Ok(Self(Arc::from(trimmed)))
@@ -53,8 +52,9 @@ impl Name {
         if text.ends_with('.') {
             text.pop();
         }
-        check(&text)?;
-        text.make_ascii_lowercase();
+        if check(&text)? {
+            text.make_ascii_lowercase();
+        }
         Ok(Self(Arc::from(text.as_str())))
     }
 
@@ -77,8 +77,8 @@ impl Name {
     }
 }
 
-/// Checks the syntax of a name without a trailing dot.
-fn check(text: &str) -> Result<(), Error> {
+/// Checks the syntax of a name without a trailing dot; whether it has upper-case letters.
+fn check(text: &str) -> Result<bool, Error> {
     if text.is_empty() {
         return Err(Error::BadName {
             problem: NameProblem::Empty,
@@ -91,18 +91,11 @@ fn check(text: &str) -> Result<(), Error> {
             offset: MAX_NAME_LEN,
         });
     }
-    // One pass over the bytes: `start` is where the current label began.
+    // Label by label: `start` is where the current one begins.
+    let bytes = text.as_bytes();
     let mut start = 0usize;
-    for (i, &b) in text
-        .as_bytes()
-        .iter()
-        .enumerate()
-        .chain(core::iter::once((text.len(), &b'.')))
-    {
-        if b != b'.' {
-            continue;
-        }
-        let len = i.saturating_sub(start);
+    while let Some(rest) = bytes.get(start..) {
+        let len = rest.iter().position(|&b| b == b'.').unwrap_or(rest.len());
         if len == 0 {
             return Err(Error::BadName {
                 problem: NameProblem::EmptyLabel,
@@ -115,9 +108,12 @@ fn check(text: &str) -> Result<(), Error> {
                 offset: start,
             });
         }
-        start = i.saturating_add(1);
+        start = start.saturating_add(len).saturating_add(1);
     }
-    Ok(())
+    // No early exit: a loop the compiler can run on many bytes at once.
+    Ok(text
+        .bytes()
+        .fold(false, |upper, b| upper | b.is_ascii_uppercase()))
 }
 
 impl fmt::Display for Name {

@@ -6,9 +6,14 @@ use std::sync::Arc;
 use postern_dns::{Answer, Name, Query, Record as DnsRecord, RecordType};
 
 use crate::error::Error;
-use crate::macros::{MacroContext, MacroString, is_toplabel, write_octet};
+use crate::macros::{
+    MacroContext, NeedValidated, check_macro_text, expand_text, is_toplabel, write_octet,
+};
 use crate::outcome::{Identity, Outcome, Verdict};
-use crate::record::{Directive, DualCidr, Mechanism, Qualifier, Record, Term, is_spf_record};
+use crate::record::{
+    Directive, DualCidr, MechanismRef, Modifiers, Qualifier, Span, TermRef, is_spf_record,
+    scan_record,
+};
 
 /// Most mechanisms and modifiers that query DNS (`include`, `a`, `mx`, `ptr`, `exists`,
 /// `redirect`) per check; one more is permerror (RFC 7208 §4.6.4).
@@ -138,9 +143,36 @@ struct Cursor<'e> {
     terms: u32,
     voids: u32,
     max_voids: u32,
+    /// The evaluator's reused buffers: an expanded domain-spec, a macro value being
+    /// transformed.
+    out: &'e mut String,
+    scratch: &'e mut String,
+    /// The last domain-spec with macros expanded into a name (see [`target_name`]).
+    memo: &'e mut MemoCell,
 }
 
-impl Cursor<'_> {
+/// A domain-spec with macros (by its place in a record text, which stays put during the
+/// check), the current domain, and the name it expanded to. A piece that stops for a missing
+/// answer is run again and expands the same spec to the same name: this saves the work.
+#[derive(Debug)]
+struct Memo {
+    spec: (usize, usize),
+    domain: Name,
+    target: Option<Name>,
+}
+
+/// Holds the [`Memo`] of one evaluator. A clone starts empty: its answers are copies at
+/// other addresses, so the key would not mean the same text.
+#[derive(Debug, Default)]
+struct MemoCell(Option<Memo>);
+
+impl Clone for MemoCell {
+    fn clone(&self) -> Self {
+        Self(None)
+    }
+}
+
+impl<'e> Cursor<'e> {
     fn count_term(&mut self) -> Result<(), Interrupt> {
         self.terms = self.terms.saturating_add(1);
         if self.terms > MAX_DNS_TERMS {
@@ -158,9 +190,24 @@ impl Cursor<'_> {
         name: &Name,
         rtype: RecordType,
         countable: bool,
-    ) -> Result<&Answer, Interrupt> {
+    ) -> Result<&'e Answer, Interrupt> {
+        self.lookup_entry(name, rtype, countable)
+            .map(|(_, answer)| answer)
+    }
+
+    /// [`Cursor::lookup`] with the index of the answer in the cache.
+    fn lookup_entry(
+        &mut self,
+        name: &Name,
+        rtype: RecordType,
+        countable: bool,
+    ) -> Result<(usize, &'e Answer), Interrupt> {
         let cache = self.cache;
-        let Some((_, _, answer)) = cache.iter().find(|(n, t, _)| *t == rtype && n == name) else {
+        let Some((entry, (_, _, answer))) = cache
+            .iter()
+            .enumerate()
+            .find(|(_, (n, t, _))| *t == rtype && n == name)
+        else {
             return Err(Interrupt::Need(name.clone(), rtype));
         };
         if countable && answer.is_void() {
@@ -172,7 +219,7 @@ impl Cursor<'_> {
                 ));
             }
         }
-        Ok(answer)
+        Ok((entry, answer))
     }
 }
 
@@ -278,39 +325,109 @@ fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, len: u8) -> bool {
     u128::from(ip) & mask == u128::from(net) & mask
 }
 
+/// Where a fetched SPF record is: its TXT record in the evaluator's answers, which keep it
+/// for the whole check, so that domain-specs are read from the text in place.
+#[derive(Debug, Clone, Copy)]
+struct Loaded {
+    /// Index of the answer in the cache.
+    entry: usize,
+    /// Index of the TXT record in the answer.
+    index: usize,
+    /// Where its `redirect=` and `exp=` values are.
+    modifiers: Modifiers,
+    /// Its directives in the evaluator's list: `base..end`.
+    end: usize,
+}
+
+/// The text of a loaded record (empty if it is not there, which cannot happen).
+fn record_text(cache: &[(Name, RecordType, Answer)], loaded: Loaded) -> &[u8] {
+    match cache
+        .get(loaded.entry)
+        .and_then(|(_, _, answer)| answer.records().get(loaded.index))
+    {
+        Some(DnsRecord::Txt(text)) => text,
+        _ => &[],
+    }
+}
+
+/// A byte range of checked record text as text.
+fn span(bytes: &[u8], (start, end): (usize, usize)) -> &str {
+    bytes
+        .get(start..end)
+        .and_then(|b| core::str::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
+/// A stored domain-spec as text.
+fn spec_text(bytes: &[u8], (start, end): Span) -> &str {
+    span(bytes, (start as usize, end as usize))
+}
+
+/// One directive of a checked record, its domain-specs as ranges of the record text.
+type Stored = (Qualifier, MechanismRef<Span>);
+
+/// A matched directive of the checked domain's record: where its text is, and the directive.
+/// The owned [`Directive`] of the outcome is built from it only when the outcome is returned.
+type Matched = (Loaded, Stored);
+
+/// The owned directive of a match.
+fn owned_directive(cache: &[(Name, RecordType, Answer)], (loaded, stored): Matched) -> Directive {
+    let text = record_text(cache, loaded);
+    Directive {
+        qualifier: stored.0,
+        mechanism: stored.1.map(|s| spec_text(text, s)).to_owned_mechanism(),
+    }
+}
+
 /// One SPF record being evaluated for one domain (RFC 7208 §4.6).
 #[derive(Debug, Clone)]
 struct Frame {
     domain: Name,
     /// `None` until the record has been fetched.
-    record: Option<Record>,
-    /// Index of the next term.
+    record: Option<Loaded>,
+    /// Where this frame's directives start in the evaluator's list (those of the frames
+    /// below come first).
+    base: usize,
+    /// Index of the next directive in the evaluator's list.
     pos: usize,
-    /// Started by an `include` of the frame below.
-    included: bool,
+    /// Started by an `include` of the frame below, with this qualifier.
+    included: Option<Qualifier>,
     /// The record came from a `redirect=`: no record is permerror (RFC 7208 §6.1).
     redirected: bool,
 }
 
 impl Frame {
-    fn new(domain: Name, included: bool) -> Self {
+    fn new(domain: Name, base: usize, included: Option<Qualifier>) -> Self {
         Self {
             domain,
             record: None,
-            pos: 0,
+            base,
+            pos: base,
             included,
             redirected: false,
         }
     }
 }
 
+/// A fail whose explanation is being fetched (RFC 7208 §6.2).
+#[derive(Debug, Clone)]
+struct Explain {
+    /// The record with the `exp=`.
+    record: Loaded,
+    domain: Name,
+    /// The matched directive, for the outcome.
+    mechanism: Option<Matched>,
+}
+
 /// What finishing a piece of work did.
 enum Effect {
-    Record(Record),
+    Record(Loaded),
     NoRecord(Verdict, String),
     NoMatch,
-    Match,
-    Include(Name),
+    /// A match, with the directive when it is the checked domain's own (for the outcome).
+    Match(Qualifier, Option<Matched>),
+    /// Evaluate the target's record; the include's qualifier.
+    Include(Name, Qualifier),
     Redirect(Name),
     Default,
     Explained(Option<String>),
@@ -347,10 +464,17 @@ pub struct Evaluator {
     next_id: u32,
     terms: u32,
     voids: u32,
-    /// Set once the top frame failed and has an `exp=`: (domain-spec, domain, mechanism).
-    explain: Option<(MacroString, Name, Option<Directive>)>,
-    /// The matched top-level directive.
-    mechanism: Option<Directive>,
+    /// Set once the top frame failed and has an `exp=`.
+    explain: Option<Explain>,
+    /// The directives of the records being evaluated, frame above frame; reused.
+    directives: Vec<Stored>,
+    /// Reused buffers for macro expansion (see [`Cursor`]).
+    out: String,
+    scratch: String,
+    memo: MemoCell,
+    /// The matched top-level directive (built into the outcome's [`Directive`] when the
+    /// outcome is returned).
+    mechanism: Option<Matched>,
     outcome: Option<Outcome>,
 }
 
@@ -375,13 +499,25 @@ impl Evaluator {
                 None => ("postmaster", request.mail_from),
             }
         };
-        let mut sender = String::with_capacity(local_part.len() + sender_domain.len() + 1);
-        sender.push_str(local_part);
-        sender.push('@');
-        sender.push_str(sender_domain);
+        // Usually the MAIL FROM is the sender as it is: one allocation.
+        let sender: Arc<str> = if local_part
+            .len()
+            .saturating_add(sender_domain.len())
+            .saturating_add(1)
+            == request.mail_from.len()
+            && !helo_identity
+        {
+            Arc::from(request.mail_from)
+        } else {
+            let mut sender = String::with_capacity(local_part.len() + sender_domain.len() + 1);
+            sender.push_str(local_part);
+            sender.push('@');
+            sender.push_str(sender_domain);
+            Arc::from(sender)
+        };
         let subject = Subject {
             ip,
-            sender: Arc::from(sender),
+            sender,
             at: local_part.len(),
             helo: Arc::from(request.helo),
             receiver: Arc::clone(&options.receiver),
@@ -394,20 +530,25 @@ impl Evaluator {
                 Identity::MailFrom
             },
             max_voids: options.max_void_lookups,
-            frames: Vec::with_capacity(4),
+            // Room for an include chain five deep (a small allocation; deeper ones grow).
+            frames: Vec::with_capacity(6),
             cache: Vec::with_capacity(8),
             pending: None,
             next_id: 1,
             terms: 0,
             voids: 0,
             explain: None,
+            directives: Vec::new(),
+            out: String::new(),
+            scratch: String::new(),
+            memo: MemoCell::default(),
             mechanism: None,
             outcome: None,
             subject,
         };
         // RFC 7208 §4.3: a malformed or single-label domain gives none without any lookup.
         match initial_domain(eval.subject.sender_domain()) {
-            Some(domain) => eval.frames.push(Frame::new(domain, false)),
+            Some(domain) => eval.frames.push(Frame::new(domain, 0, None)),
             None => eval.finish(
                 Verdict::None,
                 None,
@@ -424,7 +565,9 @@ impl Evaluator {
                 return Step::Lookup(query.clone());
             }
             if let Some(outcome) = &self.outcome {
-                return Step::Done(outcome.clone());
+                let mut outcome = outcome.clone();
+                outcome.mechanism = self.mechanism.map(|m| owned_directive(&self.cache, m));
+                return Step::Done(outcome);
             }
             match self.work() {
                 Ok(effect) => self.apply(effect),
@@ -484,18 +627,17 @@ impl Evaluator {
     fn finish(&mut self, verdict: Verdict, explanation: Option<String>, problem: Option<String>) {
         self.frames.clear();
         self.explain = None;
-        let mechanism = if matches!(
+        if matches!(
             verdict,
             Verdict::TempError | Verdict::PermError | Verdict::None
         ) {
-            None
-        } else {
-            self.mechanism.take()
-        };
+            self.mechanism = None;
+        }
         let queries = self.next_id.saturating_sub(1);
+        // The mechanism is filled in from `self.mechanism` by `step`.
         self.outcome = Some(Outcome {
             verdict,
-            mechanism,
+            mechanism: None,
             explanation,
             problem,
             dns_lookups: self.terms,
@@ -516,79 +658,44 @@ impl Evaluator {
             terms: self.terms,
             voids: self.voids,
             max_voids: self.max_voids,
+            out: &mut self.out,
+            scratch: &mut self.scratch,
+            memo: &mut self.memo,
         };
-        let result = self.piece(&mut cur);
+        let result = piece(
+            &self.frames,
+            self.explain.as_ref(),
+            &self.subject,
+            &mut cur,
+            &mut self.directives,
+        );
+        let (terms, voids) = (cur.terms, cur.voids);
         // A piece stopped for a missing answer runs again from its start and counts again;
         // a finished or aborted one keeps its counts (the term or void that broke a limit too).
         if !matches!(result, Err(Interrupt::Need(..))) {
-            (self.terms, self.voids) = (cur.terms, cur.voids);
+            (self.terms, self.voids) = (terms, voids);
         }
         result
-    }
-
-    /// The next piece of work: explanation, record fetch, one term, or the end of a record.
-    fn piece(&self, cur: &mut Cursor<'_>) -> Result<Effect, Interrupt> {
-        let effect = if let Some((spec, domain, _)) = &self.explain {
-            // RFC 7208 §6.2: any error while getting the explanation means none is used.
-            match explanation(&self.subject, cur, spec, domain) {
-                Ok(text) => Effect::Explained(text),
-                Err(Interrupt::Abort(..)) => Effect::Explained(None),
-                Err(need) => return Err(need),
-            }
-        } else {
-            let Some(frame) = self.frames.last() else {
-                return Err(Interrupt::Abort(
-                    Verdict::PermError,
-                    "internal: no frame".to_owned(),
-                ));
-            };
-            match &frame.record {
-                None => fetch_record(&self.subject, cur, &frame.domain)?,
-                Some(record) => match record.terms().get(frame.pos) {
-                    Some(Term::Directive(directive)) => {
-                        evaluate_directive(&self.subject, cur, directive, &frame.domain)?
-                    }
-                    Some(Term::Modifier(_)) => Effect::NoMatch,
-                    None => match record.redirect() {
-                        // RFC 7208 §6.1: redirect applies when no mechanism matched.
-                        Some(spec) => {
-                            // Counted when the record was loaded (see fetch_record).
-                            match target_name(&self.subject, cur, spec, &frame.domain)? {
-                                Some(target) => Effect::Redirect(target),
-                                None => {
-                                    return Err(Interrupt::Abort(
-                                        Verdict::PermError,
-                                        "invalid redirect target".to_owned(),
-                                    ));
-                                }
-                            }
-                        }
-                        None => Effect::Default,
-                    },
-                },
-            }
-        };
-        Ok(effect)
     }
 
     fn apply(&mut self, effect: Effect) {
         match effect {
             Effect::Explained(text) => {
-                let mechanism = self.explain.take().and_then(|(_, _, m)| m);
+                let mechanism = self.explain.take().and_then(|e| e.mechanism);
                 self.mechanism = mechanism;
                 self.finish(Verdict::Fail, text, None);
             }
-            Effect::Record(record) => {
+            Effect::Record(loaded) => {
                 if let Some(frame) = self.frames.last_mut() {
-                    frame.record = Some(record);
-                    frame.pos = 0;
+                    frame.record = Some(loaded);
+                    frame.pos = frame.base;
                 }
             }
             Effect::NoRecord(verdict, problem) => {
                 let (included, redirected) = self
                     .frames
                     .last()
-                    .map_or((false, false), |f| (f.included, f.redirected));
+                    .map_or((false, false), |f| (f.included.is_some(), f.redirected));
                 if verdict == Verdict::None && (included || redirected) {
                     // RFC 7208 §5.2, §6.1: no record at an include or redirect target.
                     self.finish(Verdict::PermError, None, Some(problem));
@@ -601,13 +708,17 @@ impl Evaluator {
                     frame.pos = frame.pos.saturating_add(1);
                 }
             }
-            Effect::Match => self.matched(),
-            Effect::Include(target) => self.frames.push(Frame::new(target, true)),
+            Effect::Match(qualifier, directive) => self.matched(qualifier, directive),
+            Effect::Include(target, qualifier) => {
+                let base = self.directives.len();
+                self.frames.push(Frame::new(target, base, Some(qualifier)));
+            }
             Effect::Redirect(target) => {
                 if let Some(frame) = self.frames.last_mut() {
+                    self.directives.truncate(frame.base);
                     frame.domain = target;
                     frame.record = None;
-                    frame.pos = 0;
+                    frame.pos = frame.base;
                     frame.redirected = true;
                 }
             }
@@ -616,43 +727,38 @@ impl Evaluator {
         }
     }
 
-    /// The current directive of the top frame matched.
-    fn matched(&mut self) {
-        let matched = self.frames.last().and_then(|f| match (&f.record, f.pos) {
-            (Some(r), pos) => match r.terms().get(pos) {
-                // The text is only needed when this frame is the top one.
-                Some(Term::Directive(d)) => Some((d.qualifier, (!f.included).then(|| d.clone()))),
-                _ => None,
-            },
-            _ => None,
-        });
-        match matched {
-            Some((qualifier, text)) => {
-                let verdict = match qualifier {
-                    Qualifier::Pass => Verdict::Pass,
-                    Qualifier::Fail => Verdict::Fail,
-                    Qualifier::SoftFail => Verdict::SoftFail,
-                    Qualifier::Neutral => Verdict::Neutral,
-                };
-                self.complete_frame(verdict, text);
+    /// The current directive of the top frame matched; `directive` is that directive when
+    /// the frame is the checked domain's (it is read again from the record if not given).
+    fn matched(&mut self, qualifier: Qualifier, directive: Option<Matched>) {
+        // The directive is only needed (as an owned value) when this frame is the top one.
+        let directive = match self.frames.last() {
+            Some(frame) if frame.included.is_none() && directive.is_none() => {
+                match (frame.record, self.directives.get(frame.pos)) {
+                    (Some(loaded), Some(&stored)) => Some((loaded, stored)),
+                    _ => None,
+                }
             }
-            None => self.finish(
-                Verdict::PermError,
-                None,
-                Some("internal: no directive".to_owned()),
-            ),
-        }
+            _ => directive,
+        };
+        let verdict = match qualifier {
+            Qualifier::Pass => Verdict::Pass,
+            Qualifier::Fail => Verdict::Fail,
+            Qualifier::SoftFail => Verdict::SoftFail,
+            Qualifier::Neutral => Verdict::Neutral,
+        };
+        self.complete_frame(verdict, directive);
     }
 
     /// The top frame ended with `verdict`.
-    fn complete_frame(&mut self, verdict: Verdict, mechanism: Option<Directive>) {
+    fn complete_frame(&mut self, verdict: Verdict, mechanism: Option<Matched>) {
         let Some(frame) = self.frames.pop() else {
             return;
         };
-        if frame.included {
+        self.directives.truncate(frame.base);
+        if let Some(qualifier) = frame.included {
             // RFC 7208 §5.2: include matches on pass; fail, softfail and neutral do not match.
             if verdict == Verdict::Pass {
-                self.matched();
+                self.matched(qualifier, None);
             } else if let Some(parent) = self.frames.last_mut() {
                 parent.pos = parent.pos.saturating_add(1);
             }
@@ -661,12 +767,79 @@ impl Evaluator {
         self.mechanism = mechanism;
         // RFC 7208 §6.2: the explanation of the record that gave fail (never of an included
         // record, and after redirect only the target's).
-        if let (Verdict::Fail, Some(spec)) = (verdict, frame.record.as_ref().and_then(Record::exp))
+        if let (Verdict::Fail, Some(loaded)) = (verdict, frame.record)
+            && loaded.modifiers.exp.is_some()
         {
-            self.explain = Some((spec.clone(), frame.domain, self.mechanism.take()));
+            self.explain = Some(Explain {
+                record: loaded,
+                domain: frame.domain,
+                mechanism: self.mechanism.take(),
+            });
             return;
         }
         self.finish(verdict, None, None);
+    }
+}
+
+/// The next piece of work: explanation, record fetch, one term, or the end of a record.
+fn piece(
+    frames: &[Frame],
+    explain: Option<&Explain>,
+    subject: &Subject,
+    cur: &mut Cursor<'_>,
+    directives: &mut Vec<Stored>,
+) -> Result<Effect, Interrupt> {
+    let cache = cur.cache;
+    if let Some(explain) = explain {
+        let spec = explain
+            .record
+            .modifiers
+            .exp
+            .map_or("", |range| span(record_text(cache, explain.record), range));
+        // RFC 7208 §6.2: any error while getting the explanation means none is used.
+        return match explanation(subject, cur, spec, &explain.domain) {
+            Ok(text) => Ok(Effect::Explained(text)),
+            Err(Interrupt::Abort(..)) => Ok(Effect::Explained(None)),
+            Err(need) => Err(need),
+        };
+    }
+    let Some(frame) = frames.last() else {
+        return Err(Interrupt::Abort(
+            Verdict::PermError,
+            "internal: no frame".to_owned(),
+        ));
+    };
+    let Some(loaded) = frame.record else {
+        directives.truncate(frame.base);
+        return fetch_record(subject, cur, &frame.domain, directives);
+    };
+    let text = record_text(cache, loaded);
+    let next = if frame.pos < loaded.end {
+        directives.get(frame.pos).copied()
+    } else {
+        None
+    };
+    let Some(stored @ (qualifier, mechanism)) = next else {
+        // RFC 7208 §6.1: redirect applies when no mechanism matched.
+        return match loaded.modifiers.redirect {
+            // Counted when the record was loaded (see fetch_record).
+            Some(range) => match target_name(subject, cur, span(text, range), &frame.domain)? {
+                Some(target) => Ok(Effect::Redirect(target)),
+                None => Err(Interrupt::Abort(
+                    Verdict::PermError,
+                    "invalid redirect target".to_owned(),
+                )),
+            },
+            None => Ok(Effect::Default),
+        };
+    };
+    let mechanism = mechanism.map(|s| spec_text(text, s));
+    match evaluate_mechanism(subject, cur, qualifier, mechanism, &frame.domain)? {
+        // The checked domain's own directive goes into the outcome.
+        Effect::Match(qualifier, None) if frame.included.is_none() => {
+            Ok(Effect::Match(qualifier, Some((loaded, stored))))
+        }
+        effect => Ok(effect),
     }
 }
 
@@ -680,13 +853,14 @@ fn initial_domain(text: &str) -> Option<Name> {
     Some(name)
 }
 
-/// Fetches and selects the SPF record of `domain` (RFC 7208 §4.4, §4.5).
+/// Fetches, selects and checks the SPF record of `domain` (RFC 7208 §4.4, §4.5).
 fn fetch_record(
     subject: &Subject,
     cur: &mut Cursor<'_>,
     domain: &Name,
+    directives: &mut Vec<Stored>,
 ) -> Result<Effect, Interrupt> {
-    let answer = cur.lookup(domain, RecordType::Txt, false)?;
+    let (entry, answer) = cur.lookup_entry(domain, RecordType::Txt, false)?;
     let records = match answer {
         Answer::TempFail => {
             return Ok(Effect::NoRecord(
@@ -697,11 +871,11 @@ fn fetch_record(
         Answer::NxDomain | Answer::NoData => &[][..],
         Answer::Records(records) => records.as_slice(),
     };
-    let mut found = records.iter().filter_map(|r| match r {
-        DnsRecord::Txt(text) if is_spf_record(text) => Some(text),
+    let mut found = records.iter().enumerate().filter_map(|(index, r)| match r {
+        DnsRecord::Txt(text) if is_spf_record(text) => Some((index, text)),
         _ => None,
     });
-    let Some(text) = found.next() else {
+    let Some((index, text)) = found.next() else {
         return Ok(Effect::NoRecord(
             Verdict::None,
             format!("no SPF record at {domain}"),
@@ -713,22 +887,53 @@ fn fetch_record(
             format!("more than one SPF record at {domain}"),
         ));
     }
-    let parsed = core::str::from_utf8(text)
-        .map_err(|_| "non-ASCII byte".to_owned())
-        .and_then(|t| Record::parse(t).map_err(|e| e.to_string()));
-    Ok(match parsed {
-        Ok(record) if includes_itself(subject, &record, domain) => Effect::NoRecord(
+    let Ok(text) = core::str::from_utf8(text) else {
+        return Ok(Effect::NoRecord(
+            Verdict::PermError,
+            format!("non-ASCII byte in the SPF record of {domain}"),
+        ));
+    };
+    // The whole record is checked before anything is evaluated (RFC 7208 §4.6); its
+    // directives are kept with their domain-specs as ranges of the text.
+    let (mut out, mut scratch) = (core::mem::take(cur.out), core::mem::take(cur.scratch));
+    let mut self_include = false;
+    let base = text.as_ptr().addr();
+    let range = |s: &str| -> Span {
+        let start = u32::try_from(s.as_ptr().addr().wrapping_sub(base)).unwrap_or(u32::MAX);
+        let len = u32::try_from(s.len()).unwrap_or(0);
+        (start, start.saturating_add(len))
+    };
+    if directives.capacity() == 0 {
+        directives.reserve(32);
+    }
+    let checked = scan_record(text, |_, term| {
+        if let TermRef::Directive(qualifier, mechanism) = term {
+            if let MechanismRef::Include(spec) = mechanism {
+                self_include =
+                    self_include || includes_itself(subject, spec, domain, &mut out, &mut scratch);
+            }
+            directives.push((qualifier, mechanism.map(range)));
+        }
+    });
+    (*cur.out, *cur.scratch) = (out, scratch);
+    Ok(match checked {
+        Ok(_) if self_include => Effect::NoRecord(
             Verdict::PermError,
             format!("include has trivial recursion in the SPF record of {domain}"),
         ),
-        Ok(record) => {
+        Ok(modifiers) => {
             // A `redirect=` counts against the DNS-term limit when its record is loaded,
             // whether or not a mechanism matches first: the reference implementation (pyspf)
             // counts it while reading the modifiers, before evaluating any mechanism.
-            if record.redirect().is_some() {
+            if modifiers.redirect.is_some() {
                 cur.count_term()?;
             }
-            Effect::Record(record)
+            Effect::Record(Loaded {
+                entry,
+                index,
+                modifiers,
+                end: directives.len(),
+            })
         }
         Err(problem) => Effect::NoRecord(
             Verdict::PermError,
@@ -737,20 +942,30 @@ fn fetch_record(
     })
 }
 
-/// Whether the record includes its own domain (without `%{p}`, which would need DNS): a
-/// certain loop that the reference implementation reports as permerror before evaluating
-/// anything, even when an earlier mechanism would match.
-fn includes_itself(subject: &Subject, record: &Record, domain: &Name) -> bool {
-    record.directives().any(|d| match &d.mechanism {
-        Mechanism::Include(spec) if !spec.uses_validated_domain() => {
-            let mut text = spec.expand(&subject.macro_context(domain.as_str(), None));
-            if text.ends_with('.') {
-                text.pop();
-            }
-            text.eq_ignore_ascii_case(domain.as_str())
+/// Whether an `include` of the record of `domain` targets `domain` itself (without `%{p}`,
+/// which would need DNS): a certain loop that the reference implementation reports as
+/// permerror before evaluating anything, even when an earlier mechanism would match.
+fn includes_itself(
+    subject: &Subject,
+    spec: &str,
+    domain: &Name,
+    out: &mut String,
+    scratch: &mut String,
+) -> bool {
+    let expanded = if spec.contains('%') {
+        out.clear();
+        let ctx = subject.macro_context(domain.as_str(), None);
+        if expand_text(spec, false, &ctx, true, out, scratch).is_err() {
+            return false;
         }
-        _ => false,
-    })
+        out.as_str()
+    } else {
+        spec
+    };
+    expanded
+        .strip_suffix('.')
+        .unwrap_or(expanded)
+        .eq_ignore_ascii_case(domain.as_str())
 }
 
 /// The validated domain name of the client (RFC 7208 §5.5, §7.3 `%{p}`): a PTR name whose
@@ -796,54 +1011,78 @@ fn choose_validated(validated: &[Name], domain: &Name) -> Option<String> {
         .map(|n| n.as_str().to_owned())
 }
 
-/// Expands a macro string, looking up `%{p}` first when it is used.
+/// Expands checked macro text (`exp`: explanation text) into `out`, looking up `%{p}` first
+/// when it is used.
 fn expand(
     subject: &Subject,
     cur: &mut Cursor<'_>,
-    spec: &MacroString,
+    spec: &str,
+    exp: bool,
     domain: &Name,
     out: &mut String,
 ) -> Result<(), Interrupt> {
-    let validated = if spec.uses_validated_domain() {
-        choose_validated(&validated_names(subject, cur)?, domain)
-    } else {
-        None
-    };
-    spec.expand_into(
-        &subject.macro_context(domain.as_str(), validated.as_deref()),
-        out,
-    );
+    let start = out.len();
+    let ctx = subject.macro_context(domain.as_str(), None);
+    if expand_text(spec, exp, &ctx, true, out, cur.scratch) == Err(NeedValidated) {
+        // `%{p}`: look the name up, then start again.
+        out.truncate(start);
+        let validated = choose_validated(&validated_names(subject, cur)?, domain);
+        let ctx = subject.macro_context(domain.as_str(), validated.as_deref());
+        let _ = expand_text(spec, exp, &ctx, false, out, cur.scratch);
+    }
     Ok(())
 }
 
-/// Expands a domain-spec into a name to query: a trailing dot dropped, labels removed on the
-/// left beyond [`MAX_EXPANDED_DOMAIN`] (RFC 7208 §7.3). `None` if the result is no valid name.
+/// An expanded domain-spec as a name to query: a trailing dot dropped, labels removed on
+/// the left beyond [`MAX_EXPANDED_DOMAIN`] (RFC 7208 §7.3). `None` if it is no valid name.
+fn name_from_expanded(text: &str) -> Option<Name> {
+    let mut text = text.strip_suffix('.').unwrap_or(text);
+    while text.len() > MAX_EXPANDED_DOMAIN {
+        let dot = text.find('.')?;
+        text = text.get(dot.saturating_add(1)..)?;
+    }
+    Name::new(text).ok()
+}
+
+/// Expands a domain-spec (checked macro text) into a name to query (see
+/// [`name_from_expanded`]); the expansion goes to the evaluator's reused buffer.
 fn target_name(
     subject: &Subject,
     cur: &mut Cursor<'_>,
-    spec: &MacroString,
+    spec: &str,
     domain: &Name,
 ) -> Result<Option<Name>, Interrupt> {
-    let mut text = String::with_capacity(64);
-    expand(subject, cur, spec, domain, &mut text)?;
-    if text.ends_with('.') {
-        text.pop();
+    // Most domain-specs are plain names: their expansion is themselves.
+    if !spec.as_bytes().contains(&b'%') {
+        return Ok(name_from_expanded(spec));
     }
-    while text.len() > MAX_EXPANDED_DOMAIN {
-        match text.find('.') {
-            Some(dot) => {
-                text.drain(..=dot);
-            }
-            None => return Ok(None),
-        }
+    let key = (spec.as_ptr().addr(), spec.len());
+    if let Some(memo) = cur.memo.0.as_ref()
+        && memo.spec == key
+        && memo.domain == *domain
+    {
+        return Ok(memo.target.clone());
     }
-    Ok(Name::from_string(text).ok())
+    let mut out = core::mem::take(cur.out);
+    out.clear();
+    out.reserve(128);
+    let expanded = expand(subject, cur, spec, false, domain, &mut out);
+    let name = expanded.map(|()| name_from_expanded(&out));
+    *cur.out = out;
+    if let Ok(target) = &name {
+        cur.memo.0 = Some(Memo {
+            spec: key,
+            domain: domain.clone(),
+            target: target.clone(),
+        });
+    }
+    name
 }
 
 fn target_or_current(
     subject: &Subject,
     cur: &mut Cursor<'_>,
-    spec: Option<&MacroString>,
+    spec: Option<&str>,
     domain: &Name,
 ) -> Result<Option<Name>, Interrupt> {
     match spec {
@@ -859,65 +1098,58 @@ fn temperror(what: &str, name: &Name) -> Interrupt {
     )
 }
 
-/// Evaluates one mechanism (RFC 7208 §5).
-fn evaluate_directive(
-    subject: &Subject,
-    cur: &mut Cursor<'_>,
-    directive: &Directive,
-    domain: &Name,
-) -> Result<Effect, Interrupt> {
-    Ok(match evaluate_mechanism(subject, cur, directive, domain)? {
-        Some(effect) => effect,
-        None => Effect::NoMatch,
-    })
-}
-
-/// `Ok(Some(Match))`, `Ok(Some(Include(..)))` or `Ok(None)` for no match.
+/// Evaluates one directive (RFC 7208 §5): `Match`, `Include` or `NoMatch`.
 fn evaluate_mechanism(
     subject: &Subject,
     cur: &mut Cursor<'_>,
-    directive: &Directive,
+    qualifier: Qualifier,
+    mech: MechanismRef<&str>,
     domain: &Name,
-) -> Result<Option<Effect>, Interrupt> {
-    let matched = |m: bool| if m { Some(Effect::Match) } else { None };
-    let mech = &directive.mechanism;
+) -> Result<Effect, Interrupt> {
+    let matched = |m: bool| {
+        if m {
+            Effect::Match(qualifier, None)
+        } else {
+            Effect::NoMatch
+        }
+    };
     if mech.queries_dns() {
         cur.count_term()?;
     }
     match mech {
-        Mechanism::All => Ok(Some(Effect::Match)),
-        Mechanism::Ip4 { network, prefix } => Ok(matched(match subject.ip {
-            IpAddr::V4(ip) => in_v4(ip, *network, prefix.unwrap_or(32)),
+        MechanismRef::All => Ok(Effect::Match(qualifier, None)),
+        MechanismRef::Ip4(network, prefix) => Ok(matched(match subject.ip {
+            IpAddr::V4(ip) => in_v4(ip, network, prefix.unwrap_or(32)),
             IpAddr::V6(_) => false,
         })),
-        Mechanism::Ip6 { network, prefix } => Ok(matched(match subject.ip {
-            IpAddr::V6(ip) => in_v6(ip, *network, prefix.unwrap_or(128)),
+        MechanismRef::Ip6(network, prefix) => Ok(matched(match subject.ip {
+            IpAddr::V6(ip) => in_v6(ip, network, prefix.unwrap_or(128)),
             IpAddr::V4(_) => false,
         })),
-        Mechanism::Include(spec) => match target_name(subject, cur, spec, domain)? {
+        MechanismRef::Include(spec) => match target_name(subject, cur, spec, domain)? {
             // The included record is fetched and evaluated by a new frame (RFC 7208 §5.2).
-            Some(target) => Ok(Some(Effect::Include(target))),
+            Some(target) => Ok(Effect::Include(target, qualifier)),
             None => Err(Interrupt::Abort(
                 Verdict::PermError,
                 "invalid include target".to_owned(),
             )),
         },
-        Mechanism::A { domain: spec, cidr } => {
-            let Some(target) = target_or_current(subject, cur, spec.as_ref(), domain)? else {
-                return Ok(None);
+        MechanismRef::A(spec, cidr) => {
+            let Some(target) = target_or_current(subject, cur, spec, domain)? else {
+                return Ok(Effect::NoMatch);
             };
             match cur.lookup(&target, subject.address_type(), true)? {
                 Answer::TempFail => Err(temperror("addresses", &target)),
                 answer => Ok(matched(
-                    answer.records().iter().any(|r| subject.matches(r, *cidr)),
+                    answer.records().iter().any(|r| subject.matches(r, cidr)),
                 )),
             }
         }
-        Mechanism::Mx { domain: spec, cidr } => {
-            let Some(target) = target_or_current(subject, cur, spec.as_ref(), domain)? else {
-                return Ok(None);
+        MechanismRef::Mx(spec, cidr) => {
+            let Some(target) = target_or_current(subject, cur, spec, domain)? else {
+                return Ok(Effect::NoMatch);
             };
-            let mut exchanges: Vec<(u16, Option<Name>)> =
+            let mut exchanges: Vec<(u16, Option<&Name>)> =
                 match cur.lookup(&target, RecordType::Mx, true)? {
                     Answer::TempFail => return Err(temperror("MX", &target)),
                     answer => answer
@@ -927,7 +1159,7 @@ fn evaluate_mechanism(
                             DnsRecord::Mx {
                                 preference,
                                 exchange,
-                            } => Some((*preference, exchange.clone())),
+                            } => Some((*preference, exchange.as_ref())),
                             _ => None,
                         })
                         .collect(),
@@ -944,26 +1176,26 @@ fn evaluate_mechanism(
             // All exchanges are looked up before matching, as the reference implementation
             // does, so that limits and errors do not depend on record order.
             let mut any = false;
-            for exchange in exchanges.iter().filter_map(|(_, e)| e.as_ref()) {
+            for exchange in exchanges.iter().filter_map(|(_, e)| *e) {
                 match cur.lookup(exchange, subject.address_type(), true)? {
                     Answer::TempFail => return Err(temperror("addresses", exchange)),
-                    answer => any |= answer.records().iter().any(|r| subject.matches(r, *cidr)),
+                    answer => any |= answer.records().iter().any(|r| subject.matches(r, cidr)),
                 }
             }
             Ok(matched(any))
         }
-        Mechanism::Ptr(spec) => {
-            let Some(target) = target_or_current(subject, cur, spec.as_ref(), domain)? else {
-                return Ok(None);
+        MechanismRef::Ptr(spec) => {
+            let Some(target) = target_or_current(subject, cur, spec, domain)? else {
+                return Ok(Effect::NoMatch);
             };
             let validated = validated_names(subject, cur)?;
             Ok(matched(
                 validated.iter().any(|n| n.is_subdomain_of(&target)),
             ))
         }
-        Mechanism::Exists(spec) => {
+        MechanismRef::Exists(spec) => {
             let Some(target) = target_name(subject, cur, spec, domain)? else {
-                return Ok(None);
+                return Ok(Effect::NoMatch);
             };
             // RFC 7208 §5.7: always an A lookup, whatever the client's address family.
             match cur.lookup(&target, RecordType::A, true)? {
@@ -978,7 +1210,7 @@ fn evaluate_mechanism(
 fn explanation(
     subject: &Subject,
     cur: &mut Cursor<'_>,
-    spec: &MacroString,
+    spec: &str,
     domain: &Name,
 ) -> Result<Option<String>, Interrupt> {
     let Some(target) = target_name(subject, cur, spec, domain)? else {
@@ -986,19 +1218,19 @@ fn explanation(
     };
     let text = match cur.lookup(&target, RecordType::Txt, false)? {
         Answer::Records(records) => match records.as_slice() {
-            [DnsRecord::Txt(text)] => text.clone(),
+            [DnsRecord::Txt(text)] => text,
             _ => return Ok(None),
         },
         _ => return Ok(None),
     };
-    let Ok(text) = String::from_utf8(text) else {
+    let Ok(text) = core::str::from_utf8(text) else {
         return Ok(None);
     };
-    let Ok(exp) = MacroString::parse(&text, true) else {
+    if check_macro_text(text, true, 0).is_err() {
         return Ok(None);
-    };
+    }
     let mut out = String::with_capacity(text.len());
-    expand(subject, cur, &exp, domain, &mut out)?;
+    expand(subject, cur, text, true, domain, &mut out)?;
     Ok(Some(out))
 }
 
@@ -1198,6 +1430,46 @@ mod tests {
         );
         let o = check(&z, "192.0.2.9", "a@example.com", &Options::default());
         assert_eq!((o.verdict, o.explanation), (Verdict::Neutral, None));
+    }
+
+    #[test]
+    fn a_clone_taken_at_any_step_finishes_like_the_original() {
+        let z = zone(
+            r#"{
+            "example.com": [{"type": "TXT", "value": "v=spf1 exists:%{ir}.%{l1r+-}._spf.%{d} include:inc.%{d2} -all"}],
+            "inc.example.com": [{"type": "TXT", "value": "v=spf1 a:%{l}.x.%{d} ip4:192.0.2.0/24 -all"}]
+        }"#,
+        );
+        let request = Request::mail_from(
+            "192.0.2.77".parse().unwrap(),
+            "carol+lists@example.com",
+            "h.example",
+        );
+        let whole = evaluate_with(&request, &Options::default(), |q| z.resolve(q));
+        assert_eq!(whole.verdict, Verdict::Pass);
+        assert_eq!(
+            whole.mechanism.as_ref().unwrap().to_string(),
+            "include:inc.%{d2}"
+        );
+        // Clone before each step (with the expansion memo of a rerun piece) and finish both.
+        for stop in 0..8 {
+            let mut eval = Evaluator::new(&request, &Options::default());
+            for _ in 0..stop {
+                if let Step::Lookup(q) = eval.step() {
+                    eval.supply(q.id(), z.resolve(&q)).unwrap();
+                }
+            }
+            let mut twin = eval.clone();
+            for e in [&mut eval, &mut twin] {
+                let outcome = loop {
+                    match e.step() {
+                        Step::Lookup(q) => e.supply(q.id(), z.resolve(&q)).unwrap(),
+                        Step::Done(outcome) => break outcome,
+                    }
+                };
+                assert_eq!(outcome, whole, "stop {stop}");
+            }
+        }
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! SPF, the Sender Policy Framework (RFC 7208): record parser, macro expander and a
 //! `check_host()` evaluator that does no I/O.
 //!
-//! - [`Record`] parses the whole RFC 7208 grammar (nom): every mechanism with qualifiers and
-//!   dual CIDR lengths, `redirect=`, `exp=` and unknown modifiers, macros with every letter and
-//!   transformer. Syntax errors carry the byte offset. Records print back to canonical text.
+//! - [`Record`] parses the whole RFC 7208 grammar (a single-pass scanner): every mechanism
+//!   with qualifiers and dual CIDR lengths, `redirect=`, `exp=` and unknown modifiers, macros
+//!   with every letter and transformer. Syntax errors carry the byte offset. Records print
+//!   back to canonical text. The evaluator runs the same scanner on each fetched TXT record
+//!   without allocating: it keeps the directives with their domain-specs as ranges of the
+//!   text.
 //! - [`MacroString`] parses and expands macros (RFC 7208 §7).
 //! - [`Evaluator`] runs `check_host()` as a state machine: [`Evaluator::step`] returns
 //!   [`Step::Lookup`] with a DNS [`Query`](postern_dns::Query) to answer, or [`Step::Done`]
@@ -83,6 +86,8 @@ mod eval;
 mod macros;
 mod outcome;
 mod record;
+#[cfg(test)]
+mod reference;
 
 #[doc(hidden)]
 pub mod __fuzz;

@@ -3,12 +3,6 @@
 use core::fmt::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr};
 
-use nom::branch::alt;
-use nom::bytes::complete::{tag, take_while, take_while1};
-use nom::character::complete::{char, digit0, one_of};
-use nom::combinator::{map, opt, value};
-use nom::{IResult, Parser};
-
 use crate::error::{Error, SyntaxProblem};
 
 /// The macro letters of RFC 7208 §7.2.
@@ -40,20 +34,6 @@ pub enum MacroLetter {
 }
 
 impl MacroLetter {
-    const ALL: [Self; 11] = [
-        Self::Sender,
-        Self::LocalPart,
-        Self::SenderDomain,
-        Self::Domain,
-        Self::Ip,
-        Self::ValidatedDomain,
-        Self::IpVersion,
-        Self::Helo,
-        Self::ClientIp,
-        Self::Receiver,
-        Self::Timestamp,
-    ];
-
     /// The lower-case letter.
     pub const fn as_char(self) -> char {
         match self {
@@ -76,25 +56,52 @@ impl MacroLetter {
         matches!(self, Self::ClientIp | Self::Receiver | Self::Timestamp)
     }
 
-    fn from_char(c: char) -> Option<Self> {
-        let lower = c.to_ascii_lowercase();
-        Self::ALL.into_iter().find(|l| l.as_char() == lower)
+    /// The letter of an ASCII byte, either case.
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b.to_ascii_lowercase() {
+            b's' => Self::Sender,
+            b'l' => Self::LocalPart,
+            b'o' => Self::SenderDomain,
+            b'd' => Self::Domain,
+            b'i' => Self::Ip,
+            b'p' => Self::ValidatedDomain,
+            b'v' => Self::IpVersion,
+            b'h' => Self::Helo,
+            b'c' => Self::ClientIp,
+            b'r' => Self::Receiver,
+            b't' => Self::Timestamp,
+            _ => return None,
+        })
     }
 }
 
 /// The delimiter characters of RFC 7208 §7.1, in canonical order.
-const DELIMITERS: [char; 7] = ['.', '-', '+', ',', '/', '_', '='];
+pub(crate) const DELIMITERS: [char; 7] = ['.', '-', '+', ',', '/', '_', '='];
 
 /// A set of macro delimiters (`.-+,/_=`); empty means the default `.`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Delimiters(u8);
+pub struct Delimiters(pub(crate) u8);
 
 impl Delimiters {
-    fn bit(c: char) -> u8 {
+    pub(crate) fn bit(c: char) -> u8 {
         DELIMITERS
             .iter()
             .position(|&d| d == c)
             .map_or(0, |i| 1u8 << i)
+    }
+
+    /// The bit of a delimiter byte (in the order of [`DELIMITERS`]).
+    fn byte_bit(b: u8) -> Option<u8> {
+        Some(match b {
+            b'.' => 1,
+            b'-' => 1 << 1,
+            b'+' => 1 << 2,
+            b',' => 1 << 3,
+            b'/' => 1 << 4,
+            b'_' => 1 << 5,
+            b'=' => 1 << 6,
+            _ => return None,
+        })
     }
 
     /// Whether `c` splits values (the default set is just `.`).
@@ -109,10 +116,6 @@ impl Delimiters {
     /// Whether no delimiter was given.
     pub fn is_empty(self) -> bool {
         self.0 == 0
-    }
-
-    fn insert(&mut self, c: char) {
-        self.0 |= Self::bit(c);
     }
 }
 
@@ -155,7 +158,7 @@ pub enum MacroToken {
 /// # Ok::<(), postern_spf::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct MacroString(Vec<MacroToken>);
+pub struct MacroString(pub(crate) Vec<MacroToken>);
 
 /// The values macros expand to (RFC 7208 §7.2).
 #[derive(Debug, Clone, Copy)]
@@ -178,48 +181,200 @@ pub struct MacroContext<'a> {
     pub timestamp: u64,
 }
 
-fn is_literal_char(c: char) -> bool {
-    matches!(c, '\x21'..='\x24' | '\x26'..='\x7e')
+/// `macro-literal` (RFC 7208 §7.1): printable ASCII other than `%`; explanation text also
+/// allows spaces (RFC 7208 §6.2 `explain-string`).
+fn is_literal_byte(b: u8, exp: bool) -> bool {
+    matches!(b, 0x21..=0x24 | 0x26..=0x7e) || (exp && b == b' ')
 }
 
-fn literal(i: &str) -> IResult<&str, MacroToken> {
-    map(take_while1(is_literal_char), |s: &str| {
-        MacroToken::Literal(s.to_owned())
-    })
-    .parse(i)
+/// One token of macro text, borrowing its literal: what the single-pass tokenizer
+/// [`next_piece`] yields for parsing, validation and expansion alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Piece<'a> {
+    Literal(&'a str),
+    Macro(Macro),
+    Percent,
+    Space,
+    UrlSpace,
 }
 
-/// Explanation text also allows spaces (RFC 7208 §6.2 `explain-string`).
-fn exp_literal(i: &str) -> IResult<&str, MacroToken> {
-    map(
-        take_while1(|c| c == ' ' || is_literal_char(c)),
-        |s: &str| MacroToken::Literal(s.to_owned()),
-    )
-    .parse(i)
+/// The token of `text` at `pos` and the offset after it (RFC 7208 §7.1); `None` at the end.
+/// Errors carry offsets relative to `base`.
+pub(crate) fn next_piece(
+    text: &str,
+    pos: usize,
+    exp: bool,
+    base: usize,
+) -> Result<Option<(Piece<'_>, usize)>, Error> {
+    let bytes = text.as_bytes();
+    let Some(&first) = bytes.get(pos) else {
+        return Ok(None);
+    };
+    let offset = base.saturating_add(pos);
+    if is_literal_byte(first, exp) {
+        let len = bytes
+            .get(pos..)
+            .unwrap_or_default()
+            .iter()
+            .position(|&b| !is_literal_byte(b, exp))
+            .unwrap_or(bytes.len().saturating_sub(pos));
+        let end = pos.saturating_add(len);
+        let literal = text.get(pos..end).unwrap_or_default();
+        return Ok(Some((Piece::Literal(literal), end)));
+    }
+    if first != b'%' {
+        return Err(Error::syntax(offset, SyntaxProblem::BadByte(first)));
+    }
+    let after = pos.saturating_add(2);
+    match bytes.get(pos.saturating_add(1)) {
+        Some(b'%') => Ok(Some((Piece::Percent, after))),
+        Some(b'_') => Ok(Some((Piece::Space, after))),
+        Some(b'-') => Ok(Some((Piece::UrlSpace, after))),
+        Some(b'{') => {
+            let (m, end) = macro_expand(bytes, after, exp)
+                .map_err(|problem| Error::syntax(offset, problem))?;
+            Ok(Some((Piece::Macro(m), end)))
+        }
+        _ => Err(Error::syntax(offset, SyntaxProblem::BadPercent)),
+    }
 }
 
-fn escape(i: &str) -> IResult<&str, MacroToken> {
-    alt((
-        value(MacroToken::Percent, tag("%%")),
-        value(MacroToken::Space, tag("%_")),
-        value(MacroToken::UrlSpace, tag("%-")),
-    ))
-    .parse(i)
-}
-
-/// `"%{" macro-letter transformers *delimiter "}"`, without checking the letter's context.
-fn macro_expand(i: &str) -> IResult<&str, (char, &str, Option<char>, &str)> {
-    let letter = nom::character::complete::satisfy(|c| MacroLetter::from_char(c).is_some());
-    let (rest, (_, letter, digits, reverse, delims, _)) = (
-        tag("%{"),
+/// `macro-letter transformers *delimiter "}"` from `pos` (just after `%{`): the macro and the
+/// offset after the `}` (RFC 7208 §7.1). The problems come in the order the letter, the
+/// syntax, the letter's context and the digits are checked.
+fn macro_expand(bytes: &[u8], pos: usize, exp: bool) -> Result<(Macro, usize), SyntaxProblem> {
+    let letter_byte = bytes.get(pos).copied().unwrap_or(0);
+    let letter = MacroLetter::from_byte(letter_byte).ok_or(SyntaxProblem::BadMacro)?;
+    let mut i = pos.saturating_add(1);
+    let digits_start = i;
+    while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+        i = i.saturating_add(1);
+    }
+    let digits = bytes.get(digits_start..i).unwrap_or_default();
+    let reverse = matches!(bytes.get(i), Some(b'r' | b'R'));
+    if reverse {
+        i = i.saturating_add(1);
+    }
+    let mut delimiters = Delimiters::default();
+    while let Some(bit) = bytes.get(i).and_then(|&b| Delimiters::byte_bit(b)) {
+        delimiters.0 |= bit;
+        i = i.saturating_add(1);
+    }
+    if bytes.get(i) != Some(&b'}') {
+        return Err(SyntaxProblem::BadMacro);
+    }
+    if letter.exp_only() && !exp {
+        return Err(SyntaxProblem::ExpOnlyMacro(letter.as_char()));
+    }
+    let digits = if digits.is_empty() {
+        None
+    } else {
+        // More parts than any name has are the same as all parts; 255 keeps the value
+        // printable in the canonical form.
+        let n = digits
+            .iter()
+            .try_fold(0u32, |acc, d| {
+                acc.checked_mul(10)?
+                    .checked_add(u32::from(d.wrapping_sub(b'0')))
+            })
+            .unwrap_or(u32::MAX);
+        if n == 0 {
+            return Err(SyntaxProblem::ZeroDigits);
+        }
+        Some(u8::try_from(n).unwrap_or(u8::MAX))
+    };
+    let m = Macro {
         letter,
-        digit0,
-        opt(one_of("rR")),
-        take_while(|c| DELIMITERS.contains(&c)),
-        char('}'),
-    )
-        .parse(i)?;
-    Ok((rest, (letter, digits, reverse, delims)))
+        url_escape: letter_byte.is_ascii_uppercase(),
+        digits,
+        reverse,
+        delimiters,
+    };
+    Ok((m, i.saturating_add(1)))
+}
+
+/// The tokens of already validated macro text, in order (stops early on invalid text).
+pub(crate) fn pieces(text: &str, exp: bool) -> impl Iterator<Item = Piece<'_>> {
+    let mut pos = 0usize;
+    core::iter::from_fn(move || {
+        let (piece, next) = next_piece(text, pos, exp, 0).ok()??;
+        pos = next;
+        Some(piece)
+    })
+}
+
+/// Checks macro text and returns its last token (`None` for empty text).
+///
+/// # Errors
+/// As [`MacroString::parse`], with offsets relative to `base`.
+pub(crate) fn check_macro_text(
+    text: &str,
+    exp: bool,
+    base: usize,
+) -> Result<Option<Piece<'_>>, Error> {
+    let mut pos = 0usize;
+    let mut last = None;
+    while let Some((piece, next)) = next_piece(text, pos, exp, base)? {
+        last = Some(piece);
+        pos = next;
+    }
+    Ok(last)
+}
+
+/// Whether a macro string whose last token is `last` is a domain-spec: it ends in a
+/// macro-expand, or in `.` and a top label and an optional `.` (RFC 7208 §7.1 `domain-end`).
+pub(crate) fn is_domain_end(last: Option<Piece<'_>>) -> bool {
+    match last {
+        None => false,
+        Some(Piece::Literal(text)) => {
+            let text = text.strip_suffix('.').unwrap_or(text);
+            match text.rsplit_once('.') {
+                Some((_, top)) => is_toplabel(top),
+                None => false,
+            }
+        }
+        Some(_) => true,
+    }
+}
+
+/// Expands validated macro text into `out` (RFC 7208 §7.3), with `scratch` as the buffer
+/// for transformed values: the allocation-free twin of [`MacroString::expand_into`].
+///
+/// # Errors
+/// With `need_validated` and no validated domain in `ctx`, a `%{p}` macro stops the
+/// expansion (`out` then holds part of it): its value needs DNS lookups first.
+pub(crate) fn expand_text(
+    text: &str,
+    exp: bool,
+    ctx: &MacroContext<'_>,
+    need_validated: bool,
+    out: &mut String,
+    scratch: &mut String,
+) -> Result<(), NeedValidated> {
+    for piece in pieces(text, exp) {
+        if need_validated
+            && ctx.validated.is_none()
+            && matches!(piece, Piece::Macro(m) if m.letter == MacroLetter::ValidatedDomain)
+        {
+            return Err(NeedValidated);
+        }
+        push_piece(piece, ctx, out, scratch);
+    }
+    Ok(())
+}
+
+/// A `%{p}` macro needs the validated domain name of the client (see [`expand_text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NeedValidated;
+
+fn push_piece(piece: Piece<'_>, ctx: &MacroContext<'_>, out: &mut String, scratch: &mut String) {
+    match piece {
+        Piece::Literal(text) => out.push_str(text),
+        Piece::Percent => out.push('%'),
+        Piece::Space => out.push(' '),
+        Piece::UrlSpace => out.push_str("%20"),
+        Piece::Macro(m) => expand_macro(m, ctx, out, scratch),
+    }
 }
 
 impl MacroString {
@@ -235,77 +390,36 @@ impl MacroString {
 
     /// [`MacroString::parse`] for text that starts at `base` in a larger record.
     pub(crate) fn parse_at(text: &str, exp: bool, base: usize) -> Result<Self, Error> {
-        // Most domain-specs are plain names: one literal, no macro to look for.
-        if !text.is_empty()
-            && text
-                .bytes()
-                .all(|b| b != b'%' && (b.is_ascii_graphic() || (exp && b == b' ')))
-        {
-            return Ok(Self(vec![MacroToken::Literal(text.to_owned())]));
-        }
-        let mut tokens: Vec<MacroToken> = Vec::new();
-        let mut rest = text;
-        while !rest.is_empty() {
-            let offset = base.saturating_add(text.len().saturating_sub(rest.len()));
-            let lit = if exp {
-                exp_literal(rest)
-            } else {
-                literal(rest)
-            };
-            if let Ok((next, token)) = lit {
-                push_token(&mut tokens, token);
-                rest = next;
-            } else if let Ok((next, token)) = escape(rest) {
-                push_token(&mut tokens, token);
-                rest = next;
-            } else if rest.starts_with("%{") {
-                let (next, (letter, digits, reverse, delims)) = macro_expand(rest)
-                    .map_err(|_| Error::syntax(offset, SyntaxProblem::BadMacro))?;
-                let letter_value = MacroLetter::from_char(letter)
-                    .ok_or(Error::syntax(offset, SyntaxProblem::BadMacro))?;
-                if letter_value.exp_only() && !exp {
-                    return Err(Error::syntax(
-                        offset,
-                        SyntaxProblem::ExpOnlyMacro(letter.to_ascii_lowercase()),
-                    ));
-                }
-                let digits = if digits.is_empty() {
-                    None
-                } else {
-                    // More parts than any name has are the same as all parts; 255 keeps the
-                    // value printable in the canonical form.
-                    let n: u32 = digits
-                        .bytes()
-                        .try_fold(0u32, |acc, d| {
-                            acc.checked_mul(10)?
-                                .checked_add(u32::from(d.wrapping_sub(b'0')))
-                        })
-                        .unwrap_or(u32::MAX);
-                    if n == 0 {
-                        return Err(Error::syntax(offset, SyntaxProblem::ZeroDigits));
+        // Each `%` starts one token and may end a literal: room for all of them at once.
+        let percents = text.bytes().filter(|&b| b == b'%').count();
+        let mut tokens: Vec<MacroToken> =
+            Vec::with_capacity(percents.saturating_mul(2).saturating_add(1).min(64));
+        let mut pos = 0usize;
+        while let Some((piece, next)) = next_piece(text, pos, exp, base)? {
+            let token = match piece {
+                Piece::Literal(literal) => {
+                    // Adjacent literals merge (the tokenizer never yields two in a row).
+                    if let Some(MacroToken::Literal(prev)) = tokens.last_mut() {
+                        prev.push_str(literal);
+                        pos = next;
+                        continue;
                     }
-                    Some(u8::try_from(n).unwrap_or(u8::MAX))
-                };
-                let mut delimiters = Delimiters::default();
-                for c in delims.chars() {
-                    delimiters.insert(c);
+                    MacroToken::Literal(literal.to_owned())
                 }
-                tokens.push(MacroToken::Macro(Macro {
-                    letter: letter_value,
-                    url_escape: letter.is_ascii_uppercase(),
-                    digits,
-                    reverse: reverse.is_some(),
-                    delimiters,
-                }));
-                rest = next;
-            } else if rest.starts_with('%') {
-                return Err(Error::syntax(offset, SyntaxProblem::BadPercent));
-            } else {
-                let byte = rest.bytes().next().unwrap_or(0);
-                return Err(Error::syntax(offset, SyntaxProblem::BadByte(byte)));
-            }
+                Piece::Macro(m) => MacroToken::Macro(m),
+                Piece::Percent => MacroToken::Percent,
+                Piece::Space => MacroToken::Space,
+                Piece::UrlSpace => MacroToken::UrlSpace,
+            };
+            tokens.push(token);
+            pos = next;
         }
         Ok(Self(tokens))
+    }
+
+    /// Macro text already checked by [`check_macro_text`] (domain-spec mode).
+    pub(crate) fn from_checked(text: &str) -> Self {
+        Self::parse_at(text, false, 0).unwrap_or_default()
     }
 
     /// The tokens, with adjacent literals merged.
@@ -377,31 +491,27 @@ impl MacroString {
     }
 }
 
-fn push_token(tokens: &mut Vec<MacroToken>, token: MacroToken) {
-    if let (Some(MacroToken::Literal(prev)), MacroToken::Literal(text)) =
-        (tokens.last_mut(), &token)
-    {
-        prev.push_str(text);
-        return;
-    }
-    tokens.push(token);
-}
-
 /// `toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )`
 pub(crate) fn is_toplabel(label: &str) -> bool {
+    // One pass: only alphanumerics and `-`; with a `-`, alphanumeric at both ends; without
+    // one, at least one letter.
     let bytes = label.as_bytes();
-    if bytes.is_empty()
-        || !bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-    {
-        return false;
+    let (mut alpha, mut dash) = (false, false);
+    for &b in bytes {
+        if b.is_ascii_alphabetic() {
+            alpha = true;
+        } else if b == b'-' {
+            dash = true;
+        } else if !b.is_ascii_digit() {
+            return false;
+        }
     }
-    if !bytes.contains(&b'-') {
-        return bytes.iter().any(u8::is_ascii_alphabetic);
+    if dash {
+        bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+            && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+    } else {
+        alpha
     }
-    bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
 }
 
 /// Writes the raw value of a macro letter.
@@ -442,6 +552,30 @@ fn write_value(letter: MacroLetter, ctx: &MacroContext<'_>, out: &mut String) {
         MacroLetter::Receiver => out.push_str(ctx.receiver),
         MacroLetter::Timestamp => {
             let _ = write!(out, "{}", ctx.timestamp);
+        }
+    }
+}
+
+/// The `%{i}` value split on `.` and reversed (`%{ir}`, RFC 7208 §7.3).
+fn write_reversed_ip(ip: IpAddr, out: &mut String) {
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().rev().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                write_octet(octet, out);
+            }
+        }
+        IpAddr::V6(v6) => {
+            for (i, byte) in v6.octets().into_iter().rev().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push(hex_upper(byte & 0x0f));
+                out.push('.');
+                out.push(hex_upper(byte >> 4));
+            }
         }
     }
 }
@@ -496,6 +630,16 @@ fn push_escaped(out: &mut String, text: &str) {
 }
 
 fn expand_macro(m: Macro, ctx: &MacroContext<'_>, out: &mut String, scratch: &mut String) {
+    // `%{ir}`, the usual DNSBL-style name: the address parts written right to left directly.
+    if m.letter == MacroLetter::Ip
+        && m.reverse
+        && m.digits.is_none()
+        && m.delimiters.is_empty()
+        && !m.url_escape
+    {
+        write_reversed_ip(ctx.ip, out);
+        return;
+    }
     let transformed = m.digits.is_some() || m.reverse || !m.delimiters.is_empty();
     if !transformed && !m.url_escape {
         write_value(m.letter, ctx, out);
@@ -517,21 +661,58 @@ fn expand_macro(m: Macro, ctx: &MacroContext<'_>, out: &mut String, scratch: &mu
     }
     // RFC 7208 §7.3: split on the delimiters, reverse, keep the right-hand parts, rejoin with
     // ".". Without a list: the right-hand `keep` parts are the last ones in order; after
-    // reversal they are the first `keep` parts, last first, which `rsplit` yields.
-    let is_delim = |c: char| m.delimiters.contains(c);
-    let count = scratch.split(is_delim).count();
+    // reversal they are the first `keep` parts, last first (right to left). Delimiters are
+    // ASCII, so the value splits at byte positions that are character boundaries.
+    let mask = if m.delimiters.is_empty() {
+        1
+    } else {
+        m.delimiters.0
+    };
+    let is_delim = |b: &u8| Delimiters::byte_bit(*b).is_some_and(|bit| mask & bit != 0);
+    let bytes = scratch.as_bytes();
+    let count = bytes
+        .iter()
+        .filter(|b| is_delim(b))
+        .count()
+        .saturating_add(1);
     let keep = m.digits.map_or(count, usize::from).min(count);
     let skip = count.saturating_sub(keep);
-    let parts: &mut dyn Iterator<Item = &str> = if m.reverse {
-        &mut scratch.rsplit(is_delim).skip(skip)
-    } else {
-        &mut scratch.split(is_delim).skip(skip)
-    };
-    for (i, part) in parts.enumerate() {
-        if i > 0 {
-            out.push('.');
+    let mut index = 0usize;
+    let mut part = |out: &mut String, start: usize, end: usize| {
+        if index >= skip {
+            if index > skip {
+                out.push('.');
+            }
+            emit(out, scratch.get(start..end).unwrap_or_default());
         }
-        emit(out, part);
+        index = index.saturating_add(1);
+    };
+    if m.reverse {
+        let mut end = bytes.len();
+        loop {
+            let start = bytes
+                .get(..end)
+                .and_then(|head| head.iter().rposition(is_delim))
+                .map_or(0, |p| p.saturating_add(1));
+            part(out, start, end);
+            if start == 0 {
+                break;
+            }
+            end = start.saturating_sub(1);
+        }
+    } else {
+        let mut start = 0usize;
+        loop {
+            let end = bytes
+                .get(start..)
+                .and_then(|tail| tail.iter().position(is_delim))
+                .map_or(bytes.len(), |p| start.saturating_add(p));
+            part(out, start, end);
+            if end >= bytes.len() {
+                break;
+            }
+            start = end.saturating_add(1);
+        }
     }
 }
 
@@ -654,6 +835,25 @@ mod tests {
             MacroString::parse("%{L}=%{S}", true).unwrap().expand(&c),
             "strong-bad=strong-bad%40email.example.com"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn reversed_ip_is_the_ip_split_and_reversed(ip in proptest::prelude::any::<u128>(), v6: bool) {
+            let mut c = ctx("192.0.2.3");
+            c.ip = if v6 {
+                IpAddr::V6(ip.into())
+            } else {
+                IpAddr::V4(u32::try_from(ip & 0xffff_ffff).unwrap().into())
+            };
+            let forward = MacroString::parse("%{i}", false).unwrap().expand(&c);
+            let reversed: Vec<&str> = forward.split('.').rev().collect();
+            let ir = MacroString::parse("%{ir}", false).unwrap().expand(&c);
+            proptest::prop_assert_eq!(ir, reversed.join("."));
+            // The general transformer path (an explicit `.` delimiter) agrees too.
+            let general = MacroString::parse("%{ir.}", false).unwrap().expand(&c);
+            proptest::prop_assert_eq!(general, reversed.join("."));
+        }
     }
 
     #[test]

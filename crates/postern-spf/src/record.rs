@@ -3,13 +3,8 @@
 use core::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use nom::bytes::complete::take_while1;
-use nom::character::complete::one_of;
-use nom::combinator::opt;
-use nom::{IResult, Parser};
-
 use crate::error::{Error, SyntaxProblem};
-use crate::macros::MacroString;
+use crate::macros::{MacroString, Piece, check_macro_text, is_domain_end};
 
 /// The result a directive gives when its mechanism matches (RFC 7208 §4.6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -143,8 +138,11 @@ pub enum Term {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Record {
-    terms: Vec<Term>,
+    pub(crate) terms: Vec<Term>,
 }
+
+/// Length of `v=spf1`, after which the terms start.
+pub(crate) const VERSION_LEN: usize = 6;
 
 /// Whether `text` is an SPF version 1 record: `v=spf1` followed by a space or the end
 /// (RFC 7208 §4.5), compared case-insensitively.
@@ -161,53 +159,8 @@ impl Record {
     /// [`Error::Syntax`] with the byte offset of the first problem. During evaluation any such
     /// error makes the result permerror (RFC 7208 §4.6).
     pub fn parse(text: &str) -> Result<Self, Error> {
-        let bytes = text.as_bytes();
-        if let Some(pos) = bytes.iter().position(|b| !(0x20..=0x7e).contains(b)) {
-            let byte = bytes.get(pos).copied().unwrap_or(0);
-            return Err(Error::syntax(pos, SyntaxProblem::BadByte(byte)));
-        }
-        if !is_spf_record(bytes) {
-            return Err(Error::syntax(0, SyntaxProblem::NotSpf));
-        }
         let mut terms = Vec::with_capacity(8);
-        let (mut has_redirect, mut has_exp) = (false, false);
-        // RFC 7208 §4.6.1: terms are separated by one or more spaces.
-        let mut pos = 6usize;
-        while pos < bytes.len() {
-            let start = pos;
-            while bytes.get(pos).is_some_and(|&b| b != b' ') {
-                pos = pos.saturating_add(1);
-            }
-            let piece = text.get(start..pos).unwrap_or_default();
-            pos = pos.saturating_add(1);
-            if piece.is_empty() {
-                continue;
-            }
-            let term = parse_term(piece, start)?;
-            if let Term::Modifier(m) = &term {
-                let seen = match m {
-                    Modifier::Redirect(_) => &mut has_redirect,
-                    Modifier::Exp(_) => &mut has_exp,
-                    Modifier::Unknown { name, .. } => {
-                        // The reference implementation (pyspf) rejects any modifier given
-                        // twice; names of unknown modifiers compare exactly, as there.
-                        let repeated = terms.iter().any(|t| {
-                            matches!(t, Term::Modifier(Modifier::Unknown { name: n, .. }) if n == name)
-                        });
-                        if repeated {
-                            return Err(Error::syntax(start, SyntaxProblem::DuplicateModifier));
-                        }
-                        terms.push(term);
-                        continue;
-                    }
-                };
-                if *seen {
-                    return Err(Error::syntax(start, SyntaxProblem::DuplicateModifier));
-                }
-                *seen = true;
-            }
-            terms.push(term);
-        }
+        scan_record(text, |_, term| terms.push(term.to_owned_term()))?;
         Ok(Self { terms })
     }
 
@@ -241,62 +194,241 @@ impl Record {
     }
 }
 
+/// A mechanism as written, its domain-specs as `S`: text borrowed from the record (`&str`)
+/// or its byte range (`Span`), the allocation-free forms the evaluator works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MechanismRef<S> {
+    All,
+    Include(S),
+    A(Option<S>, DualCidr),
+    Mx(Option<S>, DualCidr),
+    Ptr(Option<S>),
+    Ip4(Ipv4Addr, Option<u8>),
+    Ip6(Ipv6Addr, Option<u8>),
+    Exists(S),
+}
+
+/// A byte range of record text.
+pub(crate) type Span = (u32, u32);
+
+impl<S> MechanismRef<S> {
+    /// As [`Mechanism::queries_dns`].
+    pub(crate) fn queries_dns(&self) -> bool {
+        !matches!(self, Self::All | Self::Ip4(..) | Self::Ip6(..))
+    }
+
+    /// The same mechanism with each domain-spec mapped by `f`.
+    pub(crate) fn map<T>(self, mut f: impl FnMut(S) -> T) -> MechanismRef<T> {
+        match self {
+            Self::All => MechanismRef::All,
+            Self::Include(d) => MechanismRef::Include(f(d)),
+            Self::A(d, cidr) => MechanismRef::A(d.map(f), cidr),
+            Self::Mx(d, cidr) => MechanismRef::Mx(d.map(f), cidr),
+            Self::Ptr(d) => MechanismRef::Ptr(d.map(f)),
+            Self::Ip4(network, prefix) => MechanismRef::Ip4(network, prefix),
+            Self::Ip6(network, prefix) => MechanismRef::Ip6(network, prefix),
+            Self::Exists(d) => MechanismRef::Exists(f(d)),
+        }
+    }
+}
+
+impl MechanismRef<&str> {
+    pub(crate) fn to_owned_mechanism(self) -> Mechanism {
+        let spec = |s: &str| MacroString::from_checked(s);
+        match self {
+            Self::All => Mechanism::All,
+            Self::Include(d) => Mechanism::Include(spec(d)),
+            Self::A(domain, cidr) => Mechanism::A {
+                domain: domain.map(spec),
+                cidr,
+            },
+            Self::Mx(domain, cidr) => Mechanism::Mx {
+                domain: domain.map(spec),
+                cidr,
+            },
+            Self::Ptr(domain) => Mechanism::Ptr(domain.map(spec)),
+            Self::Ip4(network, prefix) => Mechanism::Ip4 { network, prefix },
+            Self::Ip6(network, prefix) => Mechanism::Ip6 { network, prefix },
+            Self::Exists(d) => Mechanism::Exists(spec(d)),
+        }
+    }
+}
+
+/// A term as written, borrowing the record text (already checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TermRef<'a> {
+    Directive(Qualifier, MechanismRef<&'a str>),
+    Redirect(&'a str),
+    Exp(&'a str),
+    Unknown { name: &'a str, value: &'a str },
+}
+
+impl TermRef<'_> {
+    pub(crate) fn to_owned_term(self) -> Term {
+        match self {
+            Self::Directive(qualifier, mechanism) => Term::Directive(Directive {
+                qualifier,
+                mechanism: mechanism.to_owned_mechanism(),
+            }),
+            Self::Redirect(d) => Term::Modifier(Modifier::Redirect(MacroString::from_checked(d))),
+            Self::Exp(d) => Term::Modifier(Modifier::Exp(MacroString::from_checked(d))),
+            Self::Unknown { name, value } => Term::Modifier(Modifier::Unknown {
+                name: name.to_owned(),
+                value: MacroString::from_checked(value),
+            }),
+        }
+    }
+}
+
+/// Where the `redirect=` and `exp=` values of a checked record are (byte ranges).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Modifiers {
+    pub(crate) redirect: Option<(usize, usize)>,
+    pub(crate) exp: Option<(usize, usize)>,
+}
+
+/// Whether every byte is printable US-ASCII (RFC 7208 §3.1): eight bytes at a time.
+fn all_printable(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut bad = 0u64;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(word);
+        // A byte below 0x20 (borrow into its high bit), or at 0x7f and above (the high bit
+        // of the byte or of the byte plus one).
+        bad |= (x.wrapping_sub(ONES * 0x20) & !x) | x | x.wrapping_add(ONES);
+    }
+    bad & HIGH == 0 && chunks.remainder().iter().all(|b| (0x20..=0x7e).contains(b))
+}
+
+/// The next term of record text at or after `pos`: its byte range; `None` at the end
+/// (RFC 7208 §4.6.1: terms are separated by one or more spaces).
+fn next_term(bytes: &[u8], pos: usize) -> Option<(usize, usize)> {
+    let rest = bytes.get(pos..)?;
+    let skip = rest.iter().position(|&b| b != b' ')?;
+    let start = pos.saturating_add(skip);
+    let len = bytes
+        .get(start..)?
+        .iter()
+        .position(|&b| b == b' ')
+        .unwrap_or(bytes.len().saturating_sub(start));
+    Some((start, start.saturating_add(len)))
+}
+
+/// Checks a whole record, `v=spf1` included, calling `each` with every term and its offset
+/// in order; the one parser behind [`Record::parse`] and the evaluator.
+pub(crate) fn scan_record<'a>(
+    text: &'a str,
+    mut each: impl FnMut(usize, TermRef<'a>),
+) -> Result<Modifiers, Error> {
+    let bytes = text.as_bytes();
+    if !all_printable(bytes) {
+        let pos = bytes
+            .iter()
+            .position(|b| !(0x20..=0x7e).contains(b))
+            .unwrap_or(0);
+        let byte = bytes.get(pos).copied().unwrap_or(0);
+        return Err(Error::syntax(pos, SyntaxProblem::BadByte(byte)));
+    }
+    if !is_spf_record(bytes) {
+        return Err(Error::syntax(0, SyntaxProblem::NotSpf));
+    }
+    let mut modifiers = Modifiers::default();
+    let mut pos = VERSION_LEN;
+    while let Some((start, end)) = next_term(bytes, pos) {
+        pos = end;
+        let term = parse_term(text.get(start..end).unwrap_or_default(), start)?;
+        let value_at = |value: &str| (end.saturating_sub(value.len()), end);
+        match term {
+            TermRef::Directive(..) => {}
+            TermRef::Redirect(value) | TermRef::Exp(value) => {
+                let slot = if matches!(term, TermRef::Redirect(_)) {
+                    &mut modifiers.redirect
+                } else {
+                    &mut modifiers.exp
+                };
+                if slot.is_some() {
+                    return Err(Error::syntax(start, SyntaxProblem::DuplicateModifier));
+                }
+                *slot = Some(value_at(value));
+            }
+            TermRef::Unknown { name, .. } => {
+                // The reference implementation (pyspf) rejects any modifier given twice;
+                // names of unknown modifiers compare exactly, as there.
+                if earlier_modifier(bytes.get(..start).unwrap_or_default(), name) {
+                    return Err(Error::syntax(start, SyntaxProblem::DuplicateModifier));
+                }
+            }
+        }
+        each(start, term);
+    }
+    Ok(modifiers)
+}
+
+/// Whether checked record text before a term has a modifier named exactly `name`.
+fn earlier_modifier(before: &[u8], name: &str) -> bool {
+    let mut pos = VERSION_LEN;
+    while let Some((start, end)) = next_term(before, pos) {
+        pos = end;
+        let term = before.get(start..end).unwrap_or_default();
+        if term.len() > name.len()
+            && term.starts_with(name.as_bytes())
+            && term.get(name.len()) == Some(&b'=')
+        {
+            return true;
+        }
+    }
+    false
+}
+
 fn syntax(offset: usize, problem: SyntaxProblem) -> Error {
     Error::syntax(offset, problem)
 }
 
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
 }
 
-/// `name "="` at the start of a term: the modifier name.
-fn modifier_name(i: &str) -> IResult<&str, &str> {
-    let (rest, name) = take_while1(is_name_char).parse(i)?;
-    let (rest, _) = nom::character::complete::char('=').parse(rest)?;
-    Ok((rest, name))
-}
-
-fn qualifier(i: &str) -> IResult<&str, Qualifier> {
-    let (rest, q) = opt(one_of("+-~?")).parse(i)?;
-    Ok((
-        rest,
-        match q {
-            Some('-') => Qualifier::Fail,
-            Some('~') => Qualifier::SoftFail,
-            Some('?') => Qualifier::Neutral,
-            _ => Qualifier::Pass,
-        },
-    ))
-}
-
-fn domain_spec(text: &str, offset: usize) -> Result<MacroString, Error> {
+fn domain_spec(text: &str, offset: usize) -> Result<&str, Error> {
     if text.is_empty() {
         return Err(syntax(offset, SyntaxProblem::MissingDomain));
     }
-    let spec = MacroString::parse_at(text, false, offset)?;
-    if !spec.is_domain_spec() {
+    // Most domain-specs are plain names: one literal (a term has no spaces or controls).
+    let last = if text.as_bytes().contains(&b'%') {
+        check_macro_text(text, false, offset)?
+    } else {
+        Some(Piece::Literal(text))
+    };
+    if !is_domain_end(last) {
         return Err(syntax(offset, SyntaxProblem::BadDomainEnd));
     }
-    Ok(spec)
+    Ok(text)
 }
 
 /// A CIDR length: `"0" / %x31-39 *DIGIT` up to `max` (RFC 7208 §5.6).
 fn cidr_length(digits: &str, max: u8, offset: usize) -> Result<u8, Error> {
     let bad = || syntax(offset, SyntaxProblem::BadCidr);
-    if digits.is_empty() || digits.len() > 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    let bytes = digits.as_bytes();
+    if bytes.is_empty() || bytes.len() > 3 || (bytes.len() > 1 && bytes.first() == Some(&b'0')) {
         return Err(bad());
     }
-    if digits.len() > 1 && digits.starts_with('0') {
-        return Err(bad());
+    let mut n = 0u16;
+    for &b in bytes {
+        if !b.is_ascii_digit() {
+            return Err(bad());
+        }
+        n = n * 10 + u16::from(b - b'0');
     }
-    let n: u8 = digits.parse().map_err(|_| bad())?;
-    if n > max {
-        return Err(bad());
+    match u8::try_from(n) {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(bad()),
     }
-    Ok(n)
 }
 
-/// Splits a trailing `/digits` off `text` (not `//digits` when `single`).
+/// Splits a trailing `/digits` off `text`.
 fn split_cidr(text: &str) -> Option<(&str, &str)> {
     let slash = text.bytes().rposition(|b| b == b'/')?;
     let (head, digits) = (text.get(..slash)?, text.get(slash.saturating_add(1)..)?);
@@ -304,7 +436,7 @@ fn split_cidr(text: &str) -> Option<(&str, &str)> {
 }
 
 /// `[":" domain-spec] [dual-cidr-length]` after `a` or `mx`.
-fn a_or_mx_args(rest: &str, offset: usize) -> Result<(Option<MacroString>, DualCidr), Error> {
+fn a_or_mx_args(rest: &str, offset: usize) -> Result<(Option<&str>, DualCidr), Error> {
     let mut cidr = DualCidr::default();
     let mut head = rest;
     if let Some((h, digits)) = split_cidr(head)
@@ -327,7 +459,7 @@ fn a_or_mx_args(rest: &str, offset: usize) -> Result<(Option<MacroString>, DualC
     Ok((domain, cidr))
 }
 
-fn required_domain(rest: &str, offset: usize) -> Result<MacroString, Error> {
+fn required_domain(rest: &str, offset: usize) -> Result<&str, Error> {
     match rest.strip_prefix(':') {
         Some(spec) => domain_spec(spec, offset.saturating_add(1)),
         None if rest.is_empty() => Err(syntax(offset, SyntaxProblem::MissingDomain)),
@@ -335,95 +467,116 @@ fn required_domain(rest: &str, offset: usize) -> Result<MacroString, Error> {
     }
 }
 
-fn parse_term(term: &str, start: usize) -> Result<Term, Error> {
+/// Parses one term (no spaces) that starts at `start` in the record (RFC 7208 §4.6.1, §5, §6).
+fn parse_term(term: &str, start: usize) -> Result<TermRef<'_>, Error> {
+    let bytes = term.as_bytes();
     // RFC 7208 §4.6.1: a modifier is `name "=" macro-string`; the name starts with ALPHA.
-    if let Ok((value, name)) = modifier_name(term) {
-        if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+    let name_len = bytes
+        .iter()
+        .position(|&b| !is_name_byte(b))
+        .unwrap_or(bytes.len());
+    if bytes.get(name_len) == Some(&b'=') {
+        if !bytes.first().is_some_and(u8::is_ascii_alphabetic) {
             return Err(syntax(start, SyntaxProblem::BadModifierName));
         }
-        let value_offset = start.saturating_add(name.len()).saturating_add(1);
-        let modifier = if name.eq_ignore_ascii_case("redirect") {
-            Modifier::Redirect(domain_spec(value, value_offset)?)
+        let name = term.get(..name_len).unwrap_or_default();
+        let value = term.get(name_len.saturating_add(1)..).unwrap_or_default();
+        let value_offset = start.saturating_add(name_len).saturating_add(1);
+        return Ok(if name.eq_ignore_ascii_case("redirect") {
+            TermRef::Redirect(domain_spec(value, value_offset)?)
         } else if name.eq_ignore_ascii_case("exp") {
-            Modifier::Exp(domain_spec(value, value_offset)?)
+            TermRef::Exp(domain_spec(value, value_offset)?)
         } else {
-            Modifier::Unknown {
-                name: name.to_owned(),
-                value: MacroString::parse_at(value, false, value_offset)?,
-            }
-        };
-        return Ok(Term::Modifier(modifier));
+            check_macro_text(value, false, value_offset)?;
+            TermRef::Unknown { name, value }
+        });
     }
-    if term.starts_with('=') {
-        return Err(syntax(start, SyntaxProblem::BadModifierName));
+    let qualifier = match bytes.first() {
+        Some(b'-') => Some(Qualifier::Fail),
+        Some(b'~') => Some(Qualifier::SoftFail),
+        Some(b'?') => Some(Qualifier::Neutral),
+        Some(b'+') => Some(Qualifier::Pass),
+        _ => None,
+    };
+    let name_start = usize::from(qualifier.is_some());
+    let after_q = term.get(name_start..).unwrap_or_default();
+    let name_offset = start.saturating_add(name_start);
+    let name_len = after_q
+        .bytes()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .unwrap_or(after_q.len());
+    if name_len == 0 {
+        return Err(syntax(name_offset, SyntaxProblem::UnknownMechanism));
     }
-    let (after_q, qualifier) =
-        qualifier(term).map_err(|_| syntax(start, SyntaxProblem::UnknownMechanism))?;
-    let name_offset = start.saturating_add(term.len().saturating_sub(after_q.len()));
-    let (rest, name) =
-        take_while1::<_, _, nom::error::Error<&str>>(|c: char| c.is_ascii_alphanumeric())
-            .parse(after_q)
-            .map_err(|_| syntax(name_offset, SyntaxProblem::UnknownMechanism))?;
-    let rest_offset = name_offset.saturating_add(name.len());
+    let name = after_q.get(..name_len).unwrap_or_default();
+    let rest = after_q.get(name_len..).unwrap_or_default();
+    let rest_offset = name_offset.saturating_add(name_len);
     let is = |keyword: &str| name.eq_ignore_ascii_case(keyword);
-    let mechanism = match () {
-        () if is("all") => {
+    let mechanism = match name_len {
+        3 if is("all") => {
             if !rest.is_empty() {
                 return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument));
             }
-            Mechanism::All
+            MechanismRef::All
         }
-        () if is("include") => Mechanism::Include(required_domain(rest, rest_offset)?),
-        () if is("exists") => Mechanism::Exists(required_domain(rest, rest_offset)?),
-        () if is("a") => {
+        7 if is("include") => MechanismRef::Include(required_domain(rest, rest_offset)?),
+        6 if is("exists") => MechanismRef::Exists(required_domain(rest, rest_offset)?),
+        1 if is("a") => {
             let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
-            Mechanism::A { domain, cidr }
+            MechanismRef::A(domain, cidr)
         }
-        () if is("mx") => {
+        2 if is("mx") => {
             let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
-            Mechanism::Mx { domain, cidr }
+            MechanismRef::Mx(domain, cidr)
         }
-        () if is("ptr") => Mechanism::Ptr(match rest.strip_prefix(':') {
+        3 if is("ptr") => MechanismRef::Ptr(match rest.strip_prefix(':') {
             Some(spec) => Some(domain_spec(spec, rest_offset.saturating_add(1))?),
             None if rest.is_empty() => None,
             None => return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument)),
         }),
-        () if is("ip4") => {
-            let arg = rest
-                .strip_prefix(':')
-                .ok_or(syntax(rest_offset, SyntaxProblem::BadIp4))?;
-            let (addr, prefix) = match split_slash(arg) {
-                Some((addr, len)) => {
-                    let at = rest_offset.saturating_add(1).saturating_add(addr.len());
-                    (addr, Some(cidr_length(len, 32, at)?))
-                }
-                None => (arg, None),
-            };
-            let network = dotted_quad(addr)
-                .ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp4))?;
-            Mechanism::Ip4 { network, prefix }
-        }
-        () if is("ip6") => {
-            let arg = rest
-                .strip_prefix(':')
-                .ok_or(syntax(rest_offset, SyntaxProblem::BadIp6))?;
-            let (addr, prefix) = match split_slash(arg) {
-                Some((addr, len)) => {
-                    let at = rest_offset.saturating_add(1).saturating_add(addr.len());
-                    (addr, Some(cidr_length(len, 128, at)?))
-                }
-                None => (arg, None),
-            };
-            let network =
-                ipv6(addr).ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp6))?;
-            Mechanism::Ip6 { network, prefix }
-        }
-        () => return Err(syntax(name_offset, SyntaxProblem::UnknownMechanism)),
+        3 if is("ip4") => ip4_mechanism(rest, rest_offset)?,
+        3 if is("ip6") => ip6_mechanism(rest, rest_offset)?,
+        _ => return Err(syntax(name_offset, SyntaxProblem::UnknownMechanism)),
     };
-    Ok(Term::Directive(Directive {
-        qualifier,
+    Ok(TermRef::Directive(
+        qualifier.unwrap_or(Qualifier::Pass),
         mechanism,
-    }))
+    ))
+}
+
+/// `ip4:<network>[/<len>]` after the name (RFC 7208 §5.6); the length is checked first.
+fn ip4_mechanism(rest: &str, rest_offset: usize) -> Result<MechanismRef<&'static str>, Error> {
+    let arg = rest
+        .strip_prefix(':')
+        .ok_or(syntax(rest_offset, SyntaxProblem::BadIp4))?;
+    // One pass for the address up to the first `/`; the length is checked first.
+    let (network, slash) = dotted_quad_prefix(arg);
+    let prefix = match slash {
+        Some(at) => {
+            let len = arg.get(at.saturating_add(1)..).unwrap_or_default();
+            let offset = rest_offset.saturating_add(1).saturating_add(at);
+            Some(cidr_length(len, 32, offset)?)
+        }
+        None => None,
+    };
+    let network = network.ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp4))?;
+    Ok(MechanismRef::Ip4(network, prefix))
+}
+
+/// `ip6:<network>[/<len>]` after the name (RFC 7208 §5.6); the length is checked first.
+fn ip6_mechanism(rest: &str, rest_offset: usize) -> Result<MechanismRef<&'static str>, Error> {
+    let arg = rest
+        .strip_prefix(':')
+        .ok_or(syntax(rest_offset, SyntaxProblem::BadIp6))?;
+    let (addr, prefix) = match split_slash(arg) {
+        Some((addr, len)) => {
+            let at = rest_offset.saturating_add(1).saturating_add(addr.len());
+            (addr, Some(cidr_length(len, 128, at)?))
+        }
+        None => (arg, None),
+    };
+    let network = ipv6(addr).ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp6))?;
+    Ok(MechanismRef::Ip6(network, prefix))
 }
 
 /// Splits at the first `/` (a byte scan: cheaper than a pattern search on short terms).
@@ -433,9 +586,76 @@ fn split_slash(text: &str) -> Option<(&str, &str)> {
 }
 
 /// An IPv6 address in RFC 4291 §2.2 text form: up to eight groups of 1-4 hex digits, one `::`
-/// for a run of zero groups, optionally ending in a dotted quad. A byte scan that accepts
-/// exactly what `Ipv6Addr::from_str` accepts, at a fraction of its cost.
+/// for a run of zero groups, optionally ending in a dotted quad. Accepts exactly what
+/// `Ipv6Addr::from_str` accepts, at a fraction of its cost: one pass over the bytes for the
+/// usual hex-only form, [`ipv6_general`] for the dotted-quad ending.
 fn ipv6(text: &str) -> Option<Ipv6Addr> {
+    let bytes = text.as_bytes();
+    if bytes.contains(&b'.') {
+        return ipv6_general(text);
+    }
+    let hex = |b: Option<&u8>| match b {
+        Some(&b @ b'0'..=b'9') => Some(u16::from(b - b'0')),
+        Some(&b @ b'a'..=b'f') => Some(u16::from(b - b'a') + 10),
+        Some(&b @ b'A'..=b'F') => Some(u16::from(b - b'A') + 10),
+        _ => None,
+    };
+    let mut groups = [0u16; 8];
+    let mut n = 0usize;
+    // Where the `::` gap is (the number of groups before it).
+    let mut gap: Option<usize> = None;
+    let mut i = 0usize;
+    if bytes.starts_with(b"::") {
+        gap = Some(0);
+        i = 2;
+    }
+    while i < bytes.len() {
+        // A group: one to four hex digits.
+        let mut value = hex(bytes.get(i))?;
+        i = i.saturating_add(1);
+        for _ in 0..3 {
+            let Some(digit) = hex(bytes.get(i)) else {
+                break;
+            };
+            value = (value << 4) | digit;
+            i = i.saturating_add(1);
+        }
+        *groups.get_mut(n)? = value;
+        n = n.saturating_add(1);
+        match bytes.get(i) {
+            None => break,
+            Some(b':') => {
+                i = i.saturating_add(1);
+                if bytes.get(i) == Some(&b':') {
+                    if gap.is_some() {
+                        return None;
+                    }
+                    gap = Some(n);
+                    i = i.saturating_add(1);
+                } else if i == bytes.len() {
+                    return None;
+                }
+            }
+            Some(_) => return None,
+        }
+    }
+    match gap {
+        None if n == 8 => Some(Ipv6Addr::from(groups)),
+        Some(at) if n <= 7 => {
+            // Move the groups after the gap to the end.
+            let tail = n.checked_sub(at)?;
+            let mut out = [0u16; 8];
+            out.get_mut(..at)?.copy_from_slice(groups.get(..at)?);
+            out.get_mut(8usize.checked_sub(tail)?..)?
+                .copy_from_slice(groups.get(at..n)?);
+            Some(Ipv6Addr::from(out))
+        }
+        _ => None,
+    }
+}
+
+/// [`ipv6`] for any form, a trailing dotted quad included.
+fn ipv6_general(text: &str) -> Option<Ipv6Addr> {
     let bytes = text.as_bytes();
     let mut head = [0u16; 8];
     let mut tail = [0u16; 8];
@@ -520,36 +740,54 @@ fn ipv6(text: &str) -> Option<Ipv6Addr> {
     Some(Ipv6Addr::from(groups))
 }
 
+/// The `ip4-network` (RFC 7208 §5.6) before the first `/` of `text` (as [`dotted_quad`]),
+/// and where that `/` is.
+fn dotted_quad_prefix(text: &str) -> (Option<Ipv4Addr>, Option<usize>) {
+    let bytes = text.as_bytes();
+    let slash = bytes.iter().position(|&b| b == b'/');
+    let head = bytes
+        .get(..slash.unwrap_or(bytes.len()))
+        .unwrap_or_default();
+    (quad(head), slash)
+}
+
 /// `ip4-network` (RFC 7208 §5.6): four `dec-octet`s, no leading zeros.
 fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
+    quad(text.as_bytes())
+}
+
+/// [`dotted_quad`] on bytes: octet by octet, one to three digits each.
+fn quad(bytes: &[u8]) -> Option<Ipv4Addr> {
+    let digit = |b: Option<&u8>| match b {
+        Some(&b) if b.is_ascii_digit() => Some(u16::from(b - b'0')),
+        _ => None,
+    };
     let mut octets = [0u8; 4];
-    let mut index = 0usize;
-    let (mut value, mut digits) = (0u16, 0u8);
-    let mut leading_zero = false;
-    for &b in text.as_bytes() {
-        if b == b'.' {
-            if digits == 0 || index >= 3 {
+    let mut i = 0usize;
+    for (n, octet) in octets.iter_mut().enumerate() {
+        if n > 0 {
+            if bytes.get(i) != Some(&b'.') {
                 return None;
             }
-            *octets.get_mut(index)? = u8::try_from(value).ok()?;
-            index = index.saturating_add(1);
-            (value, digits) = (0, 0);
-        } else if b.is_ascii_digit() {
-            if digits == 1 && leading_zero || digits == 3 {
-                return None;
-            }
-            leading_zero = digits == 0 && b == b'0';
-            value = value * 10 + u16::from(b - b'0');
-            digits = digits.saturating_add(1);
-        } else {
-            return None;
+            i = i.saturating_add(1);
         }
+        let first = digit(bytes.get(i))?;
+        i = i.saturating_add(1);
+        let mut value = first;
+        if let Some(second) = digit(bytes.get(i)) {
+            if first == 0 {
+                return None;
+            }
+            value = value * 10 + second;
+            i = i.saturating_add(1);
+            if let Some(third) = digit(bytes.get(i)) {
+                value = value * 10 + third;
+                i = i.saturating_add(1);
+            }
+        }
+        *octet = u8::try_from(value).ok()?;
     }
-    if digits == 0 || index != 3 {
-        return None;
-    }
-    *octets.get_mut(3)? = u8::try_from(value).ok()?;
-    Some(Ipv4Addr::from(octets))
+    (i == bytes.len()).then_some(Ipv4Addr::from(octets))
 }
 
 fn write_cidr(f: &mut fmt::Formatter<'_>, cidr: DualCidr) -> fmt::Result {
@@ -682,6 +920,29 @@ mod tests {
             "::1 ",
         ] {
             assert_eq!(ipv6(text), text.parse::<Ipv6Addr>().ok(), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn ipv6_accepts_what_std_accepts(text in "[0-9a-fA-F:.]{0,42}") {
+            proptest::prop_assert_eq!(ipv6(&text), text.parse::<Ipv6Addr>().ok());
+        }
+
+        #[test]
+        fn dotted_quad_accepts_what_std_accepts(text in "[0-9.]{0,17}") {
+            proptest::prop_assert_eq!(dotted_quad(&text), text.parse::<Ipv4Addr>().ok());
+        }
+
+        #[test]
+        fn one_pass_dotted_quad_agrees_with_split_then_parse(text in "[0-9./x]{0,20}") {
+            let (head, slash) = match text.find('/') {
+                Some(at) => (&text[..at], Some(at)),
+                None => (text.as_str(), None),
+            };
+            proptest::prop_assert_eq!(dotted_quad_prefix(&text), (dotted_quad(head), slash));
         }
     }
 
