@@ -77,6 +77,7 @@ pub mod greylist;
 pub mod limits;
 pub mod mta_sts;
 mod probe;
+mod siphash;
 mod state;
 mod subject;
 mod table;
