@@ -226,6 +226,27 @@ fn strict_retry(
     }
 }
 
+/// Decide a request on a tracked key's state and record it as `mode` says.
+#[inline]
+fn record(
+    quota: &Quota,
+    mode: RateMode,
+    tat: &mut Tat,
+    instant_ns: u64,
+    cost: u64,
+) -> RateDecision {
+    let (decision, new_tat) = compute(quota, tat.0, instant_ns, cost);
+    let record = match decision {
+        RateDecision::Allowed { .. } => true,
+        RateDecision::Refused { .. } => mode == RateMode::Strict,
+        RateDecision::TooLarge => false,
+    };
+    if record {
+        tat.0 = new_tat;
+    }
+    strict_retry(quota, mode, decision, new_tat, instant_ns, cost)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 struct Tat(u64);
 
@@ -301,26 +322,31 @@ impl RateLimiter {
     /// Decide a request of `cost` for `key` at `now_ms` and record it as the mode says.
     pub fn check(&mut self, key: Key, now_ms: u64, cost: u64) -> RateDecision {
         if self.mode == RateMode::ReadOnly {
-            return self.peek(key, now_ms, cost);
+            return self.peek_read_only(key, now_ms, cost);
         }
         let instant_ns = self.clock.observe(now_ms).saturating_mul(NS_PER_MS);
-        let quota = self.quota;
-        let mode = self.mode;
-        let untracked = self.untracked();
+        // Fast path, a key tracked in its home bucket: one bucket read and the arithmetic,
+        // no call (few instructions, so that many independent decisions fit in the
+        // processor's window at once and their table reads overlap).
+        if let Some(tat) = self.table.get_mut_at_home(key) {
+            return record(&self.quota, self.mode, tat, instant_ns, cost);
+        }
+        self.check_elsewhere(key, instant_ns, cost)
+    }
+
+    /// [`check`](Self::check) in read-only mode (out of line: it is not the common case).
+    #[inline(never)]
+    fn peek_read_only(&self, key: Key, now_ms: u64, cost: u64) -> RateDecision {
+        self.peek(key, now_ms, cost)
+    }
+
+    /// [`check`](Self::check) for a key not in its home bucket: further along, or new (then
+    /// inserted, or not, as the overflow policy says).
+    #[inline(never)]
+    fn check_elsewhere(&mut self, key: Key, instant_ns: u64, cost: u64) -> RateDecision {
         match self.table.slot(key, instant_ns, Tat(0)) {
-            Slot::Tracked(tat) => {
-                let (decision, new_tat) = compute(&quota, tat.0, instant_ns, cost);
-                let record = match decision {
-                    RateDecision::Allowed { .. } => true,
-                    RateDecision::Refused { .. } => mode == RateMode::Strict,
-                    RateDecision::TooLarge => false,
-                };
-                if record {
-                    tat.0 = new_tat;
-                }
-                strict_retry(&quota, mode, decision, new_tat, instant_ns, cost)
-            }
-            Slot::Untracked => untracked,
+            Slot::Tracked(tat) => record(&self.quota, self.mode, tat, instant_ns, cost),
+            Slot::Untracked => self.untracked(),
         }
     }
 
