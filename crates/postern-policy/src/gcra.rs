@@ -48,6 +48,8 @@ pub struct Quota {
     t_ns: u64,
     /// Tolerance τ = burst · T in nanoseconds.
     tau_ns: u64,
+    /// ⌊(2⁶⁴ − 1) / T⌋: dividing by T is then a multiply and one correction.
+    t_recip: u64,
 }
 
 impl Quota {
@@ -83,6 +85,7 @@ impl Quota {
             burst: count,
             t_ns,
             tau_ns: 0,
+            t_recip: u64::MAX / t_ns,
         }
         .with_burst(count)
     }
@@ -130,6 +133,16 @@ impl Quota {
     /// The emission interval `T` in nanoseconds.
     pub const fn emission_interval_ns(&self) -> u64 {
         self.t_ns
+    }
+
+    /// `⌊x / T⌋` for `x < 2⁶²` (every `x ≤ τ`), without a division instruction (whose
+    /// latency would hold up each decision): `⌊x · ⌊(2⁶⁴ − 1) / T⌋ / 2⁶⁴⌋` is the quotient or
+    /// one less, since the reciprocal errs by less than `2⁶²` parts in `2⁶⁴` of `x / T`.
+    #[allow(clippy::cast_possible_truncation)] // the high half of a 64 × 64-bit product
+    fn div_t(&self, x: u64) -> u64 {
+        let q = ((u128::from(x) * u128::from(self.t_recip)) >> 64) as u64;
+        // (q + 1) · T ≤ x + T < 2⁶³: no overflow.
+        if (q + 1) * self.t_ns <= x { q + 1 } else { q }
     }
 }
 
@@ -200,7 +213,7 @@ fn compute(quota: &Quota, tat_ns: u64, instant_ns: u64, cost: u64) -> (RateDecis
     let new_tat = tat_ns.max(instant_ns).saturating_add(increment);
     let used = new_tat - instant_ns;
     if used <= quota.tau_ns {
-        let remaining = (quota.tau_ns - used) / quota.t_ns;
+        let remaining = quota.div_t(quota.tau_ns - used);
         (RateDecision::Allowed { remaining }, new_tat)
     } else {
         let retry_after_ms = ceil_ms(used - quota.tau_ns);
@@ -683,6 +696,19 @@ mod tests {
         assert!(open.check(Key::from_u128(2), 0, 1).is_allowed());
         assert!(open.check(Key::from_u128(2), 0, 1).is_allowed());
         assert_eq!(open.stats().untracked, 2);
+    }
+
+    proptest::proptest! {
+        /// The multiply-and-correct division gives `x / T` for every `x` below 2⁶² (τ is).
+        #[test]
+        fn reciprocal_division_is_exact(t in 1_u64..1 << 62, x in 0_u64..1 << 62, small in 0_u64..4096) {
+            let q = Quota { t_ns: t, t_recip: u64::MAX / t, ..Quota::new(1, 1).unwrap() };
+            for x in [x, small, x / t * t, (x / t * t).saturating_sub(1), (1 << 62) - 1] {
+                proptest::prop_assert_eq!(q.div_t(x), x / t, "x = {}, t = {}", x, t);
+            }
+            let q = Quota { t_ns: small + 1, t_recip: u64::MAX / (small + 1), ..q };
+            proptest::prop_assert_eq!(q.div_t(x), x / (small + 1));
+        }
     }
 
     #[test]
