@@ -726,6 +726,33 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// The limiter (with its inline fast path for allowed requests) decides and records
+        /// exactly as the pure step over stored records does, in every recording mode, for
+        /// any quota, costs (zero and too large included) and several keys.
+        #[test]
+        fn limiter_matches_pure_step(
+            count in 1_u64..50,
+            period_ms in 1_u64..5000,
+            burst in 1_u64..60,
+            strict in proptest::bool::ANY,
+            events in proptest::collection::vec((0_u128..4, 0_u64..700, 0_u64..70), 1..200),
+        ) {
+            let quota = Quota::new(count, period_ms).unwrap().with_burst(burst).unwrap();
+            let mode = if strict { RateMode::Strict } else { RateMode::Leaky };
+            let mut limiter = RateLimiter::new(quota, mode, 16, Overflow::EvictOldest).unwrap();
+            let mut stored: [Option<[u8; GcraState::ENCODED_LEN]>; 4] = [None; 4];
+            let mut now = 0_u64;
+            for (k, dt, cost) in events {
+                now += dt;
+                let slot = &mut stored[usize::try_from(k).unwrap()];
+                let s = step(&quota, mode, slot.as_ref().map(|b| &b[..]), now, cost).unwrap();
+                if let Some(st) = s.new_state {
+                    *slot = Some(st.encode());
+                }
+                proptest::prop_assert_eq!(limiter.check(Key::from_u128(k + 1), now, cost), s.decision);
+            }
+        }
+
         /// The multiply-and-correct division gives `x / T` for every `x` below 2⁶² (τ is).
         #[test]
         fn reciprocal_division_is_exact(t in 1_u64..1 << 62, x in 0_u64..1 << 62, small in 0_u64..4096) {
