@@ -112,7 +112,7 @@ fn rate(c: &mut Criterion) {
         });
     });
     // The hardware floor: memory latency, as a chase through one random cycle over a 64 MiB
-    // array (about the size of the 1M-key table's 48 MiB). Each read depends on the one
+    // array (about the size of the 1M-key table, 56 MiB). Each read depends on the one
     // before, as one cold decision's bucket read does on nothing faster than DRAM.
     let floor = random_cycle(1 << 23);
     let mut at = 0_usize;

@@ -48,6 +48,8 @@ pub struct Quota {
     t_ns: u64,
     /// Tolerance τ = burst · T in nanoseconds.
     tau_ns: u64,
+    /// ⌊(2⁶⁴ − 1) / T⌋: dividing by T is then a multiply and one correction.
+    t_recip: u64,
 }
 
 impl Quota {
@@ -83,6 +85,7 @@ impl Quota {
             burst: count,
             t_ns,
             tau_ns: 0,
+            t_recip: u64::MAX / t_ns,
         }
         .with_burst(count)
     }
@@ -130,6 +133,16 @@ impl Quota {
     /// The emission interval `T` in nanoseconds.
     pub const fn emission_interval_ns(&self) -> u64 {
         self.t_ns
+    }
+
+    /// `⌊x / T⌋` for `x < 2⁶²` (every `x ≤ τ`), without a division instruction (whose
+    /// latency would hold up each decision): `⌊x · ⌊(2⁶⁴ − 1) / T⌋ / 2⁶⁴⌋` is the quotient or
+    /// one less, since the reciprocal errs by less than `2⁶²` parts in `2⁶⁴` of `x / T`.
+    #[allow(clippy::cast_possible_truncation)] // the high half of a 64 × 64-bit product
+    fn div_t(&self, x: u64) -> u64 {
+        let q = ((u128::from(x) * u128::from(self.t_recip)) >> 64) as u64;
+        // (q + 1) · T ≤ x + T < 2⁶³: no overflow.
+        if (q + 1) * self.t_ns <= x { q + 1 } else { q }
     }
 }
 
@@ -200,7 +213,7 @@ fn compute(quota: &Quota, tat_ns: u64, instant_ns: u64, cost: u64) -> (RateDecis
     let new_tat = tat_ns.max(instant_ns).saturating_add(increment);
     let used = new_tat - instant_ns;
     if used <= quota.tau_ns {
-        let remaining = (quota.tau_ns - used) / quota.t_ns;
+        let remaining = quota.div_t(quota.tau_ns - used);
         (RateDecision::Allowed { remaining }, new_tat)
     } else {
         let retry_after_ms = ceil_ms(used - quota.tau_ns);
@@ -224,6 +237,54 @@ fn strict_retry(
         }
         _ => decision,
     }
+}
+
+/// Decide a request on a tracked key's state and record it as `mode` says: an allowed
+/// request inline, in as few instructions as the decision allows (the 1M-key rate check is
+/// bound by how many decisions fit in the processor's window at once), the rest out of line.
+#[inline]
+fn record(
+    quota: &Quota,
+    mode: RateMode,
+    tat: &mut Tat,
+    instant_ns: u64,
+    cost: u64,
+) -> RateDecision {
+    if let Some(increment) = cost.checked_mul(quota.t_ns)
+        && increment <= quota.tau_ns
+    {
+        let new_tat = tat.0.max(instant_ns).saturating_add(increment);
+        let used = new_tat - instant_ns;
+        if used <= quota.tau_ns {
+            tat.0 = new_tat;
+            return RateDecision::Allowed {
+                remaining: quota.div_t(quota.tau_ns - used),
+            };
+        }
+    }
+    record_not_allowed(quota, mode, tat, instant_ns, cost)
+}
+
+/// [`record`] for a request that is refused or too large.
+#[cold]
+#[inline(never)]
+fn record_not_allowed(
+    quota: &Quota,
+    mode: RateMode,
+    tat: &mut Tat,
+    instant_ns: u64,
+    cost: u64,
+) -> RateDecision {
+    let (decision, new_tat) = compute(quota, tat.0, instant_ns, cost);
+    let record = match decision {
+        RateDecision::Allowed { .. } => true,
+        RateDecision::Refused { .. } => mode == RateMode::Strict,
+        RateDecision::TooLarge => false,
+    };
+    if record {
+        tat.0 = new_tat;
+    }
+    strict_retry(quota, mode, decision, new_tat, instant_ns, cost)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -301,26 +362,31 @@ impl RateLimiter {
     /// Decide a request of `cost` for `key` at `now_ms` and record it as the mode says.
     pub fn check(&mut self, key: Key, now_ms: u64, cost: u64) -> RateDecision {
         if self.mode == RateMode::ReadOnly {
-            return self.peek(key, now_ms, cost);
+            return self.peek_read_only(key, now_ms, cost);
         }
         let instant_ns = self.clock.observe(now_ms).saturating_mul(NS_PER_MS);
-        let quota = self.quota;
-        let mode = self.mode;
-        let untracked = self.untracked();
+        // Fast path, a key tracked in its home bucket: one bucket read and the arithmetic,
+        // no call (few instructions, so that many independent decisions fit in the
+        // processor's window at once and their table reads overlap).
+        if let Some(tat) = self.table.get_mut_at_home(key) {
+            return record(&self.quota, self.mode, tat, instant_ns, cost);
+        }
+        self.check_elsewhere(key, instant_ns, cost)
+    }
+
+    /// [`check`](Self::check) in read-only mode (out of line: it is not the common case).
+    #[inline(never)]
+    fn peek_read_only(&self, key: Key, now_ms: u64, cost: u64) -> RateDecision {
+        self.peek(key, now_ms, cost)
+    }
+
+    /// [`check`](Self::check) for a key not in its home bucket: further along, or new (then
+    /// inserted, or not, as the overflow policy says).
+    #[inline(never)]
+    fn check_elsewhere(&mut self, key: Key, instant_ns: u64, cost: u64) -> RateDecision {
         match self.table.slot(key, instant_ns, Tat(0)) {
-            Slot::Tracked(tat) => {
-                let (decision, new_tat) = compute(&quota, tat.0, instant_ns, cost);
-                let record = match decision {
-                    RateDecision::Allowed { .. } => true,
-                    RateDecision::Refused { .. } => mode == RateMode::Strict,
-                    RateDecision::TooLarge => false,
-                };
-                if record {
-                    tat.0 = new_tat;
-                }
-                strict_retry(&quota, mode, decision, new_tat, instant_ns, cost)
-            }
-            Slot::Untracked => untracked,
+            Slot::Tracked(tat) => record(&self.quota, self.mode, tat, instant_ns, cost),
+            Slot::Untracked => self.untracked(),
         }
     }
 
@@ -657,6 +723,46 @@ mod tests {
         assert!(open.check(Key::from_u128(2), 0, 1).is_allowed());
         assert!(open.check(Key::from_u128(2), 0, 1).is_allowed());
         assert_eq!(open.stats().untracked, 2);
+    }
+
+    proptest::proptest! {
+        /// The limiter (with its inline fast path for allowed requests) decides and records
+        /// exactly as the pure step over stored records does, in every recording mode, for
+        /// any quota, costs (zero and too large included) and several keys.
+        #[test]
+        fn limiter_matches_pure_step(
+            count in 1_u64..50,
+            period_ms in 1_u64..5000,
+            burst in 1_u64..60,
+            strict in proptest::bool::ANY,
+            events in proptest::collection::vec((0_u128..4, 0_u64..700, 0_u64..70), 1..200),
+        ) {
+            let quota = Quota::new(count, period_ms).unwrap().with_burst(burst).unwrap();
+            let mode = if strict { RateMode::Strict } else { RateMode::Leaky };
+            let mut limiter = RateLimiter::new(quota, mode, 16, Overflow::EvictOldest).unwrap();
+            let mut stored: [Option<[u8; GcraState::ENCODED_LEN]>; 4] = [None; 4];
+            let mut now = 0_u64;
+            for (k, dt, cost) in events {
+                now += dt;
+                let slot = &mut stored[usize::try_from(k).unwrap()];
+                let s = step(&quota, mode, slot.as_ref().map(|b| &b[..]), now, cost).unwrap();
+                if let Some(st) = s.new_state {
+                    *slot = Some(st.encode());
+                }
+                proptest::prop_assert_eq!(limiter.check(Key::from_u128(k + 1), now, cost), s.decision);
+            }
+        }
+
+        /// The multiply-and-correct division gives `x / T` for every `x` below 2⁶² (τ is).
+        #[test]
+        fn reciprocal_division_is_exact(t in 1_u64..1 << 62, x in 0_u64..1 << 62, small in 0_u64..4096) {
+            let q = Quota { t_ns: t, t_recip: u64::MAX / t, ..Quota::new(1, 1).unwrap() };
+            for x in [x, small, x / t * t, (x / t * t).saturating_sub(1), (1 << 62) - 1] {
+                proptest::prop_assert_eq!(q.div_t(x), x / t, "x = {}, t = {}", x, t);
+            }
+            let q = Quota { t_ns: small + 1, t_recip: u64::MAX / (small + 1), ..q };
+            proptest::prop_assert_eq!(q.div_t(x), x / (small + 1));
+        }
     }
 
     #[test]

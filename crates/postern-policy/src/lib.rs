@@ -51,8 +51,9 @@
 //! evicts the entries already equivalent to fresh state, then (under
 //! [`Overflow::EvictOldest`]) the entries closest to expiry, in batches of
 //! `max_keys /` [`EVICTION_BATCH_DIVISOR`]; or it fails open or closed, as the caller chose.
-//! [`TableStats`] counts evictions. A rate key costs 24 bytes of entry plus the table's
-//! control bytes and load factor.
+//! [`TableStats`] counts evictions. A rate key costs 24 bytes of entry (key and state side by
+//! side, two to a 64-byte cache line) at a load factor of at most 4/7: 56 bytes per key of
+//! `max_keys`.
 //!
 //! # Limits
 //! Every bound is a documented constant: [`MAX_TABLE_KEYS`] and [`EVICTION_BATCH_DIVISOR`]
@@ -77,6 +78,7 @@ pub mod greylist;
 pub mod limits;
 pub mod mta_sts;
 mod probe;
+mod siphash;
 mod state;
 mod subject;
 mod table;

@@ -1,49 +1,89 @@
-//! An open-addressing hash map from [`Key`] to small `Copy` values, with linear probing and
-//! backward-shift deletion. Key and value sit together in one bucket (24 bytes for an 8-byte
-//! value), so a lookup in a large, cold table costs about one cache miss, where a `SwissTable`
-//! touches a control group and a bucket in two places.
+//! An open-addressing hash map from [`Key`] to small `Copy` values: buckets of
+//! [`SLOTS`] entries, one bucket per 64-byte cache line (for an 8-byte value), probed
+//! bucket after bucket (linear probing over buckets), with backward-shift deletion.
 //!
-//! The all-zero key marks empty buckets; that one key, if used, lives in a side slot.
-
-use core::hash::BuildHasher;
+//! Key and value sit together in a bucket aligned to the cache line, so a lookup in a large,
+//! cold table reads one line unless its home bucket overflowed (a `SwissTable` touches a
+//! control group and a slot in two places; 24-byte entries packed end to end straddle two
+//! lines one time in four). The bucket count need not be a power of two: the home bucket is
+//! the hash scaled to the count (a multiply), so the table is sized to its key bound.
+//!
+//! Invariant: an entry sits in its home bucket or, if that was full, in a later one, and every
+//! bucket from its home up to it is full. A lookup therefore stops at the first bucket with a
+//! free slot. The all-zero key marks free slots; that one key, if used, lives in a side slot.
 
 use crate::subject::Key;
 use crate::table::KeyHasherBuilder;
 
 const EMPTY: Key = Key::from_u128(0);
+/// Entries per bucket: two 16-byte keys and two 8-byte values fill 48 of a line's 64 bytes.
+pub(crate) const SLOTS: usize = 2;
 /// Smallest non-zero bucket count.
-const MIN_BUCKETS: usize = 16;
+const MIN_BUCKETS: usize = 8;
+/// Maximum load factor, as the fraction `LOAD_NUM / LOAD_DEN` of the slots: at 4/7 about one
+/// entry in seven overflows its home bucket (the cost of the second cache line weighs more
+/// than the table's size: at 0.7 the 1M-key decision is slower, at 0.55 a little faster).
+const LOAD_NUM: usize = 4;
+const LOAD_DEN: usize = 7;
 
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
 struct Bucket<V> {
-    key: Key,
-    value: V,
+    keys: [Key; SLOTS],
+    values: [V; SLOTS],
 }
 
-/// The map. Load factor at most 7/8, so every probe sequence meets an empty bucket.
+impl<V: Copy + Default> Bucket<V> {
+    fn empty() -> Self {
+        Self {
+            keys: [EMPTY; SLOTS],
+            values: [V::default(); SLOTS],
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.keys.iter().all(|&k| k != EMPTY)
+    }
+}
+
+/// The map.
 #[derive(Debug, Clone)]
 pub(crate) struct ProbeMap<V> {
     buckets: Vec<Bucket<V>>,
-    /// Occupied buckets (the zero key not included).
+    /// Occupied slots (the zero key not included).
     used: usize,
+    /// The most entries the map will be asked to hold: growth stops at the bucket count
+    /// for that many.
+    limit: usize,
     zero: Option<V>,
     hasher: KeyHasherBuilder,
 }
 
-/// Buckets needed to hold `n` entries at a load factor of at most 7/8.
+/// Buckets needed to hold `n` entries at the maximum load factor.
 fn buckets_for(n: usize) -> usize {
-    n.saturating_mul(8)
-        .div_ceil(7)
+    n.saturating_mul(LOAD_DEN)
+        .div_ceil(SLOTS * LOAD_NUM)
         .saturating_add(1)
-        .next_power_of_two()
         .max(MIN_BUCKETS)
 }
 
+/// Whether `x` lies in the cyclic interval `(a, b]`.
+fn in_cyclic(a: usize, x: usize, b: usize) -> bool {
+    if a <= b {
+        a < x && x <= b
+    } else {
+        a < x || x <= b
+    }
+}
+
 impl<V: Copy + Default> ProbeMap<V> {
-    pub(crate) fn new(hasher: KeyHasherBuilder) -> Self {
+    /// A map that will hold at most about `limit` entries (more still work, with more
+    /// growth).
+    pub(crate) fn new(hasher: KeyHasherBuilder, limit: usize) -> Self {
         Self {
             buckets: Vec::new(),
             used: 0,
+            limit,
             zero: None,
             hasher,
         }
@@ -60,41 +100,71 @@ impl<V: Copy + Default> ProbeMap<V> {
             .saturating_mul(core::mem::size_of::<Bucket<V>>())
     }
 
-    #[allow(clippy::cast_possible_truncation)] // the hash is reduced modulo the bucket count
+    /// The home bucket of `key`: its hash scaled to the bucket count.
+    #[allow(clippy::cast_possible_truncation)] // the product's high half is below the count
     fn home(&self, key: Key) -> usize {
-        (self.hasher.hash_one(key) as usize) & self.buckets.len().wrapping_sub(1)
+        let h = u128::from(self.hasher.hash_key(key));
+        ((h * self.buckets.len() as u128) >> 64) as usize
     }
 
-    fn mask(&self) -> usize {
-        self.buckets.len().wrapping_sub(1)
+    fn next(&self, i: usize) -> usize {
+        let j = i + 1;
+        if j == self.buckets.len() { 0 } else { j }
     }
 
-    /// The bucket holding `key`, or the empty bucket where it would go.
-    fn probe(&self, key: Key) -> (usize, bool) {
-        let mask = self.mask();
+    /// The slot holding `key` (`true`), or the free slot where it would go (`false`), or
+    /// `None` when the map has no bucket.
+    #[inline]
+    fn probe(&self, key: Key) -> Option<(usize, usize, bool)> {
+        // Keys compared as one 128-bit number: no branch between the two halves.
+        let want = key.as_u128();
         let mut i = self.home(key);
-        // At most every bucket once; the load factor guarantees an empty one first.
+        // At most every bucket once; the load factor guarantees a free slot first.
         for _ in 0..self.buckets.len() {
-            match self.buckets.get(i) {
-                Some(b) if b.key == key => return (i, true),
-                Some(b) if b.key == EMPTY => return (i, false),
-                Some(_) => i = (i + 1) & mask,
-                None => break,
+            let b = self.buckets.get(i)?;
+            if let Some(s) = b.keys.iter().position(|k| k.as_u128() == want) {
+                return Some((i, s, true));
             }
+            if let Some(s) = b.keys.iter().position(|&k| k == EMPTY) {
+                return Some((i, s, false));
+            }
+            i = self.next(i);
         }
-        (i, false)
+        None
+    }
+
+    /// Where `key` is held if that is its home bucket (most keys; `None` for the others,
+    /// which [`get_or_insert`](Self::get_or_insert) finds): the short common path of a
+    /// lookup.
+    #[inline]
+    pub(crate) fn find_at_home(&self, key: Key) -> Option<(usize, usize)> {
+        if key == EMPTY {
+            return None;
+        }
+        let want = key.as_u128();
+        let i = self.home(key);
+        let s = self
+            .buckets
+            .get(i)?
+            .keys
+            .iter()
+            .position(|k| k.as_u128() == want)?;
+        Some((i, s))
+    }
+
+    /// The value at a position returned by [`find_at_home`](Self::find_at_home).
+    #[inline]
+    pub(crate) fn value_mut(&mut self, (i, s): (usize, usize)) -> Option<&mut V> {
+        self.buckets.get_mut(i)?.values.get_mut(s)
     }
 
     pub(crate) fn get(&self, key: Key) -> Option<&V> {
         if key == EMPTY {
             return self.zero.as_ref();
         }
-        if self.buckets.is_empty() {
-            return None;
-        }
-        match self.probe(key) {
-            (i, true) => self.buckets.get(i).map(|b| &b.value),
-            (_, false) => None,
+        match self.probe(key)? {
+            (i, s, true) => self.buckets.get(i)?.values.get(s),
+            _ => None,
         }
     }
 
@@ -111,93 +181,112 @@ impl<V: Copy + Default> ProbeMap<V> {
     }
 
     fn rehash(&mut self, buckets: usize) {
-        let empty = Bucket {
-            key: EMPTY,
-            value: V::default(),
-        };
-        let old = core::mem::replace(&mut self.buckets, vec![empty; buckets]);
+        let old = core::mem::replace(&mut self.buckets, vec![Bucket::empty(); buckets]);
         self.used = 0;
-        for b in old.into_iter().filter(|b| b.key != EMPTY) {
-            let (i, _) = self.probe(b.key);
-            if let Some(slot) = self.buckets.get_mut(i) {
-                *slot = b;
-                self.used += 1;
+        for b in &old {
+            for (&key, &value) in b.keys.iter().zip(&b.values) {
+                if key == EMPTY {
+                    continue;
+                }
+                if let Some((i, s, _)) = self.probe(key)
+                    && let Some(bucket) = self.buckets.get_mut(i)
+                    && let (Some(k), Some(v)) = (bucket.keys.get_mut(s), bucket.values.get_mut(s))
+                {
+                    *k = key;
+                    *v = value;
+                    self.used += 1;
+                }
             }
         }
     }
 
+    /// Grow when one more entry would exceed the load factor: double, but stop at the size
+    /// for `limit` entries on the way (past it, keep doubling).
+    fn grow_for_one_more(&mut self) {
+        let want = buckets_for(self.used + 1);
+        if want <= self.buckets.len() {
+            return;
+        }
+        let doubled = self.buckets.len().saturating_mul(2);
+        let cap = buckets_for(self.limit);
+        let grown = if self.buckets.len() < cap {
+            doubled.min(cap)
+        } else {
+            doubled
+        };
+        self.rehash(grown.max(want));
+    }
+
     /// The value of `key`, inserting `fresh` first if it is absent. `None` only if the map
-    /// cannot hold another entry (never with a bucket count below `usize::MAX / 8`).
+    /// cannot hold another entry (never below `usize::MAX / 8` buckets).
+    #[inline]
     pub(crate) fn get_or_insert(&mut self, key: Key, fresh: V) -> Option<&mut V> {
         if key == EMPTY {
             return Some(self.zero.get_or_insert(fresh));
         }
-        if (self.used + 1).saturating_mul(8) > self.buckets.len().saturating_mul(7) {
-            let grown = (self.buckets.len().saturating_mul(2)).max(MIN_BUCKETS);
-            self.rehash(grown);
-        }
-        let (i, found) = self.probe(key);
+        self.grow_for_one_more();
+        let (i, s, found) = self.probe(key)?;
         let bucket = self.buckets.get_mut(i)?;
+        let (k, v) = (bucket.keys.get_mut(s)?, bucket.values.get_mut(s)?);
         if !found {
-            if bucket.key != EMPTY {
-                return None;
-            }
-            *bucket = Bucket { key, value: fresh };
+            *k = key;
+            *v = fresh;
             self.used += 1;
         }
-        Some(&mut bucket.value)
+        Some(v)
     }
 
     pub(crate) fn remove(&mut self, key: Key) -> Option<V> {
         if key == EMPTY {
             return self.zero.take();
         }
-        if self.buckets.is_empty() {
-            return None;
-        }
-        match self.probe(key) {
-            (i, true) => {
-                let value = self.buckets.get(i).map(|b| b.value);
-                self.delete_at(i);
+        match self.probe(key)? {
+            (i, s, true) => {
+                let value = self.buckets.get(i)?.values.get(s).copied();
+                self.delete_at(i, s);
                 value
             }
-            (_, false) => None,
+            _ => None,
         }
     }
 
-    /// Empty bucket `pos` and shift the rest of its cluster back so that every entry stays
-    /// reachable from its home bucket (Knuth's algorithm R).
-    fn delete_at(&mut self, pos: usize) {
-        let mask = self.mask();
-        let mut hole = pos;
+    /// Free slot `s` of bucket `pos` and move later entries back so that every entry stays
+    /// reachable from its home bucket (Knuth's algorithm R, over buckets): an entry whose
+    /// home is not in `(hole, its bucket]` moves into the hole, and the hole moves on. The
+    /// scan ends after the first bucket that was not full: nothing beyond it was pushed
+    /// past it.
+    fn delete_at(&mut self, pos: usize, s: usize) {
+        let mut hole = (pos, s);
+        let mut full = self.buckets.get(pos).is_some_and(Bucket::is_full);
         let mut j = pos;
         for _ in 0..self.buckets.len() {
-            j = (j + 1) & mask;
+            if !full {
+                break;
+            }
+            j = self.next(j);
             let Some(&b) = self.buckets.get(j) else {
                 break;
             };
-            if b.key == EMPTY {
-                break;
-            }
-            let origin = self.home(b.key);
-            // The entry at j may stay if its home bucket lies cyclically in (hole, j].
-            let stays = if hole <= j {
-                hole < origin && origin <= j
-            } else {
-                hole < origin || origin <= j
-            };
-            if !stays {
-                if let Some(slot) = self.buckets.get_mut(hole) {
-                    *slot = b;
+            full = b.is_full();
+            for (t, (&key, &value)) in b.keys.iter().zip(&b.values).enumerate() {
+                if key == EMPTY || hole.0 == j || in_cyclic(hole.0, self.home(key), j) {
+                    continue;
                 }
-                hole = j;
+                if let Some(dst) = self.buckets.get_mut(hole.0)
+                    && let (Some(k), Some(v)) =
+                        (dst.keys.get_mut(hole.1), dst.values.get_mut(hole.1))
+                {
+                    *k = key;
+                    *v = value;
+                }
+                hole = (j, t);
             }
         }
-        if let Some(slot) = self.buckets.get_mut(hole) {
-            *slot = Bucket {
-                key: EMPTY,
-                value: V::default(),
-            };
+        if let Some(b) = self.buckets.get_mut(hole.0)
+            && let (Some(k), Some(v)) = (b.keys.get_mut(hole.1), b.values.get_mut(hole.1))
+        {
+            *k = EMPTY;
+            *v = V::default();
             self.used = self.used.saturating_sub(1);
         }
     }
@@ -211,25 +300,27 @@ impl<V: Copy + Default> ProbeMap<V> {
             self.zero = None;
             removed += 1;
         }
-        let n = self.buckets.len();
-        // Start right after an empty bucket: backward shifts then only move entries that
-        // were not visited yet into the bucket being visited.
-        let Some(start) = self.buckets.iter().position(|b| b.key == EMPTY) else {
+        // Start right after a bucket that is not full (it stays so: nothing is inserted):
+        // backward shifts then only move entries not visited yet into the slot being
+        // visited.
+        let Some(start) = self.buckets.iter().position(|b| !b.is_full()) else {
             return removed;
         };
-        let mask = self.mask();
-        let mut p = (start + 1) & mask;
-        let mut visited = 1; // the empty start bucket
-        while visited < n {
-            match self.buckets.get(p) {
-                Some(b) if b.key != EMPTY && !keep(&b.value) => {
-                    self.delete_at(p);
-                    removed += 1;
-                    // Bucket p now holds an unvisited entry, or is empty: look again.
-                }
-                _ => {
-                    p = (p + 1) & mask;
-                    visited += 1;
+        let mut bucket = start;
+        for _ in 0..self.buckets.len() {
+            bucket = self.next(bucket);
+            let mut slot = 0;
+            while slot < SLOTS {
+                let Some(b) = self.buckets.get(bucket) else {
+                    break;
+                };
+                match (b.keys.get(slot), b.values.get(slot)) {
+                    (Some(&k), Some(v)) if k != EMPTY && !keep(v) => {
+                        self.delete_at(bucket, slot);
+                        removed += 1;
+                        // The slot now holds an entry not visited yet, or is free: look again.
+                    }
+                    _ => slot += 1,
                 }
             }
         }
@@ -237,12 +328,13 @@ impl<V: Copy + Default> ProbeMap<V> {
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
-        self.zero.iter().chain(
-            self.buckets
+        self.zero.iter().chain(self.buckets.iter().flat_map(|b| {
+            b.keys
                 .iter()
-                .filter(|b| b.key != EMPTY)
-                .map(|b| &b.value),
-        )
+                .zip(&b.values)
+                .filter(|&(&k, _)| k != EMPTY)
+                .map(|(_, v)| v)
+        }))
     }
 }
 
@@ -255,7 +347,7 @@ mod tests {
     use super::*;
 
     fn map() -> ProbeMap<u64> {
-        ProbeMap::new(KeyHasherBuilder::random())
+        ProbeMap::new(KeyHasherBuilder::random(), 1000)
     }
 
     #[test]
@@ -277,14 +369,61 @@ mod tests {
     }
 
     #[test]
-    fn bucket_of_an_8_byte_value_is_24_bytes() {
-        assert_eq!(core::mem::size_of::<Bucket<u64>>(), 24);
+    fn a_bucket_of_8_byte_values_is_one_aligned_cache_line() {
+        assert_eq!(core::mem::size_of::<Bucket<u64>>(), 64);
+        assert_eq!(core::mem::align_of::<Bucket<u64>>(), 64);
         let mut m = map();
         m.reserve(1 << 20);
-        assert_eq!(m.heap_bytes(), (1 << 21) * 24);
+        // 2^20 entries at load 4/7 of 2 slots per 64-byte bucket: 56 bytes per entry.
+        assert_eq!(m.heap_bytes(), buckets_for(1 << 20) * 64);
+        assert!(m.heap_bytes() <= (1 << 20) * 57);
+    }
+
+    #[test]
+    fn growth_stops_at_the_size_for_the_limit() {
+        let mut m: ProbeMap<u64> = ProbeMap::new(KeyHasherBuilder::random(), 5000);
+        for k in 1..=5000 {
+            let _ = m.get_or_insert(Key::from_u128(k), 0);
+        }
+        assert_eq!(m.heap_bytes(), buckets_for(5000) * 64);
+        // Past the limit it still works, growing as needed.
+        for k in 5001..=20_000 {
+            let _ = m.get_or_insert(Key::from_u128(k), 0);
+        }
+        assert_eq!(m.len(), 20_000);
+        assert!((1..=20_000).all(|k| m.contains(Key::from_u128(k))));
     }
 
     proptest! {
+        /// With a hash that sends every key to the same home bucket (one long chain that
+        /// wraps around), the map still behaves like the standard HashMap.
+        #[test]
+        fn behaves_like_a_hash_map_with_one_home_bucket(ops in prop::collection::vec((0_u8..4, 0_u128..40, any::<u64>()), 1..400)) {
+            let mut m = ProbeMap::new(KeyHasherBuilder::constant(), 8);
+            let mut reference: HashMap<u128, u64> = HashMap::new();
+            for (op, k, v) in ops {
+                let key = Key::from_u128(k);
+                match op {
+                    0 => {
+                        *m.get_or_insert(key, v).unwrap() = v;
+                        reference.insert(k, v);
+                    }
+                    1 => prop_assert_eq!(m.remove(key), reference.remove(&k)),
+                    2 => {
+                        let removed = m.retain(|&x| x % 3 != v % 3);
+                        let before = reference.len();
+                        reference.retain(|_, x| *x % 3 != v % 3);
+                        prop_assert_eq!(removed, before - reference.len());
+                    }
+                    _ => prop_assert_eq!(m.get(key), reference.get(&k)),
+                }
+                prop_assert_eq!(m.len(), reference.len());
+            }
+            for (k, v) in &reference {
+                prop_assert_eq!(m.get(Key::from_u128(*k)), Some(v));
+            }
+        }
+
         /// Any sequence of inserts, updates, removals and retains gives the same contents
         /// as the standard HashMap.
         #[test]

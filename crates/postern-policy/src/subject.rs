@@ -4,9 +4,10 @@
 use core::fmt;
 use core::hash::{BuildHasher, Hash, Hasher};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::hash::{DefaultHasher, RandomState};
+use std::hash::RandomState;
 
 use crate::Error;
+use crate::siphash::SipHasher24;
 
 /// Default IPv4 aggregation: each address on its own.
 pub const DEFAULT_IPV4_PREFIX: u8 = 32;
@@ -150,8 +151,29 @@ pub struct SenderParts<'a> {
     pub domain: &'a str,
 }
 
+/// `s.trim()`, skipping the Unicode scan when both ends are visible ASCII.
+fn trim(s: &str) -> &str {
+    let visible = |b: Option<&u8>| b.is_some_and(|&b| b > b' ' && b < 0x80);
+    if visible(s.as_bytes().first()) && visible(s.as_bytes().last()) {
+        s
+    } else {
+        s.trim()
+    }
+}
+
+/// The first index of the ASCII byte `b` in `s` (a plain loop: subjects are short, too short
+/// for `memchr`'s set-up to pay off).
+fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
+}
+
+/// The last index of the ASCII byte `b` in `s`.
+fn rfind_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().rposition(|c| c == b)
+}
+
 fn strip_angles(addr: &str) -> &str {
-    let addr = addr.trim();
+    let addr = trim(addr);
     addr.strip_prefix('<')
         .and_then(|a| a.strip_suffix('>'))
         .unwrap_or(addr)
@@ -163,7 +185,7 @@ fn strip_angles(addr: &str) -> &str {
 /// empty parts. A local part that would become empty is kept whole.
 pub fn sender_parts(addr: &str) -> SenderParts<'_> {
     let addr = strip_angles(addr);
-    let (local, domain) = match addr.rfind('@') {
+    let (local, domain) = match rfind_byte(addr, b'@') {
         Some(at) => (
             addr.get(..at).unwrap_or(""),
             addr.get(at + 1..).unwrap_or(""),
@@ -174,19 +196,20 @@ pub fn sender_parts(addr: &str) -> SenderParts<'_> {
     let mut base = local;
     if base.len() > 5
         && base
+            .as_bytes()
             .get(..5)
-            .is_some_and(|p| p.eq_ignore_ascii_case("prvs="))
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"prvs="))
     {
         // prvs=KDDDSSSSSS=local-part
         if let Some(rest) = base.get(5..)
-            && let Some(eq) = rest.find('=')
+            && let Some(eq) = find_byte(rest, b'=')
             && let Some(tail) = rest.get(eq + 1..)
             && !tail.is_empty()
         {
             base = tail;
         }
     }
-    if let Some(plus) = base.find('+')
+    if let Some(plus) = find_byte(base, b'+')
         && plus > 0
         && let Some(head) = base.get(..plus)
     {
@@ -298,54 +321,84 @@ impl Key {
 /// Keys are only stable within one seed: [`Subjects::new`] draws a random seed (so that
 /// nobody can precompute colliding senders); [`Subjects::with_seed`] fixes it, for tests
 /// and for hosts that must agree on keys.
+///
+/// The hash is fixed and documented, so that hosts built with any Rust release agree on the
+/// keys of one seed (keys name shared state, for example in Redis): SipHash-2-4 with the
+/// 128-bit output of the reference implementation, keyed with `k0 = seed[0]`,
+/// `k1 = seed[1]`, over the message `tag byte ‖ fields`, where a client key field is its
+/// 16 little-endian bytes and a text field its ASCII-lowercased bytes followed by `0xff`.
+/// The key is the kind tag in the top byte above the output's low 120 bits. Tests pin
+/// known key values.
 #[derive(Debug, Clone)]
 pub struct Subjects {
     prefixes: PrefixLengths,
     seed: [u64; 2],
 }
 
-/// Streams bytes into two independent hashers, with ASCII case folding.
+/// Streams a subject's bytes into SipHash-2-4 (128-bit output) keyed with the seed, with
+/// ASCII case folding. The message is the kind tag byte, then each field in order: a raw
+/// number as 16 little-endian bytes, a text field as its ASCII-lowercased bytes followed by
+/// the byte `0xff` (which UTF-8 text never contains, so `("ab", "c")` and `("a", "bc")` differ).
 struct Digest {
-    a: DefaultHasher,
-    b: DefaultHasher,
+    sip: SipHasher24,
+    /// The message gathered so far and not yet hashed: short subjects are hashed in one
+    /// call, longer ones in `BUF`-byte pieces.
+    buf: [u8; BUF],
+    len: usize,
 }
+
+/// Digest buffer size: room for a triplet of typical addresses.
+const BUF: usize = 192;
 
 impl Digest {
     fn new(seed: [u64; 2], tag: u8) -> Self {
-        let mut a = DefaultHasher::new();
-        let mut b = DefaultHasher::new();
-        a.write_u64(seed[0]);
-        a.write_u8(tag);
-        b.write_u64(seed[1]);
-        b.write_u8(tag ^ 0x5a);
-        Self { a, b }
+        let mut d = Self {
+            sip: SipHasher24::new128(seed[0], seed[1]),
+            buf: [0; BUF],
+            len: 0,
+        };
+        d.push(&[tag]);
+        d
+    }
+
+    /// Append `bytes`, ASCII-lowercased when `fold`.
+    fn append(&mut self, mut bytes: &[u8], fold: bool) {
+        while !bytes.is_empty() {
+            if self.len == BUF {
+                self.sip.write(&self.buf);
+                self.len = 0;
+            }
+            let room = BUF - self.len;
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            if let Some(dst) = self.buf.get_mut(self.len..self.len + now.len()) {
+                dst.copy_from_slice(now);
+                if fold {
+                    dst.make_ascii_lowercase();
+                }
+            }
+            self.len += now.len();
+            bytes = later;
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.append(bytes, false);
     }
 
     fn folded(&mut self, s: &str) {
-        // Fold case through a stack buffer so the hashers see slices, not single bytes.
-        let mut buf = [0_u8; 64];
-        for chunk in s.as_bytes().chunks(buf.len()) {
-            let Some(dst) = buf.get_mut(..chunk.len()) else {
-                break;
-            };
-            dst.copy_from_slice(chunk);
-            dst.make_ascii_lowercase();
-            self.a.write(dst);
-            self.b.write(dst);
-        }
-        // A separator that cannot occur inside a field keeps ("ab", "c") != ("a", "bc").
-        self.a.write_u8(0xff);
-        self.b.write_u8(0xff);
+        self.append(s.as_bytes(), true);
+        self.push(&[0xff]);
     }
 
     fn raw(&mut self, v: u128) {
-        self.a.write_u128(v);
-        self.b.write_u128(v);
+        self.push(&v.to_le_bytes());
     }
 
-    fn finish(&self, tag: u8) -> Key {
-        let body = (u128::from(self.a.finish()) << 64) | u128::from(self.b.finish());
-        Key::tagged(tag, body)
+    fn finish(mut self, tag: u8) -> Key {
+        if let Some(rest) = self.buf.get(..self.len) {
+            self.sip.write(rest);
+        }
+        Key::tagged(tag, self.sip.finish128())
     }
 }
 
@@ -470,9 +523,7 @@ impl Subjects {
 /// dot.
 fn domain_of(addr: &str) -> &str {
     let addr = strip_angles(addr);
-    let domain = addr
-        .rfind('@')
-        .map_or(addr, |at| addr.get(at + 1..).unwrap_or(""));
+    let domain = rfind_byte(addr, b'@').map_or(addr, |at| addr.get(at + 1..).unwrap_or(""));
     domain.strip_suffix('.').unwrap_or(domain)
 }
 
@@ -668,5 +719,114 @@ mod tests {
         assert!(n.contains(ip("10.1.2.3")));
         assert!(n.contains(ip("2001:db8:ffff::1")));
         assert!(!n.contains(ip("192.0.2.1")));
+    }
+
+    /// Keys name shared state (Redis) and must not change with the Rust release or with
+    /// this crate's internals: these values pin the documented hash.
+    #[test]
+    fn keys_are_pinned_to_the_documented_siphash() {
+        let s = Subjects::with_seed(PrefixLengths::new(32, 128).unwrap(), [0x1234, 0x5678]);
+        let p = s.prefix(ip("192.0.2.1"));
+        let hex = |k: Key| format!("{:032x}", k.as_u128());
+        assert_eq!(
+            hex(s.sender("Alice+x@Example.org")),
+            "02d672bca133c06909c9081d2fd81f1e"
+        );
+        assert_eq!(
+            hex(s.sender_domain("alice@example.org")),
+            "037f862b552fbcb3e10a8a67e097c105"
+        );
+        assert_eq!(hex(s.user("Alice")), "044dac30e6205e4a6d1aab5b1a1f6a4c");
+        assert_eq!(
+            hex(s.recipient("<Bob@example.net>")),
+            "054d60cc17f684210857fec7aa5b1d1f"
+        );
+        assert_eq!(
+            hex(s.triplet(p, "alice@example.org", "bob@example.net")),
+            "065577bd7f74b90dc72b3e38abbee504"
+        );
+        assert_eq!(
+            hex(s.sender_recipient("alice@example.org", "bob@example.net")),
+            "073fd6c7f4ca82f27f0a222813ae69f0"
+        );
+        assert_eq!(
+            hex(s.domain_recipient("example.org", "bob@example.net")),
+            "08ab636b178dd43aac1e64cfd1bdaefc"
+        );
+        assert_eq!(
+            hex(s.client_ip(ip("2001:db8::1"))),
+            "0a72957d3819fc018dc677de0e518054"
+        );
+        assert_eq!(hex(s.client(p)), "0100000000000000000000c000020120");
+        // The documented construction, spelled out: tag 2, "alice", 0xff, "example.org", 0xff.
+        let mut sip = SipHasher24::new128(0x1234, 0x5678);
+        sip.write(b"\x02alice\xffexample.org\xff");
+        let body = sip.finish128() & (u128::MAX >> 8);
+        assert_eq!(s.sender("alice@example.org").as_u128(), (2 << 120) | body);
+    }
+
+    /// The straightforward form of [`sender_parts`] (`str::trim`, `find`, `rfind`).
+    fn sender_parts_reference(addr: &str) -> (String, String) {
+        let addr = addr.trim();
+        let addr = addr
+            .strip_prefix('<')
+            .and_then(|a| a.strip_suffix('>'))
+            .unwrap_or(addr);
+        let (local, domain) = match addr.rfind('@') {
+            Some(at) => (&addr[..at], &addr[at + 1..]),
+            None => (addr, ""),
+        };
+        let domain = domain.strip_suffix('.').unwrap_or(domain);
+        let mut base = local;
+        if base.len() > 5
+            && base
+                .get(..5)
+                .is_some_and(|p| p.eq_ignore_ascii_case("prvs="))
+        {
+            let rest = &base[5..];
+            if let Some(eq) = rest.find('=')
+                && !rest[eq + 1..].is_empty()
+            {
+                base = &rest[eq + 1..];
+            }
+        }
+        if let Some(plus) = base.find('+')
+            && plus > 0
+        {
+            base = &base[..plus];
+        }
+        (base.to_owned(), domain.to_owned())
+    }
+
+    proptest::proptest! {
+        /// The byte-scanning normalisation gives what the `str` methods give, on any text
+        /// (Unicode white space and multi-byte characters included).
+        #[test]
+        fn sender_parts_match_the_reference(
+            addr in "[ \u{a0}\u{2003}<>]{0,2}(?i:prvs=)?[a-zA-Z0-9=+@.\u{e9}\u{2003} ]{0,24}[ \u{a0}<>.]{0,2}"
+        ) {
+            let parts = sender_parts(&addr);
+            let (local, domain) = sender_parts_reference(&addr);
+            proptest::prop_assert_eq!(parts.local, local.as_str());
+            proptest::prop_assert_eq!(parts.domain, domain.as_str());
+            let s = Subjects::with_seed(PrefixLengths::default(), [9, 9]);
+            let mut whole = Digest::new([9, 9], 2);
+            whole.folded(&local);
+            whole.folded(&domain);
+            proptest::prop_assert_eq!(s.sender(&addr), whole.finish(2));
+        }
+
+        /// Subjects longer than the digest buffer hash as if in one piece.
+        #[test]
+        fn long_subjects_hash_like_one_piece(text in "[a-zA-Z]{0,600}", split in 0_usize..600) {
+            let mut pieces = Digest::new([1, 2], 4);
+            let cut = split.min(text.len());
+            pieces.append(&text.as_bytes()[..cut], true);
+            pieces.append(&text.as_bytes()[cut..], true);
+            let mut sip = SipHasher24::new128(1, 2);
+            sip.write(&[4]);
+            sip.write(text.to_ascii_lowercase().as_bytes());
+            proptest::prop_assert_eq!(pieces.finish(4), Key::tagged(4, sip.finish128()));
+        }
     }
 }

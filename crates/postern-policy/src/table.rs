@@ -65,6 +65,22 @@ impl KeyHasherBuilder {
             s1: state.hash_one(0x79b9_u32),
         }
     }
+
+    /// A hasher that sends every key whose high half is 0 to the same value (for tests of
+    /// long probe chains).
+    #[cfg(test)]
+    pub(crate) const fn constant() -> Self {
+        Self { s0: 0, s1: 0 }
+    }
+
+    /// The hash of `key` for the table: one folded 128-bit multiply of its two halves,
+    /// each mixed with a secret (every output bit depends on every input bit).
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // splitting a u128 into its two halves
+    pub(crate) fn hash_key(&self, key: Key) -> u64 {
+        let v = key.as_u128();
+        folded_mul((v as u64) ^ self.s0, ((v >> 64) as u64) ^ self.s1)
+    }
 }
 
 pub(crate) struct KeyHasher {
@@ -156,7 +172,7 @@ impl<V: Entry> Table<V> {
     pub(crate) fn new(max_keys: usize, overflow: Overflow) -> Result<Self, Error> {
         check_max_keys(max_keys)?;
         Ok(Self {
-            map: ProbeMap::new(KeyHasherBuilder::random()),
+            map: ProbeMap::new(KeyHasherBuilder::random(), max_keys),
             max_keys,
             overflow,
             evicted_fresh: 0,
@@ -173,6 +189,14 @@ impl<V: Entry> Table<V> {
 
     pub(crate) fn get(&self, key: Key) -> Option<&V> {
         self.map.get(key)
+    }
+
+    /// The entry of a tracked key held in its home bucket (no insertion, no bookkeeping:
+    /// the fast path). `None` does not mean untracked: use [`slot`](Self::slot) then.
+    #[inline]
+    pub(crate) fn get_mut_at_home(&mut self, key: Key) -> Option<&mut V> {
+        let at = self.map.find_at_home(key)?;
+        self.map.value_mut(at)
     }
 
     pub(crate) fn remove(&mut self, key: Key) -> Option<V> {
@@ -193,8 +217,8 @@ impl<V: Entry> Table<V> {
         }
     }
 
-    /// Bytes of heap held by the table's buckets (key and value together, 24 bytes for an
-    /// 8-byte value; at most 2 buckets per key at the 7/8 load factor).
+    /// Bytes of heap held by the table's buckets (two keys and their values per 64-byte
+    /// bucket for an 8-byte value; 7/8 of a bucket per key at the 4/7 load factor).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.map.heap_bytes()
     }

@@ -30,7 +30,8 @@
 //! use the same [`StoreConfig::prefix`], names and parameters share state. Subject keys
 //! ([`Key`](postern_policy::Key)) must come from [`Subjects`](postern_policy::Subjects) with
 //! the same seed on every host ([`Subjects::with_seed`](postern_policy::Subjects::with_seed)),
-//! built by the same postern version.
+//! built by the same postern version (the key hash is a fixed SipHash-2-4, so the Rust
+//! release a host was built with does not matter).
 //!
 //! # Example
 //!
