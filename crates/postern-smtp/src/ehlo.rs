@@ -211,6 +211,34 @@ fn is_blank(b: u8) -> bool {
     class(b) == BLANK
 }
 
+/// The offset of the first SP, HT, `=`, CR or LF in `raw` at or after `start` (`raw.len()` if
+/// none): eight octets per step, as a keyword ends within one or two of them.
+#[inline]
+fn token_end(raw: &[u8], start: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let equal = |w: u64, b: u8| {
+        let x = w ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let mut at = start;
+    while let Some(word) = raw.get(at..at + 8) {
+        let w = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default());
+        // The lowest flagged octet is exact (a borrow only flags octets after a match).
+        let found =
+            equal(w, b' ') | equal(w, b'\t') | equal(w, b'=') | equal(w, b'\r') | equal(w, b'\n');
+        if found != 0 {
+            return at + (found.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    let tail = raw.get(at..).unwrap_or(&[]);
+    at + tail
+        .iter()
+        .position(|&b| class(b) != 0 || b == b'\r' || b == b'\n')
+        .unwrap_or(tail.len())
+}
+
 /// The blank-separated parameters of a capability line (see [`Capability::params`]).
 #[derive(Debug, Clone)]
 struct Params<'a> {
@@ -269,6 +297,23 @@ impl<'a> Capability<'a> {
             params,
             legacy_equals,
         }
+    }
+
+    /// The keyword of `line` alone, as [`from_line`](Self::from_line) would find it: the
+    /// rewriter's question, answered with one word-wide scan for the common line shape.
+    #[inline]
+    pub(crate) fn keyword_of(line: Line<'a>) -> &'a [u8] {
+        let raw = line.raw();
+        // `250-KEYWORD[...]CRLF` with no blank after the separator nor before the CRLF.
+        if let [.., before, b'\r', b'\n'] = raw
+            && !is_blank(*before)
+            && raw
+                .get(4)
+                .is_some_and(|&b| class(b) == 0 && b != b'\r' && b != b'\n')
+        {
+            return raw.get(4..token_end(raw, 5)).unwrap_or(&[]);
+        }
+        Self::from_line(line).keyword()
     }
 
     /// The line this capability came from.
@@ -495,6 +540,47 @@ mod tests {
             .complete()
             .unwrap();
         assert!(Ehlo::new(&reply).is_none());
+    }
+
+    #[test]
+    fn keyword_of_a_line_agrees_with_the_full_tokenizer() {
+        let leads: [&[u8]; 3] = [b"", b" ", b"\t "];
+        let keywords: [&[u8]; 6] = [
+            b"",
+            b"SIZE",
+            b"8BITMIME",
+            b"ENHANCEDSTATUSCODES",
+            b"X",
+            b"AUTH",
+        ];
+        let rests: [&[u8]; 6] = [b"", b" 1000", b"=PLAIN LOGIN", b"\tA  B", b"=", b"  "];
+        let trails: [&[u8]; 3] = [b"", b" ", b"\t"];
+        let ends: [&[u8]; 2] = [b"\r\n", b"\n"];
+        for lead in leads {
+            for keyword in keywords {
+                for rest in rests {
+                    for trail in trails {
+                        for end in ends {
+                            let input =
+                                [&b"250-"[..], lead, keyword, rest, trail, end, b"250 Z\r\n"]
+                                    .concat();
+                            let reply = Reply::parse(&input, Mode::Lenient)
+                                .unwrap()
+                                .complete()
+                                .unwrap();
+                            let line = reply.lines().next().unwrap();
+                            let raw = line.raw();
+                            assert_eq!(
+                                Capability::keyword_of(line),
+                                Capability::from_line(line).keyword(),
+                                "{:?}",
+                                String::from_utf8_lossy(raw)
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl CapabilityFilter {
         let mut start = 0;
         for (index, line) in reply.lines().enumerate() {
             let end = start + line.raw().len();
-            let keep = index == 0 || !self.withholds(Capability::from_line(line).keyword());
+            let keep = index == 0 || !self.withholds(Capability::keyword_of(line));
             if keep {
                 if start != run_end {
                     put(bytes.get(run_start..run_end).unwrap_or(&[]));
