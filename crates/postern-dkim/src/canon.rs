@@ -116,6 +116,8 @@ pub(crate) struct BodyCanonicalizer {
     line_has_content: bool,
     /// Something was emitted at all.
     emitted_any: bool,
+    /// Relaxed: the searches for runs that need no change.
+    finders: Finders,
 }
 
 impl BodyCanonicalizer {
@@ -127,6 +129,7 @@ impl BodyCanonicalizer {
             pending_wsp: false,
             line_has_content: false,
             emitted_any: false,
+            finders: Finders::new(),
         }
     }
 
@@ -206,40 +209,54 @@ impl BodyCanonicalizer {
         self.held_cr = trailing_cr;
     }
 
+    /// Relaxed (RFC 6376 §3.4.4). Most text is its own canonical form: only a TAB, two WSP in
+    /// a row, WSP before a line end and empty lines at the end of the body change. Runs free
+    /// of the first three are passed on as they are, in one piece, whenever the state is
+    /// clean (nothing withheld); the byte state machine ([`Self::relaxed_until_content`])
+    /// takes over around the rest, and gives back as soon as it has emitted a content byte.
     fn update_relaxed<S: Sink>(&mut self, data: &[u8], sink: &mut S) {
         let mut pos = 0;
-        let mut scan = Scanner::default();
+        let mut specials = Specials::default();
         while pos < data.len() {
-            let special = scan.next_special(data, pos);
-            // Clean segment: single spaces between non-WSP. A space at its end may be trailing
-            // WSP of the line, so hold it back.
-            if special > pos {
-                let mut seg = data.get(pos..special).unwrap_or_default();
-                if self.pending_wsp {
-                    // The run started before this segment (at the end of the last chunk).
-                    seg = seg.strip_prefix(b" ").unwrap_or(seg);
+            if self.pending_empty == 0 && !self.pending_wsp {
+                // From a clean state, bytes up to the next special position are copied as they
+                // are, except for a tail of SP, CR and LF, which may be trailing white space
+                // or line ends of empty lines at the end of the body: that tail goes through the
+                // state machine, so that the copied run ends in a content byte and the state is
+                // clean again after it.
+                let special = specials.next(data, pos, &self.finders);
+                let run = data.get(pos..special).unwrap_or_default();
+                let tail = run
+                    .iter()
+                    .rev()
+                    .take_while(|&&b| matches!(b, b' ' | b'\r' | b'\n'))
+                    .count();
+                let copy = run.get(..run.len() - tail).unwrap_or_default();
+                if !copy.is_empty() {
+                    sink.put(copy);
+                    self.line_has_content = true;
+                    self.emitted_any = true;
+                    pos += copy.len();
                 }
-                let (body, trailing_space) = match seg.strip_suffix(b" ") {
-                    Some(body) => (body, true),
-                    None => (seg, false),
-                };
-                if !body.is_empty() {
-                    self.content(body, sink);
-                    // The run may end with a copied line end: then a new line has begun.
-                    self.line_has_content = !body.ends_with(b"\n");
-                }
-                if trailing_space {
-                    self.pending_wsp = true;
-                }
-                pos = special;
             }
-            let Some(&b) = data.get(pos) else { break };
+            pos = self.relaxed_until_content(data, pos, sink);
+        }
+    }
+
+    /// The relaxed state machine, one byte at a time from `pos`, until it has emitted a content
+    /// byte (the state is then clean) or the data ends. Returns the position after the bytes
+    /// taken.
+    fn relaxed_until_content<S: Sink>(
+        &mut self,
+        data: &[u8],
+        mut pos: usize,
+        sink: &mut S,
+    ) -> usize {
+        while let Some(&b) = data.get(pos) {
             match b {
                 b' ' | b'\t' => {
-                    while data.get(pos).copied().is_some_and(is_wsp) {
-                        pos += 1;
-                    }
                     self.pending_wsp = true;
+                    pos += 1;
                 }
                 b'\r' => match data.get(pos + 1) {
                     Some(b'\n') => {
@@ -248,20 +265,22 @@ impl BodyCanonicalizer {
                     }
                     None => {
                         self.held_cr = true;
-                        pos += 1;
+                        return pos + 1;
                     }
                     Some(_) => {
+                        // A bare CR is line content.
                         self.content(b"\r", sink);
-                        pos += 1;
+                        return pos + 1;
                     }
                 },
                 _ => {
-                    // A bare LF is line content.
-                    self.content(b"\n", sink);
-                    pos += 1;
+                    // Anything else, a bare LF included, is line content.
+                    self.content(std::slice::from_ref(&b), sink);
+                    return pos + 1;
                 }
             }
         }
+        pos
     }
 
     /// End of body.
@@ -285,56 +304,74 @@ impl BodyCanonicalizer {
     }
 }
 
-/// Finds, in relaxed body data, the bytes that need attention (see
-/// [`Scanner::next_special`]), with SIMD searches (memchr) for control bytes and for two
-/// spaces in a row; the position of the next double space is remembered between calls.
-#[derive(Debug, Default)]
-struct Scanner {
-    /// First "  " at or after the last search start (`None`: not searched yet).
-    double_space: Option<usize>,
+/// Searchers for the two-byte sequences relaxed canonicalization changes, built once per
+/// canonicalizer.
+#[derive(Debug, Clone)]
+struct Finders {
+    double_space: memchr::memmem::Finder<'static>,
+    space_cr: memchr::memmem::Finder<'static>,
 }
 
-impl Scanner {
-    /// The first index `>= from` that needs attention. Everything before it can be copied as
-    /// is: single spaces between non-WSP bytes, and the CRLF of lines that have content, no
-    /// trailing WSP and are followed by a line that does not start with CR (which could be an
-    /// empty line). Needing attention: TAB, two spaces in a row, and every other CR or LF (a
-    /// space at the end of the copied run is held back by the caller).
-    fn next_special(&mut self, data: &[u8], from: usize) -> usize {
-        let end = data.len();
-        let mut at = from;
-        loop {
-            let rest = data.get(at..).unwrap_or_default();
-            let control = memchr::memchr3(b'\t', b'\r', b'\n', rest).map_or(end, |i| at + i);
-            let double = match self.double_space {
-                Some(d) if d >= at => d,
-                _ => {
-                    let d = memchr::memmem::find(rest, b"  ").map_or(end, |i| at + i);
-                    self.double_space = Some(d);
-                    d
-                }
-            };
-            if double < control {
-                return double;
-            }
-            // A plain line end inside the run is copied.
-            let plain_crlf = control > from
-                && data.get(control) == Some(&b'\r')
-                && data
-                    .get(control - 1)
-                    .is_some_and(|&b| !matches!(b, b' ' | b'\r' | b'\n'))
-                && data.get(control + 1) == Some(&b'\n')
-                && data.get(control + 2).is_some_and(|&b| b != b'\r');
-            if !plain_crlf {
-                return control;
-            }
-            at = control + 2;
+impl Finders {
+    fn new() -> Self {
+        Self {
+            double_space: memchr::memmem::Finder::new(b"  "),
+            space_cr: memchr::memmem::Finder::new(b" \r"),
         }
+    }
+}
+
+/// The next positions, in one chunk of relaxed body data, of a TAB, of two spaces in a row and
+/// of a space before a CR (SIMD searches, memchr), each remembered until passed: in ordinary
+/// text each search runs once over the whole chunk.
+#[derive(Debug, Default)]
+struct Specials {
+    /// First TAB at or after the last search start (`None`: not searched yet).
+    tab: Option<usize>,
+    /// First `"  "`, likewise.
+    double_space: Option<usize>,
+    /// First `" \r"`, likewise.
+    space_cr: Option<usize>,
+}
+
+impl Specials {
+    /// The first index `>= from` of a TAB, `"  "` or `" \r"` (`data.len()` if none). Any
+    /// other byte sequence that starts in a clean state and ends in a content byte is its
+    /// own relaxed canonical form.
+    fn next(&mut self, data: &[u8], from: usize, finders: &Finders) -> usize {
+        fn cached(
+            slot: &mut Option<usize>,
+            data: &[u8],
+            from: usize,
+            find: impl FnOnce(&[u8]) -> Option<usize>,
+        ) -> usize {
+            match *slot {
+                Some(at) if at >= from => at,
+                _ => {
+                    let rest = data.get(from..).unwrap_or_default();
+                    let at = find(rest).map_or(data.len(), |i| from + i);
+                    *slot = Some(at);
+                    at
+                }
+            }
+        }
+        let tab = cached(&mut self.tab, data, from, |rest| {
+            memchr::memchr(b'\t', rest)
+        });
+        let double = cached(&mut self.double_space, data, from, |rest| {
+            finders.double_space.find(rest)
+        });
+        let space_cr = cached(&mut self.space_cr, data, from, |rest| {
+            finders.space_cr.find(rest)
+        });
+        tab.min(double).min(space_cr)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn body(c: Canonicalization, input: &[u8], split: &[usize]) -> Vec<u8> {
@@ -396,10 +433,8 @@ mod tests {
     }
 
     #[test]
-    fn scanner_never_skips_what_needs_attention() {
-        // Everything skipped must be copyable as is: no TAB, no double space, no space before
-        // CR, and every CR/LF in a plain line end of a line with content.
-        let samples: [&[u8]; 8] = [
+    fn specials_stop_at_every_tab_double_space_and_space_before_cr() {
+        let samples: [&[u8]; 9] = [
             b"abcdefg  hij",
             b"abcdefgh ijklmnop qrstuvw  xyz",
             b"1234567 8 234567\t",
@@ -408,23 +443,67 @@ mod tests {
             b"ab \r\ncd\r\r\nef\ngh\r\n\tij",
             b"abcdefg",
             b"abcdefg \n",
+            b"   \t\t \r \r\r  ",
         ];
+        let naive = |d: &[u8], from: usize| {
+            (from..d.len())
+                .find(|&i| {
+                    d[i] == b'\t' || (d[i] == b' ' && matches!(d.get(i + 1), Some(b' ' | b'\r')))
+                })
+                .unwrap_or(d.len())
+        };
+        let finders = Finders::new();
         for d in samples {
-            for from in 0..d.len() {
-                let stop = Scanner::default().next_special(d, from);
-                let skipped = &d[from..stop];
-                assert!(!skipped.contains(&b'\t'));
-                assert!(!skipped.windows(2).any(|w| w == b"  " || w == b" \r"));
-                for (k, &b) in skipped.iter().enumerate() {
-                    if b == b'\r' {
-                        assert!(k > 0 && !matches!(skipped[k - 1], b' ' | b'\r' | b'\n'));
-                        assert_eq!(skipped.get(k + 1), Some(&b'\n'));
-                        assert!(d.get(from + k + 2).is_some_and(|&n| n != b'\r'));
-                    }
-                    if b == b'\n' {
-                        assert!(k > 0 && skipped[k - 1] == b'\r');
-                    }
-                }
+            // Fresh searches from every start, and one searcher reused with rising starts.
+            let mut reused = Specials::default();
+            for from in 0..=d.len() {
+                let expected = naive(d, from);
+                assert_eq!(Specials::default().next(d, from, &finders), expected);
+                assert_eq!(
+                    reused.next(d, from, &finders),
+                    expected,
+                    "{d:?} from {from}"
+                );
+            }
+        }
+    }
+
+    /// Body pieces that exercise every rule: words, single and repeated WSP, line ends (also
+    /// bare CR and LF), non-ASCII, long clean runs and arbitrary bytes.
+    fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop_oneof![
+                4 => Just(b"a".to_vec()),
+                2 => Just(b"word".to_vec()),
+                3 => Just(b" ".to_vec()),
+                1 => Just(b"  ".to_vec()),
+                1 => Just(b"\t".to_vec()),
+                3 => Just(b"\r\n".to_vec()),
+                1 => Just(b"\r".to_vec()),
+                1 => Just(b"\n".to_vec()),
+                1 => Just("\u{e9}".as_bytes().to_vec()),
+                1 => Just(b"Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n".repeat(40)),
+                1 => any::<u8>().prop_map(|b| vec![b]),
+            ],
+            0..120,
+        )
+        .prop_map(|parts| parts.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The streaming canonicalizer (fast runs and state machine) gives exactly the output
+        /// of the line-by-line reference, for any bytes cut into any chunks.
+        #[test]
+        fn canonical_body_matches_the_reference_for_any_chunks(
+            input in body_bytes(),
+            split in prop::collection::vec(1usize..3000, 1..8),
+        ) {
+            for c in [Canonicalization::Simple, Canonicalization::Relaxed] {
+                let expected = crate::__fuzz::reference_body(c, &input);
+                prop_assert_eq!(&body(c, &input, &split), &expected, "{} {:?}", c, split);
+                prop_assert_eq!(&body(c, &input, &[1]), &expected, "{} bytewise", c);
             }
         }
     }
