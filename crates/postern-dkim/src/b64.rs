@@ -49,24 +49,40 @@ fn class(byte: u8) -> u8 {
 /// One pass, without first copying the value out of its folding; it accepts exactly what the
 /// base64 crate's standard engine with optional padding accepts on the FWS-free value.
 pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(value.len() / 4 * 3 + 3);
+    // Written in place (a zeroed buffer as long as the longest output), then cut to length.
+    let mut out = vec![0u8; value.len() / 4 * 3 + 3];
+    let mut written = 0;
+    let mut put = |bytes: &[u8]| {
+        if let Some(dst) = out.get_mut(written..written + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+        written += bytes.len();
+    };
     // The symbols of the current quad, 6 bits each, the first in the highest bits.
     let mut acc: u32 = 0;
     let mut symbols = 0usize;
     let mut pads = 0usize;
     let mut rest = value;
-    // Whole quads of symbols at a time while there is no FWS or padding among them.
-    while let Some((&[a, b, c, d], tail)) = rest.split_first_chunk::<4>() {
-        let (a, b, c, d) = (class(a), class(b), class(c), class(d));
-        if (a | b | c | d) >= 64 {
-            break;
+    loop {
+        // Whole quads of symbols at a time while there is no FWS or padding among them.
+        if symbols.is_multiple_of(4) && pads == 0 {
+            while let Some((&[a, b, c, d], tail)) = rest.split_first_chunk::<4>() {
+                let (a, b, c, d) = (class(a), class(b), class(c), class(d));
+                if (a | b | c | d) >= 64 {
+                    break;
+                }
+                let quad =
+                    u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
+                put(&quad.to_be_bytes()[1..]);
+                symbols += 4;
+                rest = tail;
+            }
         }
-        let quad = u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
-        out.extend_from_slice(&quad.to_be_bytes()[1..]);
-        symbols += 4;
+        // Then one byte: FWS, padding, or a symbol of a quad interrupted by them.
+        let Some((&byte, tail)) = rest.split_first() else {
+            break;
+        };
         rest = tail;
-    }
-    for &byte in rest {
         match class(byte) {
             FWS => {}
             PAD => pads += 1,
@@ -74,7 +90,7 @@ pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
                 acc = acc << 6 | u32::from(v);
                 symbols += 1;
                 if symbols.is_multiple_of(4) {
-                    out.extend_from_slice(&acc.to_be_bytes()[1..]);
+                    put(&acc.to_be_bytes()[1..]);
                     acc = 0;
                 }
             }
@@ -84,7 +100,7 @@ pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
     }
     let total = symbols + pads;
     if total == 0 {
-        return Some(out);
+        return Some(Vec::new());
     }
     // The last quad (1 to 4 characters, padding included) needs at least two symbols: one
     // symbol carries no whole octet, and `=` may not stand first or second in it.
@@ -95,10 +111,11 @@ pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
     // Leftover symbols give one or two more octets; the bits after them must be zero.
     match symbols % 4 {
         0 => {}
-        2 if acc.trailing_zeros() >= 4 => out.push((acc >> 4).to_be_bytes()[3]),
-        3 if acc.trailing_zeros() >= 2 => out.extend_from_slice(&(acc >> 2).to_be_bytes()[2..]),
+        2 if acc.trailing_zeros() >= 4 => put(&(acc >> 4).to_be_bytes()[3..]),
+        3 if acc.trailing_zeros() >= 2 => put(&(acc >> 2).to_be_bytes()[2..]),
         _ => return None,
     }
+    out.truncate(written);
     Some(out)
 }
 

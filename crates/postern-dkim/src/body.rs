@@ -69,7 +69,7 @@ pub(crate) struct BodyHasher {
     key: BodyHashKey,
     canon: BodyCanonicalizer,
     digest: LimitedDigest,
-    done: Option<(Vec<u8>, u64)>,
+    done: Option<(ring::digest::Digest, u64)>,
 }
 
 impl std::fmt::Debug for BodyHasher {
@@ -123,10 +123,10 @@ impl BodyHasher {
                 &mut self.digest.ctx,
                 ring::digest::Context::new(self.key.hash.ring()),
             );
-            self.done = Some((ctx.finish().as_ref().to_vec(), self.digest.seen));
+            self.done = Some((ctx.finish(), self.digest.seen));
         }
         match &self.done {
-            Some((digest, seen)) => (digest, *seen),
+            Some((digest, seen)) => (digest.as_ref(), *seen),
             None => (&[], 0),
         }
     }
@@ -165,11 +165,10 @@ impl BodyHashes {
     }
 
     /// The finished digest and canonical length of hasher `i`.
-    pub(crate) fn result(&mut self, i: usize) -> Option<(Vec<u8>, u64)> {
-        self.hashers.get_mut(i).map(|h| {
-            let (d, n) = h.finish();
-            (d.to_vec(), n)
-        })
+    pub(crate) fn result(&mut self, i: usize) -> Option<(ring::digest::Digest, u64)> {
+        let h = self.hashers.get_mut(i)?;
+        h.finish();
+        h.done
     }
 }
 

@@ -49,10 +49,6 @@ impl Sink for Vec<u8> {
     }
 }
 
-fn is_wsp(b: u8) -> bool {
-    b == b' ' || b == b'\t'
-}
-
 /// Append the canonical form of one header field (`name`, the bytes before the colon, and
 /// `value`, the bytes after it without the final CRLF) to `out`, with a final CRLF.
 ///
@@ -66,32 +62,67 @@ pub(crate) fn header_field(c: Canonicalization, name: &[u8], value: &[u8], out: 
             out.extend_from_slice(value);
         }
         Canonicalization::Relaxed => {
-            out.extend(name.trim_ascii_end().iter().map(u8::to_ascii_lowercase));
+            let name = name.trim_ascii_end();
+            out.reserve(name.len() + value.len() + 3);
+            out.extend(name.iter().map(u8::to_ascii_lowercase));
             out.push(b':');
             let mut pending_space = false;
             let mut started = false;
             let mut rest = value;
-            while let Some((&b, tail)) = rest.split_first() {
-                if b == b'\r' && tail.first() == Some(&b'\n') {
-                    // Unfold: CRLF disappears; the WSP after it is a run like any other.
-                    rest = tail.get(1..).unwrap_or_default();
-                    continue;
-                }
-                if is_wsp(b) {
-                    pending_space = started;
-                } else {
+            loop {
+                // Copy the run up to the next SP, TAB or CR as it is.
+                let run = relaxed_header_run(rest);
+                let (copied, tail) = rest.split_at_checked(run).unwrap_or((rest, &[]));
+                if !copied.is_empty() {
                     if pending_space {
                         out.push(b' ');
                         pending_space = false;
                     }
-                    out.push(b);
+                    out.extend_from_slice(copied);
                     started = true;
                 }
+                let Some((&b, tail)) = tail.split_first() else {
+                    break;
+                };
                 rest = tail;
+                if b == b'\r' {
+                    if let Some(after) = tail.strip_prefix(b"\n") {
+                        // Unfold: CRLF disappears; the WSP after it is a run like any other.
+                        rest = after;
+                    } else {
+                        // A bare CR is content.
+                        if pending_space {
+                            out.push(b' ');
+                            pending_space = false;
+                        }
+                        out.push(b'\r');
+                        started = true;
+                    }
+                } else {
+                    // WSP: one SP if more content follows, none at the start.
+                    pending_space = started;
+                }
             }
         }
     }
     out.extend_from_slice(b"\r\n");
+}
+
+/// The length of the run at the start of a relaxed header value that is copied as it is: up to
+/// the first SP, TAB or CR (other control bytes are content).
+fn relaxed_header_run(value: &[u8]) -> usize {
+    let mut end = 0;
+    while let Some(i) = value
+        .get(end..)
+        .and_then(|rest| rest.iter().position(|&b| b <= b' '))
+    {
+        end += i;
+        match value.get(end) {
+            Some(b' ' | b'\t' | b'\r') | None => return end,
+            Some(_) => end += 1,
+        }
+    }
+    value.len()
 }
 
 /// 32 CRLFs, to emit withheld empty lines in bulk.
@@ -490,8 +521,55 @@ mod tests {
         .prop_map(|parts| parts.concat())
     }
 
+    /// Relaxed header canonicalization one byte at a time, as first written: the reference
+    /// for [`header_field`].
+    fn relaxed_header_reference(name: &[u8], value: &[u8]) -> Vec<u8> {
+        let mut out: Vec<u8> = name
+            .trim_ascii_end()
+            .iter()
+            .map(u8::to_ascii_lowercase)
+            .collect();
+        out.push(b':');
+        let mut pending_space = false;
+        let mut started = false;
+        let mut rest = value;
+        while let Some((&b, tail)) = rest.split_first() {
+            if b == b'\r' && tail.first() == Some(&b'\n') {
+                rest = &tail[1..];
+                continue;
+            }
+            if matches!(b, b' ' | b'\t') {
+                pending_space = started;
+            } else {
+                if pending_space {
+                    out.push(b' ');
+                    pending_space = false;
+                }
+                out.push(b);
+                started = true;
+            }
+            rest = tail;
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Relaxed header canonicalization (runs copied whole) gives exactly the bytes of the
+        /// byte-at-a-time reference.
+        #[test]
+        fn relaxed_header_matches_the_reference(
+            name in prop::collection::vec(prop_oneof![Just(b'A'), Just(b'x'), Just(b' '), Just(b'\t'), any::<u8>()], 0..12),
+            value in body_bytes(),
+        ) {
+            let mut out = b"prefix".to_vec();
+            header_field(Canonicalization::Relaxed, &name, &value, &mut out);
+            let mut expected = b"prefix".to_vec();
+            expected.extend_from_slice(&relaxed_header_reference(&name, &value));
+            prop_assert_eq!(out, expected);
+        }
 
         /// The streaming canonicalizer (fast runs and state machine) gives exactly the output
         /// of the line-by-line reference, for any bytes cut into any chunks.

@@ -239,17 +239,16 @@ pub(crate) fn canonicalizations(
 
 /// `h=`: field names separated by `:`, FWS allowed around them; lower-cased.
 pub(crate) fn header_list(value: &[u8]) -> Result<Vec<String>, SignatureError> {
-    value
-        .split(|&b| b == b':')
-        .map(|item| {
-            let name = tag_list::strip_fws(item);
-            if is_field_name(&name) {
-                Ok(text(&name, "h")?.to_ascii_lowercase())
-            } else {
-                Err(syntax("h"))
-            }
-        })
-        .collect()
+    let mut names = Vec::with_capacity((memchr::memchr_iter(b':', value).count() + 1).min(64));
+    for item in value.split(|&b| b == b':') {
+        let name = tag_list::strip_fws(item);
+        if !is_field_name(&name) {
+            return Err(syntax("h"));
+        }
+        // A field name is printable ASCII (just checked): always UTF-8.
+        names.push(String::from_utf8(name.to_ascii_lowercase()).map_err(|_| syntax("h"))?);
+    }
+    Ok(names)
 }
 
 /// `i=`: dkim-quoted-printable `[local-part] "@" domain-name`.
@@ -305,7 +304,8 @@ impl Signature {
         let signature = b64::decode(sig_tag)
             .filter(|sig| !sig.is_empty())
             .ok_or_else(|| syntax("b"))?;
-        let signature_b64 = text(&tag_list::strip_fws(sig_tag), "b")?;
+        let signature_b64 = String::from_utf8(tag_list::strip_fws(sig_tag).into_owned())
+            .map_err(|_| syntax("b"))?;
         let body_hash = b64::decode(hash_tag)
             .filter(|hash| !hash.is_empty())
             .ok_or_else(|| syntax("bh"))?;
