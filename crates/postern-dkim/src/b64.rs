@@ -42,6 +42,13 @@ fn class(byte: u8) -> u8 {
     DECODE.get(usize::from(byte)).copied().unwrap_or(INVALID)
 }
 
+/// Copy `bytes` into `out` at `at` (the caller sized `out` so that it fits).
+fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = out.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
 /// Decode a base64 tag value, ignoring FWS (space, tab, CR, LF) wherever it is. `None` for any
 /// other non-alphabet byte, `=` other than at the end, a length that no encoding has, too much
 /// padding, or non-zero bits after the last octet. Padding is optional (some signers drop it).
@@ -49,33 +56,50 @@ fn class(byte: u8) -> u8 {
 /// One pass, without first copying the value out of its folding; it accepts exactly what the
 /// base64 crate's standard engine with optional padding accepts on the FWS-free value.
 pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
-    // Written in place (a zeroed buffer as long as the longest output), then cut to length.
-    let mut out = vec![0u8; value.len() / 4 * 3 + 3];
+    // Written in place, then cut to length: a zeroed buffer as long as the longest output, and
+    // room for the whole-word stores below (which write zeros past the octets they decode).
+    let mut out = vec![0u8; value.len() / 4 * 3 + 8];
     let mut written = 0;
-    let mut put = |bytes: &[u8]| {
-        if let Some(dst) = out.get_mut(written..written + bytes.len()) {
-            dst.copy_from_slice(bytes);
-        }
-        written += bytes.len();
-    };
     // The symbols of the current quad, 6 bits each, the first in the highest bits.
     let mut acc: u32 = 0;
     let mut symbols = 0usize;
     let mut pads = 0usize;
     let mut rest = value;
     loop {
-        // Whole quads of symbols at a time while there is no FWS or padding among them.
+        // Eight symbols (six octets) at a time while there is no FWS or padding among them,
+        // then four.
         if symbols.is_multiple_of(4) && pads == 0 {
-            while let Some((&[a, b, c, d], tail)) = rest.split_first_chunk::<4>() {
-                let (a, b, c, d) = (class(a), class(b), class(c), class(d));
-                if (a | b | c | d) >= 64 {
+            while let Some((chunk, tail)) = rest.split_first_chunk::<8>() {
+                let (mut word, mut classes) = (0u64, 0u8);
+                for &byte in chunk {
+                    let v = class(byte);
+                    classes |= v;
+                    word = word << 6 | u64::from(v);
+                }
+                if classes >= 64 {
                     break;
                 }
-                let quad =
-                    u32::from(a) << 18 | u32::from(b) << 12 | u32::from(c) << 6 | u32::from(d);
-                put(&quad.to_be_bytes()[1..]);
-                symbols += 4;
+                // The six octets are the top of the word; the two zeros after them are
+                // overwritten or cut off.
+                put(&mut out, written, &(word << 16).to_be_bytes());
+                written += 6;
+                symbols += 8;
                 rest = tail;
+            }
+            if let Some((chunk, tail)) = rest.split_first_chunk::<4>() {
+                let (mut quad, mut classes) = (0u32, 0u8);
+                for &byte in chunk {
+                    let v = class(byte);
+                    classes |= v;
+                    quad = quad << 6 | u32::from(v);
+                }
+                if classes < 64 {
+                    put(&mut out, written, &(quad << 8).to_be_bytes());
+                    written += 3;
+                    symbols += 4;
+                    rest = tail;
+                    continue;
+                }
             }
         }
         // Then one byte: FWS, padding, or a symbol of a quad interrupted by them.
@@ -90,7 +114,8 @@ pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
                 acc = acc << 6 | u32::from(v);
                 symbols += 1;
                 if symbols.is_multiple_of(4) {
-                    put(&acc.to_be_bytes()[1..]);
+                    put(&mut out, written, &acc.to_be_bytes()[1..]);
+                    written += 3;
                     acc = 0;
                 }
             }
@@ -111,8 +136,14 @@ pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
     // Leftover symbols give one or two more octets; the bits after them must be zero.
     match symbols % 4 {
         0 => {}
-        2 if acc.trailing_zeros() >= 4 => put(&(acc >> 4).to_be_bytes()[3..]),
-        3 if acc.trailing_zeros() >= 2 => put(&(acc >> 2).to_be_bytes()[2..]),
+        2 if acc.trailing_zeros() >= 4 => {
+            put(&mut out, written, &(acc >> 4).to_be_bytes()[3..]);
+            written += 1;
+        }
+        3 if acc.trailing_zeros() >= 2 => {
+            put(&mut out, written, &(acc >> 2).to_be_bytes()[2..]);
+            written += 2;
+        }
         _ => return None,
     }
     out.truncate(written);

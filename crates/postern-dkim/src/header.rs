@@ -61,7 +61,8 @@ fn crlf_after(block: &[u8], from: usize) -> Option<usize> {
 
 /// Split a header block (each field ending in CRLF; continuation lines start with WSP).
 pub(crate) fn split_fields(block: &[u8], base_offset: usize) -> Result<Vec<Field>, Error> {
-    let mut fields: Vec<Field> = Vec::new();
+    // Room for a typical header block without regrowing.
+    let mut fields: Vec<Field> = Vec::with_capacity(32);
     let mut pos = 0;
     while pos < block.len() {
         let line_end = crlf_after(block, pos).map_or(block.len(), |i| i + 2);

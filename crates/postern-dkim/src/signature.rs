@@ -372,22 +372,43 @@ impl Signature {
 
     /// The key record name: `selector._domainkey.domain`.
     pub fn key_name(&self) -> String {
-        format!("{}._domainkey.{}", self.selector, self.domain)
+        let mut name = String::with_capacity(self.selector.len() + 12 + self.domain.len());
+        name.push_str(&self.selector);
+        name.push_str("._domainkey.");
+        name.push_str(&self.domain);
+        name
     }
 }
 
 /// `sub` equals `parent` or ends with `.parent`, ASCII case-insensitively.
 pub(crate) fn is_same_or_subdomain(sub: &str, parent: &str) -> bool {
-    let (sub, parent) = (sub.to_ascii_lowercase(), parent.to_ascii_lowercase());
-    sub == parent
-        || sub
-            .strip_suffix(&parent)
-            .is_some_and(|head| head.ends_with('.'))
+    let (sub, parent) = (sub.as_bytes(), parent.as_bytes());
+    sub.len()
+        .checked_sub(parent.len())
+        .and_then(|cut| sub.split_at_checked(cut))
+        .is_some_and(|(head, tail)| {
+            tail.eq_ignore_ascii_case(parent) && (head.is_empty() || head.ends_with(b"."))
+        })
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The byte-wise, allocation-free comparison agrees with comparing lower-cased copies.
+        #[test]
+        fn subdomain_check_matches_lowercased_comparison(
+            sub in "[aAbB.\u{e9}\u{c9}]{0,8}",
+            parent in "[aAbB.\u{e9}\u{c9}]{0,5}",
+        ) {
+            let (s, p) = (sub.to_ascii_lowercase(), parent.to_ascii_lowercase());
+            let expected = s == p || s.strip_suffix(&p).is_some_and(|head| head.ends_with('.'));
+            prop_assert_eq!(is_same_or_subdomain(&sub, &parent), expected);
+        }
+    }
 
     const GOOD: &str = "v=1; a=rsa-sha256; c=relaxed/simple; d=example.com; s=sel; \
                         h=From:To; bh=YWJj; b=YWJj ZA==";
