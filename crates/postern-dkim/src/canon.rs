@@ -279,9 +279,10 @@ impl BodyCanonicalizer {
         }
     }
 
-    /// The relaxed state machine, one byte at a time from `pos`, until it has emitted a content
-    /// byte (the state is then clean) or the data ends. Returns the position after the bytes
-    /// taken.
+    /// The relaxed state machine, one byte at a time from `pos`, until the state is clean again
+    /// before a content byte (which is left for the next run: it is neither WSP, CR nor LF, so
+    /// that run is not empty), after a bare CR or LF, or at the end of the data. Returns the
+    /// position after the bytes taken.
     fn relaxed_until_content<S: Sink>(
         &mut self,
         data: &[u8],
@@ -309,10 +310,20 @@ impl BodyCanonicalizer {
                         return pos + 1;
                     }
                 },
-                _ => {
-                    // Anything else, a bare LF included, is line content.
-                    self.content(std::slice::from_ref(&b), sink);
+                b'\n' => {
+                    // A bare LF is line content.
+                    self.content(b"\n", sink);
                     return pos + 1;
+                }
+                _ => {
+                    // Other content: emit what is withheld, and leave the byte itself to the
+                    // run that starts with it (the state is clean now).
+                    self.flush_empty(sink);
+                    if self.pending_wsp {
+                        sink.put(b" ");
+                        self.pending_wsp = false;
+                    }
+                    return pos;
                 }
             }
         }
