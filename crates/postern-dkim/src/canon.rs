@@ -70,7 +70,7 @@ pub(crate) fn header_field(c: Canonicalization, name: &[u8], value: &[u8], out: 
             let mut started = false;
             let mut rest = value;
             loop {
-                // Copy the run up to the next SP, TAB or CR as it is.
+                // Copy the run up to the next white space that changes, or CR, as it is.
                 let run = relaxed_header_run(rest);
                 let (copied, tail) = rest.split_at_checked(run).unwrap_or((rest, &[]));
                 if !copied.is_empty() {
@@ -108,21 +108,26 @@ pub(crate) fn header_field(c: Canonicalization, name: &[u8], value: &[u8], out: 
     out.extend_from_slice(b"\r\n");
 }
 
-/// The length of the run at the start of a relaxed header value that is copied as it is: up to
-/// the first SP, TAB or CR (other control bytes are content).
+/// The length of the run at the start of a relaxed header value that is its own canonical
+/// form, copied as it is: up to the first TAB or CR, or SP that starts the run, ends the value
+/// or is followed by more white space or a CR (a single SP between other bytes stays; other
+/// control bytes are content).
 fn relaxed_header_run(value: &[u8]) -> usize {
     let mut end = 0;
-    while let Some(i) = value
-        .get(end..)
-        .and_then(|rest| rest.iter().position(|&b| b <= b' '))
-    {
-        end += i;
-        match value.get(end) {
-            Some(b' ' | b'\t' | b'\r') | None => return end,
-            Some(_) => end += 1,
+    while let Some(&b) = value.get(end) {
+        if b <= b' ' {
+            let single_space = b == b' '
+                && end > 0
+                && value
+                    .get(end + 1)
+                    .is_some_and(|&next| !matches!(next, b' ' | b'\t' | b'\r'));
+            if matches!(b, b' ' | b'\t' | b'\r') && !single_space {
+                return end;
+            }
         }
+        end += 1;
     }
-    value.len()
+    end
 }
 
 /// 32 CRLFs, to emit withheld empty lines in bulk.

@@ -241,12 +241,20 @@ pub(crate) fn canonicalizations(
 pub(crate) fn header_list(value: &[u8]) -> Result<Vec<String>, SignatureError> {
     let mut names = Vec::with_capacity((memchr::memchr_iter(b':', value).count() + 1).min(64));
     for item in value.split(|&b| b == b':') {
-        let name = tag_list::strip_fws(item);
-        if !is_field_name(&name) {
+        // One pass per name: FWS dropped, the rest must be a field name (printable ASCII but
+        // the colon, RFC 5322 §3.6.8), lower-cased.
+        let mut name = String::with_capacity(item.len());
+        for &b in item {
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => {}
+                0x21..=0x7e => name.push(char::from(b.to_ascii_lowercase())),
+                _ => return Err(syntax("h")),
+            }
+        }
+        if name.is_empty() {
             return Err(syntax("h"));
         }
-        // A field name is printable ASCII (just checked): always UTF-8.
-        names.push(String::from_utf8(name.to_ascii_lowercase()).map_err(|_| syntax("h"))?);
+        names.push(name);
     }
     Ok(names)
 }
@@ -263,8 +271,51 @@ fn identity(value: &[u8]) -> Result<String, SignatureError> {
     }
 }
 
-fn find<'t, 'a>(tags: &'t [Tag<'a>], name: &str) -> Option<&'t Tag<'a>> {
-    tags.iter().find(|t| t.name == name)
+/// The values of the tags a signature uses, gathered in one pass over the list (tag names
+/// are unique: the tag-list parser rejects repeats).
+#[derive(Default)]
+struct SignatureTags<'a> {
+    v: Option<&'a [u8]>,
+    a: Option<&'a [u8]>,
+    b: Option<&'a [u8]>,
+    bh: Option<&'a [u8]>,
+    c: Option<&'a [u8]>,
+    d: Option<&'a [u8]>,
+    h: Option<&'a [u8]>,
+    i: Option<&'a [u8]>,
+    l: Option<&'a [u8]>,
+    q: Option<&'a [u8]>,
+    s: Option<&'a [u8]>,
+    t: Option<&'a [u8]>,
+    x: Option<&'a [u8]>,
+}
+
+impl<'a> SignatureTags<'a> {
+    fn gather(tags: &[Tag<'a>]) -> Self {
+        let mut found = Self::default();
+        for tag in tags {
+            let slot = match tag.name {
+                "v" => &mut found.v,
+                "a" => &mut found.a,
+                "b" => &mut found.b,
+                "bh" => &mut found.bh,
+                "c" => &mut found.c,
+                "d" => &mut found.d,
+                "h" => &mut found.h,
+                "i" => &mut found.i,
+                "l" => &mut found.l,
+                "q" => &mut found.q,
+                "s" => &mut found.s,
+                "t" => &mut found.t,
+                "x" => &mut found.x,
+                // Unknown tags are ignored (§3.2).
+                _ => continue,
+            };
+            // The first occurrence, as a search would find.
+            slot.get_or_insert(tag.value);
+        }
+        found
+    }
 }
 
 impl Signature {
@@ -281,24 +332,23 @@ impl Signature {
         Self::from_tags(&tags)
     }
 
-    pub(crate) fn from_tags(tags: &[Tag<'_>]) -> Result<Self, SignatureError> {
+    pub(crate) fn from_tags<'a>(tags: &[Tag<'a>]) -> Result<Self, SignatureError> {
+        let found = SignatureTags::gather(tags);
         // §6.1.1: the version first, then required tags.
-        let version = find(tags, "v").ok_or_else(|| err(Reason::MissingTag, "v"))?;
-        if version.value != b"1" {
+        let version = found.v.ok_or_else(|| err(Reason::MissingTag, "v"))?;
+        if version != b"1" {
             return Err(err(Reason::IncompatibleVersion, "v"));
         }
-        let required = |name: &'static str| {
-            find(tags, name)
-                .map(|t| t.value)
-                .ok_or_else(|| err(Reason::MissingTag, name))
+        let required = |value: Option<&'a [u8]>, name: &'static str| {
+            value.ok_or_else(|| err(Reason::MissingTag, name))
         };
         let (alg_tag, sig_tag, hash_tag, domain_tag, headers_tag, selector_tag) = (
-            required("a")?,
-            required("b")?,
-            required("bh")?,
-            required("d")?,
-            required("h")?,
-            required("s")?,
+            required(found.a, "a")?,
+            required(found.b, "b")?,
+            required(found.bh, "bh")?,
+            required(found.d, "d")?,
+            required(found.h, "h")?,
+            required(found.s, "s")?,
         );
         let algorithm = Algorithm::from_name(alg_tag).ok_or_else(|| syntax("a"))?;
         let signature = b64::decode(sig_tag)
@@ -309,8 +359,7 @@ impl Signature {
         let body_hash = b64::decode(hash_tag)
             .filter(|hash| !hash.is_empty())
             .ok_or_else(|| syntax("bh"))?;
-        let (header_canonicalization, body_canonicalization) =
-            canonicalizations(find(tags, "c").map(|t| t.value))?;
+        let (header_canonicalization, body_canonicalization) = canonicalizations(found.c)?;
         let domain = text(domain_tag, "d")?;
         if !is_domain_name(&domain, false) {
             return Err(syntax("d"));
@@ -320,16 +369,16 @@ impl Signature {
             return Err(syntax("s"));
         }
         let signed_headers = header_list(headers_tag)?;
-        let identity = find(tags, "i").map(|t| identity(t.value)).transpose()?;
-        let body_length = find(tags, "l").map(|l| digits(l.value, "l")).transpose()?;
-        if let Some(q) = find(tags, "q") {
+        let identity = found.i.map(identity).transpose()?;
+        let body_length = found.l.map(|l| digits(l, "l")).transpose()?;
+        if let Some(q) = found.q {
             // §3.5: the only method is dns/txt; a list without it cannot be verified.
-            if !colon_list(q.value).any(|m| m.eq_ignore_ascii_case(b"dns/txt")) {
+            if !colon_list(q).any(|m| m.eq_ignore_ascii_case(b"dns/txt")) {
                 return Err(syntax("q"));
             }
         }
-        let timestamp = find(tags, "t").map(|t| digits(t.value, "t")).transpose()?;
-        let expiration = find(tags, "x").map(|x| digits(x.value, "x")).transpose()?;
+        let timestamp = found.t.map(|t| digits(t, "t")).transpose()?;
+        let expiration = found.x.map(|x| digits(x, "x")).transpose()?;
         if let (Some(t), Some(x)) = (timestamp, expiration) {
             // §3.5: "the value of the "x=" tag MUST be greater than the value of the "t=" tag".
             if x <= t {
@@ -398,6 +447,29 @@ mod tests {
     use super::*;
 
     proptest! {
+        /// `h=` parsed in one pass gives the names (or the error) of removing FWS, checking the
+        /// field-name syntax and lower-casing, one step after the other.
+        #[test]
+        fn header_list_matches_the_stepwise_reading(
+            value in prop::collection::vec(
+                prop::sample::select(b"aZ-:: \t\r\n\x7f\x00\xe9~".to_vec()),
+                0..24,
+            ),
+        ) {
+            let expected: Result<Vec<String>, SignatureError> = value
+                .split(|&b| b == b':')
+                .map(|item| {
+                    let name = tag_list::strip_fws(item);
+                    if is_field_name(&name) {
+                        Ok(String::from_utf8(name.to_vec()).unwrap().to_ascii_lowercase())
+                    } else {
+                        Err(syntax("h"))
+                    }
+                })
+                .collect();
+            prop_assert_eq!(header_list(&value), expected);
+        }
+
         /// The byte-wise, allocation-free comparison agrees with comparing lower-cased copies.
         #[test]
         fn subdomain_check_matches_lowercased_comparison(

@@ -378,7 +378,7 @@ impl Verifier {
             let outcome = match entry {
                 Entry::Decided(outcome) => outcome,
                 Entry::Pending {
-                    signature,
+                    mut signature,
                     header_data,
                     body,
                     query,
@@ -386,7 +386,7 @@ impl Verifier {
                     let answer = self.queries.get(query).and_then(|q| q.answer.as_ref());
                     let body = self.bodies.result(body);
                     judge(
-                        &signature,
+                        &mut signature,
                         &header_data,
                         body,
                         answer,
@@ -431,8 +431,19 @@ fn valid_outcome(signature: &Signature) -> SignatureOutcome {
         domain: signature.domain.clone(),
         selector: signature.selector.clone(),
         identity: signature.identity.clone(),
-        algorithm: Some(signature.algorithm),
         signature_b64: signature.signature_b64.clone(),
+        ..valid_outcome_skeleton(signature.algorithm)
+    }
+}
+
+/// [`valid_outcome`] without the strings.
+fn valid_outcome_skeleton(algorithm: Algorithm) -> SignatureOutcome {
+    SignatureOutcome {
+        domain: String::new(),
+        selector: String::new(),
+        identity: None,
+        algorithm: Some(algorithm),
+        signature_b64: String::new(),
         result: DkimResult::PermError,
         reason: None,
         testing: false,
@@ -475,7 +486,7 @@ fn key_from_answer(answer: Option<&Answer>) -> Result<KeyRecord, (DkimResult, Re
 /// Decide one signature whose key answer and body hash are in (RFC 6376 §6.1.2, §6.1.3,
 /// then the policy).
 fn judge(
-    signature: &Signature,
+    signature: &mut Signature,
     header_data: &[u8],
     body: Option<(ring::digest::Digest, u64)>,
     answer: Option<&Answer>,
@@ -484,7 +495,17 @@ fn judge(
     fields: &[Field],
 ) -> SignatureOutcome {
     use DkimResult::{Fail, Pass, PermError, Policy as PolicyResult};
-    let mut outcome = valid_outcome(signature);
+    let identity_is_domain = signature
+        .identity_domain()
+        .eq_ignore_ascii_case(&signature.domain);
+    // The signature is not needed after this: its strings move into the outcome.
+    let mut outcome = SignatureOutcome {
+        domain: std::mem::take(&mut signature.domain),
+        selector: std::mem::take(&mut signature.selector),
+        identity: signature.identity.take(),
+        signature_b64: std::mem::take(&mut signature.signature_b64),
+        ..valid_outcome_skeleton(signature.algorithm)
+    };
     let key = match key_from_answer(answer) {
         Ok(key) => key,
         Err((result, reason)) => return with(outcome, result, reason),
@@ -508,11 +529,7 @@ fn judge(
         return with(outcome, PermError, Reason::KeyNotForEmail);
     }
     // RFC 6376 §3.6.1 t=s: "the "i=" domain MUST NOT be a subdomain of "d="".
-    if key.strict_identity
-        && !signature
-            .identity_domain()
-            .eq_ignore_ascii_case(&signature.domain)
-    {
+    if key.strict_identity && !identity_is_domain {
         return with(outcome, PermError, Reason::DomainMismatch);
     }
     let Some(public_key) = KeyRef::decode(algorithm.key_type(), &key.public_key) else {
