@@ -84,12 +84,13 @@ fn skip_while(list: &[u8], at: usize, pred: impl Fn(u8) -> bool) -> usize {
 fn skip_valchars(list: &[u8], mut at: usize) -> usize {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGHS: u64 = ONES * 0x80;
-    // Is some byte of `x` below `n` (n <= 0x80)? Exact (Bit Twiddling Hacks, "hasless").
-    let has_below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS != 0;
+    // The high bit of some byte is set iff some byte of `x` is below `n` (n <= 0x80); exact
+    // for the word as a whole (Bit Twiddling Hacks, "hasless").
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x;
     while let Some(word) = list.get(at..).and_then(<[u8]>::first_chunk::<8>) {
         let x = u64::from_le_bytes(*word);
-        if has_below(x, 0x21) || has_below(x ^ (ONES * 0x3b), 1) || has_below(x ^ (ONES * 0x7f), 1)
-        {
+        let stop = below(x, 0x21) | below(x ^ (ONES * 0x3b), 1) | below(x ^ (ONES * 0x7f), 1);
+        if stop & HIGHS != 0 {
             break;
         }
         at += 8;
