@@ -56,6 +56,16 @@ fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
 /// One pass, without first copying the value out of its folding; it accepts exactly what the
 /// base64 crate's standard engine with optional padding accepts on the FWS-free value.
 pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
+    decode_keeping::<false>(value, &mut Vec::new())
+}
+
+/// [`decode`], also appending the value without its FWS to `text` (all of it when the value
+/// decodes).
+pub(crate) fn decode_keeping_text(value: &[u8], text: &mut Vec<u8>) -> Option<Vec<u8>> {
+    decode_keeping::<true>(value, text)
+}
+
+fn decode_keeping<const KEEP: bool>(value: &[u8], text: &mut Vec<u8>) -> Option<Vec<u8>> {
     // Written in place, then cut to length: a zeroed buffer as long as the longest output, and
     // room for the whole-word stores below (which write zeros past the octets they decode).
     let mut out = vec![0u8; value.len() / 4 * 3 + 8];
@@ -83,6 +93,9 @@ pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
                 // overwritten or cut off.
                 put(&mut out, written, &(word << 16).to_be_bytes());
                 written += 6;
+                if KEEP {
+                    text.extend_from_slice(chunk);
+                }
                 symbols += 8;
                 rest = tail;
             }
@@ -96,6 +109,9 @@ pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
                 if classes < 64 {
                     put(&mut out, written, &(quad << 8).to_be_bytes());
                     written += 3;
+                    if KEEP {
+                        text.extend_from_slice(chunk);
+                    }
                     symbols += 4;
                     rest = tail;
                     continue;
@@ -107,7 +123,11 @@ pub(crate) fn decode(value: &[u8]) -> Option<Vec<u8>> {
             break;
         };
         rest = tail;
-        match class(byte) {
+        let v = class(byte);
+        if KEEP && v != FWS {
+            text.push(byte);
+        }
+        match v {
             FWS => {}
             PAD => pads += 1,
             v if v < 64 && pads == 0 => {
@@ -246,6 +266,17 @@ mod tests {
         #[test]
         fn decode_matches_the_base64_crate(value in value()) {
             prop_assert_eq!(super::decode(&value), reference(&value));
+        }
+
+        /// The text kept beside a decoding is the value without its FWS.
+        #[test]
+        fn kept_text_is_the_value_without_fws(value in value()) {
+            let mut text = Vec::new();
+            let decoded = super::decode_keeping_text(&value, &mut text);
+            prop_assert_eq!(&decoded, &reference(&value));
+            if decoded.is_some() {
+                prop_assert_eq!(text, crate::tag_list::strip_fws(&value).into_owned());
+            }
         }
     }
 }
