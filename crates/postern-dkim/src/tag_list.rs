@@ -78,8 +78,8 @@ fn skip_while(list: &[u8], at: usize, pred: impl Fn(u8) -> bool) -> usize {
         .map_or(list.len(), |n| at + n)
 }
 
-/// The end of the run of VALCHARs starting at `at`: eight bytes at a time (a word with no byte
-/// below 0x21, no `;` and no DEL is all VALCHAR), then byte by byte. Base64 values (`b=`,
+/// The end of the run of VALCHARs starting at `at`: 32 and then eight bytes at a time (bytes
+/// with none below 0x21, no `;` and no DEL are all VALCHAR), then byte by byte. Base64 values (`b=`,
 /// `p=`) are hundreds of bytes long.
 fn skip_valchars(list: &[u8], mut at: usize) -> usize {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
@@ -87,6 +87,16 @@ fn skip_valchars(list: &[u8], mut at: usize) -> usize {
     // The high bit of some byte is set iff some byte of `x` is below `n` (n <= 0x80); exact
     // for the word as a whole (Bit Twiddling Hacks, "hasless").
     let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x;
+    // 32 bytes at a time with branch-free compares (vectorized), then a word at a time.
+    while let Some(block) = list.get(at..).and_then(<[u8]>::first_chunk::<32>) {
+        let stop = block.iter().fold(0u8, |stop, &b| {
+            stop | u8::from(b <= b' ') | u8::from(b == b';') | u8::from(b == 0x7f)
+        });
+        if stop != 0 {
+            break;
+        }
+        at += 32;
+    }
     while let Some(word) = list.get(at..).and_then(<[u8]>::first_chunk::<8>) {
         let x = u64::from_le_bytes(*word);
         let stop = below(x, 0x21) | below(x ^ (ONES * 0x3b), 1) | below(x ^ (ONES * 0x7f), 1);
