@@ -113,7 +113,25 @@ pub(crate) fn header_field(c: Canonicalization, name: &[u8], value: &[u8], out: 
 /// or is followed by more white space or a CR (a single SP between other bytes stays; other
 /// control bytes are content).
 fn relaxed_header_run(value: &[u8]) -> usize {
+    if value.first() == Some(&b' ') {
+        return 0;
+    }
+    // Blocks of 16 in which every byte up to SP is a SP followed by a byte above SP go whole
+    // (branch-free compares, vectorized); the exact test below takes over at the first other.
     let mut end = 0;
+    while let Some(window) = value.get(end..).and_then(<[u8]>::first_chunk::<17>) {
+        let (Some(bytes), Some(nexts)) = (window.first_chunk::<16>(), window.last_chunk::<16>())
+        else {
+            break;
+        };
+        let stop = bytes.iter().zip(nexts).fold(0u8, |stop, (&b, &next)| {
+            stop | (u8::from(b <= b' ') & !(u8::from(b == b' ') & u8::from(next > b' ')))
+        });
+        if stop != 0 {
+            break;
+        }
+        end += 16;
+    }
     while let Some(&b) = value.get(end) {
         if b <= b' ' {
             let single_space = b == b' '
