@@ -2,7 +2,7 @@
 
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 
-use crate::key::PublicKey;
+use crate::key::KeyRef;
 use crate::signature::{Algorithm, HashAlgorithm};
 
 /// Does `sig` sign `header_data` (the canonical header hash input) with `key`?
@@ -12,12 +12,12 @@ use crate::signature::{Algorithm, HashAlgorithm};
 /// the data (RFC 8463 §3: the hash is signed, not the data).
 pub(crate) fn verify(
     algorithm: Algorithm,
-    key: &PublicKey,
+    key: &KeyRef<'_>,
     header_data: &[u8],
     sig: &[u8],
 ) -> bool {
     match (algorithm, key) {
-        (Algorithm::RsaSha1 | Algorithm::RsaSha256, PublicKey::Rsa { n, e, .. }) => {
+        (Algorithm::RsaSha1 | Algorithm::RsaSha256, KeyRef::Rsa { n, e, .. }) => {
             let params = match algorithm.hash() {
                 HashAlgorithm::Sha1 => &signature::RSA_PKCS1_1024_8192_SHA1_FOR_LEGACY_USE_ONLY,
                 HashAlgorithm::Sha256 => &signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY,
@@ -26,7 +26,7 @@ pub(crate) fn verify(
                 .verify(params, header_data, sig)
                 .is_ok()
         }
-        (Algorithm::Ed25519Sha256, PublicKey::Ed25519(public)) => {
+        (Algorithm::Ed25519Sha256, KeyRef::Ed25519(public)) => {
             let digest = ring::digest::digest(&ring::digest::SHA256, header_data);
             UnparsedPublicKey::new(&signature::ED25519, public)
                 .verify(digest.as_ref(), sig)

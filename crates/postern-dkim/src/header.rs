@@ -47,15 +47,25 @@ impl Field {
     }
 }
 
+/// The offset of the first CRLF at or after `from`.
+fn crlf_after(block: &[u8], from: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let lf = at + memchr::memchr(b'\n', block.get(at..)?)?;
+        if lf > from && block.get(lf - 1) == Some(&b'\r') {
+            return Some(lf - 1);
+        }
+        at = lf + 1;
+    }
+}
+
 /// Split a header block (each field ending in CRLF; continuation lines start with WSP).
 pub(crate) fn split_fields(block: &[u8], base_offset: usize) -> Result<Vec<Field>, Error> {
-    let mut fields: Vec<Field> = Vec::new();
+    // Room for a typical header block without regrowing.
+    let mut fields: Vec<Field> = Vec::with_capacity(32);
     let mut pos = 0;
     while pos < block.len() {
-        let line_end = block
-            .get(pos..)
-            .and_then(|rest| memchr::memmem::find(rest, b"\r\n"))
-            .map_or(block.len(), |i| pos + i + 2);
+        let line_end = crlf_after(block, pos).map_or(block.len(), |i| i + 2);
         let continuation = matches!(block.get(pos), Some(b' ' | b'\t'));
         match fields.last_mut() {
             Some(last) if continuation => last.span.end = line_end,
@@ -177,15 +187,18 @@ impl HeaderCollector {
 
 /// The canonical header data a signature covers, without the signature field itself
 /// (RFC 6376 §5.4.2): for each `h=` name, the last not yet used field of that name, bottom up;
-/// a name with no field left contributes nothing.
+/// a name with no field left contributes nothing. `out` grows once, with `extra` bytes to
+/// spare for what the caller adds next.
 pub(crate) fn selected_headers(
     block: &[u8],
     fields: &[Field],
     names: &[String],
     c: Canonicalization,
+    extra: usize,
     out: &mut Vec<u8>,
 ) {
     let mut used = vec![false; fields.len()];
+    let mut picked: Vec<&Field> = Vec::with_capacity(names.len());
     for name in names {
         let pick = fields
             .iter()
@@ -196,8 +209,14 @@ pub(crate) fn selected_headers(
             if let Some(u) = used.get_mut(i) {
                 *u = true;
             }
-            canon::header_field(c, field.name(block), field.value(block), out);
+            picked.push(field);
         }
+    }
+    // A canonical form is no longer than its field (relaxed only removes bytes), but for the
+    // CRLF of a last field that lacks one.
+    out.reserve(picked.iter().map(|f| f.span.len() + 2).sum::<usize>() + extra);
+    for field in picked {
+        canon::header_field(c, field.name(block), field.value(block), out);
     }
 }
 
@@ -224,7 +243,25 @@ impl BareLf {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The CRLF search (memchr for LF, then the CR before it) finds what a search for the
+        /// two bytes finds, from any start.
+        #[test]
+        fn crlf_after_finds_the_first_crlf(
+            block in prop::collection::vec(prop::sample::select(b"a \r\n".to_vec()), 0..40),
+            from in 0usize..41,
+        ) {
+            let expected = block
+                .get(from..)
+                .and_then(|rest| memchr::memmem::find(rest, b"\r\n"))
+                .map(|i| from + i);
+            prop_assert_eq!(crlf_after(&block, from), expected);
+        }
+    }
 
     #[test]
     fn splits_and_selects() {
@@ -235,7 +272,14 @@ mod tests {
         assert!(fields[2].is_named(block, "subject"));
         let mut out = Vec::new();
         let names = ["from", "from", "from", "to"].map(String::from);
-        selected_headers(block, &fields, &names, Canonicalization::Relaxed, &mut out);
+        selected_headers(
+            block,
+            &fields,
+            &names,
+            Canonicalization::Relaxed,
+            0,
+            &mut out,
+        );
         assert_eq!(out, b"from:z\r\nfrom:a\r\nto:b c\r\n");
     }
 

@@ -161,15 +161,42 @@ impl PublicKey {
     /// Decode `p=` for the key type: RSA as `SubjectPublicKeyInfo` or bare PKCS#1
     /// `RSAPublicKey` DER, Ed25519 as 32 raw octets. `None` if it is neither.
     pub fn decode(key_type: KeyType, der: &[u8]) -> Option<Self> {
+        Some(match KeyRef::decode(key_type, der)? {
+            KeyRef::Rsa { n, e, bits } => Self::Rsa {
+                n: n.to_vec(),
+                e: e.to_vec(),
+                bits,
+            },
+            KeyRef::Ed25519(public) => Self::Ed25519(*public),
+        })
+    }
+}
+
+/// A [`PublicKey`] borrowed from the decoded `p=` (what the verifier checks with, without
+/// copying the modulus).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyRef<'a> {
+    /// RSA modulus and exponent, big-endian without leading zeros, and the modulus size.
+    Rsa {
+        n: &'a [u8],
+        e: &'a [u8],
+        bits: usize,
+    },
+    /// Ed25519 public key.
+    Ed25519(&'a [u8; 32]),
+}
+
+impl<'a> KeyRef<'a> {
+    /// As [`PublicKey::decode`].
+    pub(crate) fn decode(key_type: KeyType, der: &'a [u8]) -> Option<Self> {
         match key_type {
             KeyType::Ed25519 => Some(Self::Ed25519(der.try_into().ok()?)),
             KeyType::Rsa => {
                 let (n, e) = rsa_components(der)?;
-                let bits = bit_length(n);
                 Some(Self::Rsa {
-                    n: n.to_vec(),
-                    e: e.to_vec(),
-                    bits,
+                    n,
+                    e,
+                    bits: bit_length(n),
                 })
             }
         }

@@ -538,7 +538,7 @@ impl Signer {
     ) -> Result<String, Error> {
         let (name, value) = field.split_once(':').unwrap_or(("DKIM-Signature", ""));
         let mut data = Vec::new();
-        header::selected_headers(block, fields, headers, hc, &mut data);
+        header::selected_headers(block, fields, headers, hc, field.len() + 2, &mut data);
         canon::header_field(hc, name.as_bytes(), value.as_bytes(), &mut data);
         data.truncate(data.len().saturating_sub(2));
         Ok(b64::encode(&self.key.sign(&data)?))

@@ -239,17 +239,24 @@ pub(crate) fn canonicalizations(
 
 /// `h=`: field names separated by `:`, FWS allowed around them; lower-cased.
 pub(crate) fn header_list(value: &[u8]) -> Result<Vec<String>, SignatureError> {
-    value
-        .split(|&b| b == b':')
-        .map(|item| {
-            let name = tag_list::strip_fws(item);
-            if is_field_name(&name) {
-                Ok(text(&name, "h")?.to_ascii_lowercase())
-            } else {
-                Err(syntax("h"))
+    let mut names = Vec::with_capacity((memchr::memchr_iter(b':', value).count() + 1).min(64));
+    for item in value.split(|&b| b == b':') {
+        // One pass per name: FWS dropped, the rest must be a field name (printable ASCII but
+        // the colon, RFC 5322 §3.6.8), lower-cased.
+        let mut name = String::with_capacity(item.len());
+        for &b in item {
+            match b {
+                b' ' | b'\t' | b'\r' | b'\n' => {}
+                0x21..=0x7e => name.push(char::from(b.to_ascii_lowercase())),
+                _ => return Err(syntax("h")),
             }
-        })
-        .collect()
+        }
+        if name.is_empty() {
+            return Err(syntax("h"));
+        }
+        names.push(name);
+    }
+    Ok(names)
 }
 
 /// `i=`: dkim-quoted-printable `[local-part] "@" domain-name`.
@@ -264,8 +271,51 @@ fn identity(value: &[u8]) -> Result<String, SignatureError> {
     }
 }
 
-fn find<'t, 'a>(tags: &'t [Tag<'a>], name: &str) -> Option<&'t Tag<'a>> {
-    tags.iter().find(|t| t.name == name)
+/// The values of the tags a signature uses, gathered in one pass over the list (tag names
+/// are unique: the tag-list parser rejects repeats).
+#[derive(Default)]
+struct SignatureTags<'a> {
+    v: Option<&'a [u8]>,
+    a: Option<&'a [u8]>,
+    b: Option<&'a [u8]>,
+    bh: Option<&'a [u8]>,
+    c: Option<&'a [u8]>,
+    d: Option<&'a [u8]>,
+    h: Option<&'a [u8]>,
+    i: Option<&'a [u8]>,
+    l: Option<&'a [u8]>,
+    q: Option<&'a [u8]>,
+    s: Option<&'a [u8]>,
+    t: Option<&'a [u8]>,
+    x: Option<&'a [u8]>,
+}
+
+impl<'a> SignatureTags<'a> {
+    fn gather(tags: &[Tag<'a>]) -> Self {
+        let mut found = Self::default();
+        for tag in tags {
+            let slot = match tag.name {
+                "v" => &mut found.v,
+                "a" => &mut found.a,
+                "b" => &mut found.b,
+                "bh" => &mut found.bh,
+                "c" => &mut found.c,
+                "d" => &mut found.d,
+                "h" => &mut found.h,
+                "i" => &mut found.i,
+                "l" => &mut found.l,
+                "q" => &mut found.q,
+                "s" => &mut found.s,
+                "t" => &mut found.t,
+                "x" => &mut found.x,
+                // Unknown tags are ignored (§3.2).
+                _ => continue,
+            };
+            // The first occurrence, as a search would find.
+            slot.get_or_insert(tag.value);
+        }
+        found
+    }
 }
 
 impl Signature {
@@ -282,35 +332,34 @@ impl Signature {
         Self::from_tags(&tags)
     }
 
-    pub(crate) fn from_tags(tags: &[Tag<'_>]) -> Result<Self, SignatureError> {
+    pub(crate) fn from_tags<'a>(tags: &[Tag<'a>]) -> Result<Self, SignatureError> {
+        let found = SignatureTags::gather(tags);
         // §6.1.1: the version first, then required tags.
-        let version = find(tags, "v").ok_or_else(|| err(Reason::MissingTag, "v"))?;
-        if version.value != b"1" {
+        let version = found.v.ok_or_else(|| err(Reason::MissingTag, "v"))?;
+        if version != b"1" {
             return Err(err(Reason::IncompatibleVersion, "v"));
         }
-        let required = |name: &'static str| {
-            find(tags, name)
-                .map(|t| t.value)
-                .ok_or_else(|| err(Reason::MissingTag, name))
+        let required = |value: Option<&'a [u8]>, name: &'static str| {
+            value.ok_or_else(|| err(Reason::MissingTag, name))
         };
         let (alg_tag, sig_tag, hash_tag, domain_tag, headers_tag, selector_tag) = (
-            required("a")?,
-            required("b")?,
-            required("bh")?,
-            required("d")?,
-            required("h")?,
-            required("s")?,
+            required(found.a, "a")?,
+            required(found.b, "b")?,
+            required(found.bh, "bh")?,
+            required(found.d, "d")?,
+            required(found.h, "h")?,
+            required(found.s, "s")?,
         );
         let algorithm = Algorithm::from_name(alg_tag).ok_or_else(|| syntax("a"))?;
-        let signature = b64::decode(sig_tag)
+        let mut signature_text = Vec::with_capacity(sig_tag.len());
+        let signature = b64::decode_keeping_text(sig_tag, &mut signature_text)
             .filter(|sig| !sig.is_empty())
             .ok_or_else(|| syntax("b"))?;
-        let signature_b64 = text(&tag_list::strip_fws(sig_tag), "b")?;
+        let signature_b64 = String::from_utf8(signature_text).map_err(|_| syntax("b"))?;
         let body_hash = b64::decode(hash_tag)
             .filter(|hash| !hash.is_empty())
             .ok_or_else(|| syntax("bh"))?;
-        let (header_canonicalization, body_canonicalization) =
-            canonicalizations(find(tags, "c").map(|t| t.value))?;
+        let (header_canonicalization, body_canonicalization) = canonicalizations(found.c)?;
         let domain = text(domain_tag, "d")?;
         if !is_domain_name(&domain, false) {
             return Err(syntax("d"));
@@ -320,16 +369,16 @@ impl Signature {
             return Err(syntax("s"));
         }
         let signed_headers = header_list(headers_tag)?;
-        let identity = find(tags, "i").map(|t| identity(t.value)).transpose()?;
-        let body_length = find(tags, "l").map(|l| digits(l.value, "l")).transpose()?;
-        if let Some(q) = find(tags, "q") {
+        let identity = found.i.map(identity).transpose()?;
+        let body_length = found.l.map(|l| digits(l, "l")).transpose()?;
+        if let Some(q) = found.q {
             // §3.5: the only method is dns/txt; a list without it cannot be verified.
-            if !colon_list(q.value).any(|m| m.eq_ignore_ascii_case(b"dns/txt")) {
+            if !colon_list(q).any(|m| m.eq_ignore_ascii_case(b"dns/txt")) {
                 return Err(syntax("q"));
             }
         }
-        let timestamp = find(tags, "t").map(|t| digits(t.value, "t")).transpose()?;
-        let expiration = find(tags, "x").map(|x| digits(x.value, "x")).transpose()?;
+        let timestamp = found.t.map(|t| digits(t, "t")).transpose()?;
+        let expiration = found.x.map(|x| digits(x, "x")).transpose()?;
         if let (Some(t), Some(x)) = (timestamp, expiration) {
             // §3.5: "the value of the "x=" tag MUST be greater than the value of the "t=" tag".
             if x <= t {
@@ -372,22 +421,66 @@ impl Signature {
 
     /// The key record name: `selector._domainkey.domain`.
     pub fn key_name(&self) -> String {
-        format!("{}._domainkey.{}", self.selector, self.domain)
+        let mut name = String::with_capacity(self.selector.len() + 12 + self.domain.len());
+        name.push_str(&self.selector);
+        name.push_str("._domainkey.");
+        name.push_str(&self.domain);
+        name
     }
 }
 
 /// `sub` equals `parent` or ends with `.parent`, ASCII case-insensitively.
 pub(crate) fn is_same_or_subdomain(sub: &str, parent: &str) -> bool {
-    let (sub, parent) = (sub.to_ascii_lowercase(), parent.to_ascii_lowercase());
-    sub == parent
-        || sub
-            .strip_suffix(&parent)
-            .is_some_and(|head| head.ends_with('.'))
+    let (sub, parent) = (sub.as_bytes(), parent.as_bytes());
+    sub.len()
+        .checked_sub(parent.len())
+        .and_then(|cut| sub.split_at_checked(cut))
+        .is_some_and(|(head, tail)| {
+            tail.eq_ignore_ascii_case(parent) && (head.is_empty() || head.ends_with(b"."))
+        })
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// `h=` parsed in one pass gives the names (or the error) of removing FWS, checking the
+        /// field-name syntax and lower-casing, one step after the other.
+        #[test]
+        fn header_list_matches_the_stepwise_reading(
+            value in prop::collection::vec(
+                prop::sample::select(b"aZ-:: \t\r\n\x7f\x00\xe9~".to_vec()),
+                0..24,
+            ),
+        ) {
+            let expected: Result<Vec<String>, SignatureError> = value
+                .split(|&b| b == b':')
+                .map(|item| {
+                    let name = tag_list::strip_fws(item);
+                    if is_field_name(&name) {
+                        Ok(String::from_utf8(name.to_vec()).unwrap().to_ascii_lowercase())
+                    } else {
+                        Err(syntax("h"))
+                    }
+                })
+                .collect();
+            prop_assert_eq!(header_list(&value), expected);
+        }
+
+        /// The byte-wise, allocation-free comparison agrees with comparing lower-cased copies.
+        #[test]
+        fn subdomain_check_matches_lowercased_comparison(
+            sub in "[aAbB.\u{e9}\u{c9}]{0,8}",
+            parent in "[aAbB.\u{e9}\u{c9}]{0,5}",
+        ) {
+            let (s, p) = (sub.to_ascii_lowercase(), parent.to_ascii_lowercase());
+            let expected = s == p || s.strip_suffix(&p).is_some_and(|head| head.ends_with('.'));
+            prop_assert_eq!(is_same_or_subdomain(&sub, &parent), expected);
+        }
+    }
 
     const GOOD: &str = "v=1; a=rsa-sha256; c=relaxed/simple; d=example.com; s=sel; \
                         h=From:To; bh=YWJj; b=YWJj ZA==";

@@ -13,7 +13,7 @@ use crate::canon;
 use crate::crypto;
 use crate::error::Error;
 use crate::header::{self, BareLf, Collected, Field, HeaderCollector};
-use crate::key::{KeyRecord, KeyRecordError, KeyTypeTag, PublicKey};
+use crate::key::{KeyRecord, KeyRecordError, KeyRef, KeyTypeTag};
 use crate::policy::Policy;
 use crate::result::{DkimResult, Outcome, Reason, SignatureOutcome};
 use crate::signature::{Algorithm, Signature};
@@ -267,16 +267,18 @@ impl Verifier {
                 return Entry::Decided(outcome);
             }
         };
-        let mut outcome = valid_outcome(&signature);
+        let decided = |reason| {
+            let mut outcome = valid_outcome(&signature);
+            outcome.reason = Some(reason);
+            Entry::Decided(outcome)
+        };
         // RFC 6376 §6.1.1: "If the "x=" tag is present ... and the current time is later than
         // the expiration time, the Verifier MUST consider the signature invalid".
         if signature.expiration.is_some_and(|x| self.options.now > x) {
-            outcome.reason = Some(Reason::Expired);
-            return Entry::Decided(outcome);
+            return decided(Reason::Expired);
         }
         let Ok(name) = Name::new(&signature.key_name()) else {
-            outcome.reason = Some(Reason::SignatureSyntax);
-            return Entry::Decided(outcome);
+            return decided(Reason::SignatureSyntax);
         };
         // RFC 6376 §5.4.2 header data, then the signature field with b= emptied, no CRLF.
         let hc = signature.header_canonicalization;
@@ -286,6 +288,8 @@ impl Verifier {
             fields,
             &signature.signed_headers,
             hc,
+            // Room for the signature field itself, added below.
+            field.span.len(),
             &mut header_data,
         );
         let mut own_value = Vec::with_capacity(value.len());
@@ -374,7 +378,7 @@ impl Verifier {
             let outcome = match entry {
                 Entry::Decided(outcome) => outcome,
                 Entry::Pending {
-                    signature,
+                    mut signature,
                     header_data,
                     body,
                     query,
@@ -382,7 +386,7 @@ impl Verifier {
                     let answer = self.queries.get(query).and_then(|q| q.answer.as_ref());
                     let body = self.bodies.result(body);
                     judge(
-                        &signature,
+                        &mut signature,
                         &header_data,
                         body,
                         answer,
@@ -427,8 +431,19 @@ fn valid_outcome(signature: &Signature) -> SignatureOutcome {
         domain: signature.domain.clone(),
         selector: signature.selector.clone(),
         identity: signature.identity.clone(),
-        algorithm: Some(signature.algorithm),
         signature_b64: signature.signature_b64.clone(),
+        ..valid_outcome_skeleton(signature.algorithm)
+    }
+}
+
+/// [`valid_outcome`] without the strings.
+fn valid_outcome_skeleton(algorithm: Algorithm) -> SignatureOutcome {
+    SignatureOutcome {
+        domain: String::new(),
+        selector: String::new(),
+        identity: None,
+        algorithm: Some(algorithm),
+        signature_b64: String::new(),
         result: DkimResult::PermError,
         reason: None,
         testing: false,
@@ -471,16 +486,26 @@ fn key_from_answer(answer: Option<&Answer>) -> Result<KeyRecord, (DkimResult, Re
 /// Decide one signature whose key answer and body hash are in (RFC 6376 §6.1.2, §6.1.3,
 /// then the policy).
 fn judge(
-    signature: &Signature,
+    signature: &mut Signature,
     header_data: &[u8],
-    body: Option<(Vec<u8>, u64)>,
+    body: Option<(ring::digest::Digest, u64)>,
     answer: Option<&Answer>,
     policy: &Policy,
     block: &[u8],
     fields: &[Field],
 ) -> SignatureOutcome {
     use DkimResult::{Fail, Pass, PermError, Policy as PolicyResult};
-    let mut outcome = valid_outcome(signature);
+    let identity_is_domain = signature
+        .identity_domain()
+        .eq_ignore_ascii_case(&signature.domain);
+    // The signature is not needed after this: its strings move into the outcome.
+    let mut outcome = SignatureOutcome {
+        domain: std::mem::take(&mut signature.domain),
+        selector: std::mem::take(&mut signature.selector),
+        identity: signature.identity.take(),
+        signature_b64: std::mem::take(&mut signature.signature_b64),
+        ..valid_outcome_skeleton(signature.algorithm)
+    };
     let key = match key_from_answer(answer) {
         Ok(key) => key,
         Err((result, reason)) => return with(outcome, result, reason),
@@ -504,17 +529,13 @@ fn judge(
         return with(outcome, PermError, Reason::KeyNotForEmail);
     }
     // RFC 6376 §3.6.1 t=s: "the "i=" domain MUST NOT be a subdomain of "d="".
-    if key.strict_identity
-        && !signature
-            .identity_domain()
-            .eq_ignore_ascii_case(&signature.domain)
-    {
+    if key.strict_identity && !identity_is_domain {
         return with(outcome, PermError, Reason::DomainMismatch);
     }
-    let Some(public_key) = PublicKey::decode(algorithm.key_type(), &key.public_key) else {
+    let Some(public_key) = KeyRef::decode(algorithm.key_type(), &key.public_key) else {
         return with(outcome, PermError, Reason::KeySyntax);
     };
-    if let PublicKey::Rsa { bits, .. } = &public_key {
+    if let KeyRef::Rsa { bits, .. } = &public_key {
         let bits = *bits;
         outcome.key_bits = Some(bits);
         if bits < policy.min_rsa_bits.max(crate::MIN_RSA_KEY_BITS) {
@@ -539,7 +560,7 @@ fn judge(
     if let Some(l) = signature.body_length {
         outcome.unsigned_body_octets = canonical_len.saturating_sub(l);
     }
-    if digest != signature.body_hash {
+    if digest.as_ref() != signature.body_hash.as_slice() {
         return with(outcome, Fail, Reason::BodyHashMismatch);
     }
     // Policy on a cryptographically valid signature.
@@ -568,13 +589,16 @@ fn unsigned_duplicate(
     fields: &[Field],
 ) -> Option<String> {
     policy.key_headers.iter().find_map(|name| {
-        let present = fields.iter().filter(|f| f.is_named(block, name)).count();
+        let mut named = fields.iter().filter(|f| f.is_named(block, name));
+        // Most names occur once or not at all: then nothing can be unsigned.
+        named.nth(1)?;
+        let present = 2 + named.count();
         let signed = signature
             .signed_headers
             .iter()
             .filter(|h| h.eq_ignore_ascii_case(name))
             .count();
-        (present > 1 && signed < present).then(|| name.clone())
+        (signed < present).then(|| name.clone())
     })
 }
 
@@ -600,15 +624,16 @@ pub fn verify_with(
     let mut verifier = Verifier::new(options);
     verifier.update(message)?;
     verifier.finish()?;
-    loop {
-        match verifier.step() {
-            Step::Lookup(query) => {
-                let answer = resolve(&query);
-                verifier.supply(query.id(), answer)?;
-            }
-            Step::Done(outcome) => return Ok(outcome),
-            // Unreachable after finish() with every handed-out query answered; be total anyway.
-            Step::NeedInput | Step::Waiting => return Ok(Outcome::default()),
+    // What the step()/supply() loop does, without copying each query and the outcome out:
+    // every query resolved in order, then the decision.
+    for q in &mut verifier.queries {
+        if q.answer.is_none() {
+            q.handed_out = true;
+            q.answer = Some(resolve(&q.query));
         }
     }
+    Ok(match verifier.outcome.take() {
+        Some(outcome) => outcome,
+        None => verifier.decide(),
+    })
 }
