@@ -1,5 +1,7 @@
 //! The local policy applied on top of RFC 6376 verification (RFC 8301, RFC 6376 §8).
 
+use std::borrow::Cow;
+
 use crate::key::MIN_RSA_KEY_BITS;
 
 /// Most DKIM-Signature fields verified per message; later ones are reported as `policy`
@@ -38,8 +40,8 @@ pub struct Policy {
     /// and [`crate::SignatureOutcome::testing`] is set.
     pub reject_testing_keys: bool,
     /// Header fields (case-insensitive) that must not occur more often than `h=` signs them
-    /// (default [`DEFAULT_KEY_HEADERS`]).
-    pub key_headers: Vec<String>,
+    /// (default [`DEFAULT_KEY_HEADERS`], borrowed: a default policy allocates no strings).
+    pub key_headers: Vec<Cow<'static, str>>,
     /// Most signatures verified (default [`MAX_SIGNATURES`]).
     pub max_signatures: usize,
 }
@@ -51,7 +53,10 @@ impl Default for Policy {
             min_rsa_bits: MIN_RSA_KEY_BITS,
             reject_unsigned_body_content: false,
             reject_testing_keys: false,
-            key_headers: DEFAULT_KEY_HEADERS.iter().map(|&h| h.to_owned()).collect(),
+            key_headers: DEFAULT_KEY_HEADERS
+                .iter()
+                .map(|&h| Cow::Borrowed(h))
+                .collect(),
             max_signatures: MAX_SIGNATURES,
         }
     }

@@ -598,7 +598,7 @@ fn unsigned_duplicate(
             .iter()
             .filter(|h| h.eq_ignore_ascii_case(name))
             .count();
-        (signed < present).then(|| name.clone())
+        (signed < present).then(|| name.to_string())
     })
 }
 
