@@ -394,34 +394,44 @@ mod tests {
         assert!((1..=20_000).all(|k| m.contains(Key::from_u128(k))));
     }
 
+    /// Apply `ops` (insert/update, remove, retain, get) to `m` and to a standard `HashMap`,
+    /// checking every answer and the length after each; returns the `HashMap`.
+    fn apply_like_a_hash_map(
+        m: &mut ProbeMap<u64>,
+        ops: &[(u8, u128, u64)],
+    ) -> Result<HashMap<u128, u64>, TestCaseError> {
+        let mut reference: HashMap<u128, u64> = HashMap::new();
+        for &(op, k, v) in ops {
+            let key = Key::from_u128(k);
+            match op {
+                0 => {
+                    *m.get_or_insert(key, v).unwrap() = v;
+                    reference.insert(k, v);
+                }
+                1 => prop_assert_eq!(m.remove(key), reference.remove(&k)),
+                2 => {
+                    let removed = m.retain(|&x| x % 3 != v % 3);
+                    let before = reference.len();
+                    reference.retain(|_, x| *x % 3 != v % 3);
+                    prop_assert_eq!(removed, before - reference.len());
+                }
+                _ => prop_assert_eq!(m.get(key), reference.get(&k)),
+            }
+            prop_assert_eq!(m.len(), reference.len());
+        }
+        for (k, v) in &reference {
+            prop_assert_eq!(m.get(Key::from_u128(*k)), Some(v));
+        }
+        Ok(reference)
+    }
+
     proptest! {
         /// With a hash that sends every key to the same home bucket (one long chain that
         /// wraps around), the map still behaves like the standard HashMap.
         #[test]
         fn behaves_like_a_hash_map_with_one_home_bucket(ops in prop::collection::vec((0_u8..4, 0_u128..40, any::<u64>()), 1..400)) {
             let mut m = ProbeMap::new(KeyHasherBuilder::constant(), 8);
-            let mut reference: HashMap<u128, u64> = HashMap::new();
-            for (op, k, v) in ops {
-                let key = Key::from_u128(k);
-                match op {
-                    0 => {
-                        *m.get_or_insert(key, v).unwrap() = v;
-                        reference.insert(k, v);
-                    }
-                    1 => prop_assert_eq!(m.remove(key), reference.remove(&k)),
-                    2 => {
-                        let removed = m.retain(|&x| x % 3 != v % 3);
-                        let before = reference.len();
-                        reference.retain(|_, x| *x % 3 != v % 3);
-                        prop_assert_eq!(removed, before - reference.len());
-                    }
-                    _ => prop_assert_eq!(m.get(key), reference.get(&k)),
-                }
-                prop_assert_eq!(m.len(), reference.len());
-            }
-            for (k, v) in &reference {
-                prop_assert_eq!(m.get(Key::from_u128(*k)), Some(v));
-            }
+            apply_like_a_hash_map(&mut m, &ops)?;
         }
 
         /// Any sequence of inserts, updates, removals and retains gives the same contents
@@ -429,29 +439,7 @@ mod tests {
         #[test]
         fn behaves_like_a_hash_map(ops in prop::collection::vec((0_u8..4, 0_u128..300, any::<u64>()), 1..600)) {
             let mut m = map();
-            let mut reference: HashMap<u128, u64> = HashMap::new();
-            for (op, k, v) in ops {
-                let key = Key::from_u128(k);
-                match op {
-                    0 => {
-                        *m.get_or_insert(key, v).unwrap() = v;
-                        reference.insert(k, v);
-                    }
-                    1 => prop_assert_eq!(m.remove(key), reference.remove(&k)),
-                    2 => {
-                        let threshold = v;
-                        let removed = m.retain(|&x| x % 3 != threshold % 3);
-                        let before = reference.len();
-                        reference.retain(|_, x| *x % 3 != threshold % 3);
-                        prop_assert_eq!(removed, before - reference.len());
-                    }
-                    _ => prop_assert_eq!(m.get(key), reference.get(&k)),
-                }
-                prop_assert_eq!(m.len(), reference.len());
-            }
-            for (k, v) in &reference {
-                prop_assert_eq!(m.get(Key::from_u128(*k)), Some(v));
-            }
+            let reference = apply_like_a_hash_map(&mut m, &ops)?;
             let mut values: Vec<u64> = m.values().copied().collect();
             let mut expected: Vec<u64> = reference.values().copied().collect();
             values.sort_unstable();
