@@ -353,7 +353,7 @@ pub struct Lines<'a> {
 impl<'a> Iterator for Lines<'a> {
     type Item = Line<'a>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Line<'a>> {
         let rest = self.bytes.get(self.pos..).filter(|r| !r.is_empty())?;
         let end = match self.ends.0.get(self.index) {
