@@ -353,6 +353,8 @@ pub struct Lines<'a> {
 impl<'a> Iterator for Lines<'a> {
     type Item = Line<'a>;
 
+    // Measured: left to itself, LLVM keeps this out of line in the benches (about 10% slower).
+    #[allow(clippy::inline_always)]
     #[inline(always)]
     fn next(&mut self) -> Option<Line<'a>> {
         let rest = self.bytes.get(self.pos..).filter(|r| !r.is_empty())?;
