@@ -569,6 +569,9 @@ impl Evaluator {
                 outcome.mechanism = self.mechanism.map(|m| owned_directive(&self.cache, m));
                 return Step::Done(outcome);
             }
+            if self.local_terms() {
+                continue;
+            }
             match self.work() {
                 Ok(effect) => self.apply(effect),
                 Err(Interrupt::Need(name, rtype)) => {
@@ -581,6 +584,43 @@ impl Evaluator {
                 }
             }
         }
+    }
+
+    /// Evaluates the top frame's next directives that need no DNS (`ip4`, `ip6`, `all`) in
+    /// one loop, without the general piece of work; whether any was evaluated. The result
+    /// is the one [`Evaluator::work`] would reach term by term.
+    fn local_terms(&mut self) -> bool {
+        if self.explain.is_some() {
+            return false;
+        }
+        let Some(frame) = self.frames.last_mut() else {
+            return false;
+        };
+        let Some(loaded) = frame.record else {
+            return false;
+        };
+        let start = frame.pos;
+        let ip = self.subject.ip;
+        while frame.pos < loaded.end {
+            let (qualifier, matched) = match self.directives.get(frame.pos) {
+                Some(&(qualifier, MechanismRef::Ip4(network, prefix))) => (
+                    qualifier,
+                    matches!(ip, IpAddr::V4(ip) if in_v4(ip, network, prefix.unwrap_or(32))),
+                ),
+                Some(&(qualifier, MechanismRef::Ip6(network, prefix))) => (
+                    qualifier,
+                    matches!(ip, IpAddr::V6(ip) if in_v6(ip, network, prefix.unwrap_or(128))),
+                ),
+                Some(&(qualifier, MechanismRef::All)) => (qualifier, true),
+                _ => break,
+            };
+            if matched {
+                self.matched(qualifier, None);
+                return true;
+            }
+            frame.pos = frame.pos.saturating_add(1);
+        }
+        frame.pos != start
     }
 
     /// The query waiting for an answer, if any.

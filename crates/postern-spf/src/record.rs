@@ -4,7 +4,7 @@ use core::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::error::{Error, SyntaxProblem};
-use crate::macros::{MacroString, Piece, check_macro_text, is_domain_end};
+use crate::macros::{MacroString, Piece, check_macro_text, is_domain_end, is_toplabel};
 
 /// The result a directive gives when its mechanism matches (RFC 7208 §4.6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -340,7 +340,11 @@ pub(crate) fn scan_record<'a>(
     let mut pos = VERSION_LEN;
     while let Some((start, end)) = next_term(bytes, pos) {
         pos = end;
-        let term = parse_term(text.get(start..end).unwrap_or_default(), start)?;
+        let term_text = text.get(start..end).unwrap_or_default();
+        let term = match quick_term(term_text) {
+            Some(term) => term,
+            None => parse_term(term_text, start)?,
+        };
         let value_at = |value: &str| (end.saturating_sub(value.len()), end);
         match term {
             TermRef::Directive(..) => {}
@@ -465,6 +469,122 @@ fn required_domain(rest: &str, offset: usize) -> Result<&str, Error> {
         None if rest.is_empty() => Err(syntax(offset, SyntaxProblem::MissingDomain)),
         None => Err(syntax(offset, SyntaxProblem::UnexpectedArgument)),
     }
+}
+
+/// The usual, well-formed terms (`ip4`, `ip6`, `all`, `include`, `exists`, bare `a` and
+/// `mx`, `redirect=`, `exp=`) parsed in one pass over their bytes; `None` for anything else
+/// or anything wrong, which [`parse_term`] then decides (with the error and its position).
+/// Whatever it returns, [`parse_term`] returns too (a property test checks it).
+fn quick_term(term: &str) -> Option<TermRef<'_>> {
+    let bytes = term.as_bytes();
+    let (qualifier, body) = match bytes.split_first() {
+        Some((b'-', rest)) => (Qualifier::Fail, rest),
+        Some((b'~', rest)) => (Qualifier::SoftFail, rest),
+        Some((b'?', rest)) => (Qualifier::Neutral, rest),
+        Some((b'+', rest)) => (Qualifier::Pass, rest),
+        _ => (Qualifier::Pass, bytes),
+    };
+    let has_prefix = body.len() != bytes.len();
+    // The text after a keyword of `len` bytes (and its separator).
+    let after = |len: usize| term.get(bytes.len().saturating_sub(body.len()).saturating_add(len)..);
+    let keyword = |word: &[u8]| {
+        body.get(..word.len())
+            .is_some_and(|b| b.eq_ignore_ascii_case(word))
+    };
+    let mechanism = match body.first().map(u8::to_ascii_lowercase)? {
+        b'i' if keyword(b"ip4:") => {
+            let (network, prefix) = quick_ip4(after(4)?.as_bytes())?;
+            MechanismRef::Ip4(network, prefix)
+        }
+        b'i' if keyword(b"ip6:") => {
+            let arg = after(4)?;
+            let (addr, prefix) = match split_slash(arg) {
+                Some((addr, len)) => (addr, Some(quick_cidr(len.as_bytes(), 128)?)),
+                None => (arg, None),
+            };
+            MechanismRef::Ip6(ipv6(addr)?, prefix)
+        }
+        b'i' if keyword(b"include:") => MechanismRef::Include(quick_domain(after(8)?)?),
+        b'e' if keyword(b"exists:") => MechanismRef::Exists(quick_domain(after(7)?)?),
+        b'a' if body.len() == 3 && keyword(b"all") => MechanismRef::All,
+        b'a' if body.len() == 1 => MechanismRef::A(None, DualCidr::default()),
+        b'm' if body.len() == 2 && keyword(b"mx") => MechanismRef::Mx(None, DualCidr::default()),
+        b'r' if !has_prefix && keyword(b"redirect=") => {
+            return Some(TermRef::Redirect(quick_domain(after(9)?)?));
+        }
+        b'e' if !has_prefix && keyword(b"exp=") => {
+            return Some(TermRef::Exp(quick_domain(after(4)?)?));
+        }
+        _ => return None,
+    };
+    Some(TermRef::Directive(qualifier, mechanism))
+}
+
+/// A domain-spec without macros, in one pass (see [`quick_term`]).
+fn quick_domain(spec: &str) -> Option<&str> {
+    let bytes = spec.as_bytes();
+    // The last label, a trailing dot aside, must be a top label (RFC 7208 §7.1).
+    let body = bytes.strip_suffix(b".").unwrap_or(bytes);
+    let mut dot = None;
+    for (at, &b) in body.iter().enumerate() {
+        match b {
+            b'%' => return None,
+            b'.' => dot = Some(at),
+            _ => {}
+        }
+    }
+    let top = body.get(dot?.saturating_add(1)..)?;
+    is_toplabel(core::str::from_utf8(top).ok()?).then_some(spec)
+}
+
+/// `ip4-network [ "/" ip4-cidr-length ]` in one pass (see [`quick_term`]).
+fn quick_ip4(arg: &[u8]) -> Option<(Ipv4Addr, Option<u8>)> {
+    let mut octets = [0u8; 4];
+    let mut filled = 0usize;
+    let (mut value, mut digits) = (0u16, 0u8);
+    let mut rest = arg.iter();
+    loop {
+        let b = rest.next().copied();
+        match b {
+            Some(d @ b'0'..=b'9') => {
+                // No leading zeros, at most three digits.
+                if digits == 3 || (digits == 1 && value == 0) {
+                    return None;
+                }
+                value = value * 10 + u16::from(d - b'0');
+                digits += 1;
+            }
+            Some(b'.' | b'/') | None => {
+                if digits == 0 {
+                    return None;
+                }
+                *octets.get_mut(filled)? = u8::try_from(value).ok()?;
+                filled += 1;
+                (value, digits) = (0, 0);
+                match b {
+                    Some(b'.') if filled < 4 => {}
+                    None if filled == 4 => return Some((Ipv4Addr::from(octets), None)),
+                    Some(b'/') if filled == 4 => {
+                        let len = quick_cidr(rest.as_slice(), 32)?;
+                        return Some((Ipv4Addr::from(octets), Some(len)));
+                    }
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// A CIDR length as [`cidr_length`] accepts it, or `None`.
+fn quick_cidr(digits: &[u8], max: u8) -> Option<u8> {
+    let n = match *digits {
+        [a @ b'0'..=b'9'] => a - b'0',
+        [a @ b'1'..=b'9', b @ b'0'..=b'9'] => (a - b'0') * 10 + (b - b'0'),
+        [b'1', b @ b'0'..=b'9', c @ b'0'..=b'9'] => 100 + (b - b'0') * 10 + (c - b'0'),
+        _ => return None,
+    };
+    (n <= max).then_some(n)
 }
 
 /// Parses one term (no spaces) that starts at `start` in the record (RFC 7208 §4.6.1, §5, §6).
@@ -937,12 +1057,64 @@ mod tests {
         }
 
         #[test]
+        fn quick_terms_parse_as_the_general_parser_does(
+            term in "[-+~?]?(ip4:|IP6:|ip6:|include:|exists:|all|a|mx|redirect=|exp=|)[0-9a-fA-F:./%{}_x-]{0,24}"
+        ) {
+            if let Some(quick) = quick_term(&term) {
+                proptest::prop_assert_eq!(Ok(quick), parse_term(&term, 0));
+            }
+        }
+
+        #[test]
+        fn quick_ip4_terms_parse_as_the_general_parser_does(
+            term in "ip4:[0-9]{1,4}[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,4}(/[0-9]{1,3})?[/x]?"
+        ) {
+            if let Some(quick) = quick_term(&term) {
+                proptest::prop_assert_eq!(Ok(quick), parse_term(&term, 0));
+            }
+        }
+
+        #[test]
         fn one_pass_dotted_quad_agrees_with_split_then_parse(text in "[0-9./x]{0,20}") {
             let (head, slash) = match text.find('/') {
                 Some(at) => (&text[..at], Some(at)),
                 None => (text.as_str(), None),
             };
             proptest::prop_assert_eq!(dotted_quad_prefix(&text), (dotted_quad(head), slash));
+        }
+    }
+
+    #[test]
+    fn usual_terms_take_the_quick_path() {
+        for term in [
+            "ip4:192.0.2.0/24",
+            "-ip4:10.0.0.1",
+            "ip6:2001:db8::/32",
+            "~IP6:::1",
+            "include:_spf.example.com",
+            "exists:x.example.org.",
+            "-all",
+            "a",
+            "?mx",
+            "redirect=_spf.example.net",
+            "exp=explain.example.com",
+        ] {
+            let quick = quick_term(term);
+            assert!(quick.is_some(), "{term}");
+            assert_eq!(Ok(quick.unwrap()), parse_term(term, 0), "{term}");
+        }
+        for term in [
+            "ip4:01.2.3.4",
+            "ip4:1.2.3.4/33",
+            "ip4:1.2.3.4/",
+            "ip6:::1/129",
+            "include:%{d}.example.com",
+            "include:example.123",
+            "-redirect=x.example.com",
+            "a:example.com",
+            "all/0",
+        ] {
+            assert!(quick_term(term).is_none(), "{term}");
         }
     }
 
