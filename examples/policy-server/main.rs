@@ -360,7 +360,7 @@ fn spf_refusal(outcome: &Outcome) -> Option<String> {
                     format!(
                         "{} is not allowed to send mail from {}",
                         outcome.ip,
-                        outcome.sender.rsplit('@').next().unwrap_or_default()
+                        outcome.sender().rsplit('@').next().unwrap_or_default()
                     )
                 },
                 one_line,

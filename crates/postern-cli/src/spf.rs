@@ -148,7 +148,7 @@ fn print_outcome(outcome: &Outcome, as_json: bool) {
         "{} ({} identity {})",
         outcome.verdict,
         outcome.identity.as_str(),
-        outcome.sender
+        outcome.sender()
     );
     if let Some(m) = &outcome.mechanism {
         let _ = write!(line, " mechanism={m}");

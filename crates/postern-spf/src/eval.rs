@@ -9,7 +9,7 @@ use crate::error::Error;
 use crate::macros::{
     MacroContext, NeedValidated, check_macro_text, expand_text, is_toplabel, write_octet,
 };
-use crate::outcome::{Identity, Outcome, Verdict};
+use crate::outcome::{Identities, Identity, Outcome, Verdict};
 use crate::record::{
     Directive, DualCidr, MechanismRef, Modifiers, Qualifier, Span, TermRef, is_spf_record,
     scan_record,
@@ -139,7 +139,7 @@ enum Interrupt {
 /// the same answers in the same order, it counts the same; counts are kept only when the
 /// piece finishes.
 struct Cursor<'e> {
-    cache: &'e [(Name, RecordType, Answer)],
+    cache: &'e Cache,
     terms: u32,
     voids: u32,
     max_voids: u32,
@@ -227,12 +227,8 @@ impl<'e> Cursor<'e> {
 #[derive(Debug, Clone)]
 struct Subject {
     ip: IpAddr,
-    /// `local-part@domain`, shared with the outcome.
-    sender: Arc<str>,
-    /// Offset of the `@` in `sender`.
-    at: usize,
-    helo: Arc<str>,
-    receiver: Arc<str>,
+    /// Sender, HELO name and receiver, shared with the outcome.
+    identities: Identities,
     timestamp: u64,
 }
 
@@ -248,20 +244,18 @@ impl Subject {
             domain,
             ip: self.ip,
             validated,
-            helo: &self.helo,
-            receiver: &self.receiver,
+            helo: self.identities.helo(),
+            receiver: self.identities.receiver(),
             timestamp: self.timestamp,
         }
     }
 
     fn local_part(&self) -> &str {
-        self.sender.get(..self.at).unwrap_or_default()
+        self.identities.local_part()
     }
 
     fn sender_domain(&self) -> &str {
-        self.sender
-            .get(self.at.saturating_add(1)..)
-            .unwrap_or_default()
+        self.identities.sender_domain()
     }
 
     fn address_type(&self) -> RecordType {
@@ -340,7 +334,7 @@ struct Loaded {
 }
 
 /// The text of a loaded record (empty if it is not there, which cannot happen).
-fn record_text(cache: &[(Name, RecordType, Answer)], loaded: Loaded) -> &[u8] {
+fn record_text(cache: &Cache, loaded: Loaded) -> &[u8] {
     match cache
         .get(loaded.entry)
         .and_then(|(_, _, answer)| answer.records().get(loaded.index))
@@ -371,11 +365,130 @@ type Stored = (Qualifier, MechanismRef<Span>);
 type Matched = (Loaded, Stored);
 
 /// The owned directive of a match.
-fn owned_directive(cache: &[(Name, RecordType, Answer)], (loaded, stored): Matched) -> Directive {
+fn owned_directive(cache: &Cache, (loaded, stored): Matched) -> Directive {
     let text = record_text(cache, loaded);
     Directive {
         qualifier: stored.0,
         mechanism: stored.1.map(|s| spec_text(text, s)).to_owned_mechanism(),
+    }
+}
+
+/// Directives kept inline, without an allocation: enough for most records.
+const INLINE_DIRECTIVES: usize = 12;
+
+/// A list whose first element is kept inline: most checks have one record to evaluate and
+/// one answer to keep, and then need no allocation.
+#[derive(Debug, Clone)]
+struct FirstInline<T> {
+    first: Option<T>,
+    /// Only used once `first` is set.
+    rest: Vec<T>,
+}
+
+impl<T> FirstInline<T> {
+    const fn new() -> Self {
+        Self {
+            first: None,
+            rest: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, value: T) {
+        if self.first.is_none() {
+            self.first = Some(value);
+        } else {
+            if self.rest.capacity() == 0 {
+                // Past the first, room for an include chain five deep in one allocation.
+                self.rest.reserve(7);
+            }
+            self.rest.push(value);
+        }
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        self.rest.pop().or_else(|| self.first.take())
+    }
+
+    fn last(&self) -> Option<&T> {
+        self.rest.last().or(self.first.as_ref())
+    }
+
+    fn last_mut(&mut self) -> Option<&mut T> {
+        match self.rest.last_mut() {
+            Some(last) => Some(last),
+            None => self.first.as_mut(),
+        }
+    }
+
+    fn get(&self, index: usize) -> Option<&T> {
+        match index.checked_sub(1) {
+            None => self.first.as_ref(),
+            Some(index) => self.rest.get(index),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    fn clear(&mut self) {
+        self.first = None;
+        self.rest.clear();
+    }
+}
+
+/// The answers known to an evaluator, in the order they came.
+type Cache = FirstInline<(Name, RecordType, Answer)>;
+
+/// A list of `Copy` values whose first `N` are kept inline.
+#[derive(Debug, Clone)]
+struct InlineVec<T: Copy, const N: usize> {
+    len: usize,
+    inline: [Option<T>; N],
+    /// Elements `N..len`.
+    spill: Vec<T>,
+}
+
+impl<T: Copy, const N: usize> InlineVec<T, N> {
+    const fn new() -> Self {
+        Self {
+            len: 0,
+            inline: [None; N],
+            spill: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, index: usize) -> Option<T> {
+        if index >= self.len {
+            return None;
+        }
+        match index.checked_sub(N) {
+            None => self.inline.get(index).copied().flatten(),
+            Some(index) => self.spill.get(index).copied(),
+        }
+    }
+
+    fn push(&mut self, value: T) {
+        if let Some(slot) = self.inline.get_mut(self.len) {
+            *slot = Some(value);
+        } else {
+            if self.spill.capacity() == 0 {
+                self.spill.reserve(2 * N);
+            }
+            self.spill.push(value);
+        }
+        self.len = self.len.saturating_add(1);
+    }
+
+    fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            self.len = len;
+            self.spill.truncate(len.saturating_sub(N));
+        }
     }
 }
 
@@ -458,8 +571,8 @@ pub struct Evaluator {
     subject: Subject,
     identity: Identity,
     max_voids: u32,
-    frames: Vec<Frame>,
-    cache: Vec<(Name, RecordType, Answer)>,
+    frames: FirstInline<Frame>,
+    cache: Cache,
     pending: Option<Query>,
     next_id: u32,
     terms: u32,
@@ -467,7 +580,7 @@ pub struct Evaluator {
     /// Set once the top frame failed and has an `exp=`.
     explain: Option<Explain>,
     /// The directives of the records being evaluated, frame above frame; reused.
-    directives: Vec<Stored>,
+    directives: InlineVec<Stored, INLINE_DIRECTIVES>,
     /// Reused buffers for macro expansion (see [`Cursor`]).
     out: String,
     scratch: String,
@@ -499,28 +612,10 @@ impl Evaluator {
                 None => ("postmaster", request.mail_from),
             }
         };
-        // Usually the MAIL FROM is the sender as it is: one allocation.
-        let sender: Arc<str> = if local_part
-            .len()
-            .saturating_add(sender_domain.len())
-            .saturating_add(1)
-            == request.mail_from.len()
-            && !helo_identity
-        {
-            Arc::from(request.mail_from)
-        } else {
-            let mut sender = String::with_capacity(local_part.len() + sender_domain.len() + 1);
-            sender.push_str(local_part);
-            sender.push('@');
-            sender.push_str(sender_domain);
-            Arc::from(sender)
-        };
+        // One allocation for the identities, shared with the outcome.
         let subject = Subject {
             ip,
-            sender,
-            at: local_part.len(),
-            helo: Arc::from(request.helo),
-            receiver: Arc::clone(&options.receiver),
+            identities: Identities::new(local_part, sender_domain, request.helo, &options.receiver),
             timestamp: options.timestamp,
         };
         let mut eval = Self {
@@ -530,15 +625,14 @@ impl Evaluator {
                 Identity::MailFrom
             },
             max_voids: options.max_void_lookups,
-            // Room for an include chain five deep (a small allocation; deeper ones grow).
-            frames: Vec::with_capacity(6),
-            cache: Vec::with_capacity(8),
+            frames: FirstInline::new(),
+            cache: FirstInline::new(),
             pending: None,
             next_id: 1,
             terms: 0,
             voids: 0,
             explain: None,
-            directives: Vec::new(),
+            directives: InlineVec::new(),
             out: String::new(),
             scratch: String::new(),
             memo: MemoCell::default(),
@@ -603,15 +697,15 @@ impl Evaluator {
         let ip = self.subject.ip;
         while frame.pos < loaded.end {
             let (qualifier, matched) = match self.directives.get(frame.pos) {
-                Some(&(qualifier, MechanismRef::Ip4(network, prefix))) => (
+                Some((qualifier, MechanismRef::Ip4(network, prefix))) => (
                     qualifier,
                     matches!(ip, IpAddr::V4(ip) if in_v4(ip, network, prefix.unwrap_or(32))),
                 ),
-                Some(&(qualifier, MechanismRef::Ip6(network, prefix))) => (
+                Some((qualifier, MechanismRef::Ip6(network, prefix))) => (
                     qualifier,
                     matches!(ip, IpAddr::V6(ip) if in_v6(ip, network, prefix.unwrap_or(128))),
                 ),
-                Some(&(qualifier, MechanismRef::All)) => (qualifier, true),
+                Some((qualifier, MechanismRef::All)) => (qualifier, true),
                 _ => break,
             };
             if matched {
@@ -685,9 +779,7 @@ impl Evaluator {
             queries,
             identity: self.identity,
             ip: self.subject.ip,
-            sender: Arc::clone(&self.subject.sender),
-            helo: Arc::clone(&self.subject.helo),
-            receiver: Arc::clone(&self.subject.receiver),
+            identities: self.subject.identities.clone(),
         });
     }
 
@@ -774,7 +866,7 @@ impl Evaluator {
         let directive = match self.frames.last() {
             Some(frame) if frame.included.is_none() && directive.is_none() => {
                 match (frame.record, self.directives.get(frame.pos)) {
-                    (Some(loaded), Some(&stored)) => Some((loaded, stored)),
+                    (Some(loaded), Some(stored)) => Some((loaded, stored)),
                     _ => None,
                 }
             }
@@ -823,11 +915,11 @@ impl Evaluator {
 
 /// The next piece of work: explanation, record fetch, one term, or the end of a record.
 fn piece(
-    frames: &[Frame],
+    frames: &FirstInline<Frame>,
     explain: Option<&Explain>,
     subject: &Subject,
     cur: &mut Cursor<'_>,
-    directives: &mut Vec<Stored>,
+    directives: &mut InlineVec<Stored, INLINE_DIRECTIVES>,
 ) -> Result<Effect, Interrupt> {
     let cache = cur.cache;
     if let Some(explain) = explain {
@@ -855,7 +947,7 @@ fn piece(
     };
     let text = record_text(cache, loaded);
     let next = if frame.pos < loaded.end {
-        directives.get(frame.pos).copied()
+        directives.get(frame.pos)
     } else {
         None
     };
@@ -898,7 +990,7 @@ fn fetch_record(
     subject: &Subject,
     cur: &mut Cursor<'_>,
     domain: &Name,
-    directives: &mut Vec<Stored>,
+    directives: &mut InlineVec<Stored, INLINE_DIRECTIVES>,
 ) -> Result<Effect, Interrupt> {
     let (entry, answer) = cur.lookup_entry(domain, RecordType::Txt, false)?;
     let records = match answer {
@@ -943,9 +1035,6 @@ fn fetch_record(
         let len = u32::try_from(s.len()).unwrap_or(0);
         (start, start.saturating_add(len))
     };
-    if directives.capacity() == 0 {
-        directives.reserve(32);
-    }
     let checked = scan_record(text, |_, term| {
         if let TermRef::Directive(qualifier, mechanism) = term {
             if let MechanismRef::Include(spec) = mechanism {

@@ -66,6 +66,82 @@ impl Identity {
     }
 }
 
+/// The sender, HELO name and receiver of a check, in one shared allocation (made once per
+/// check, shared by the evaluator and its outcome).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Identities {
+    /// `local-part@domain`, then the HELO name, then the receiver.
+    text: Arc<str>,
+    /// Where the `@` of the sender is, where the sender ends and where the HELO name ends.
+    at: usize,
+    sender_end: usize,
+    helo_end: usize,
+}
+
+impl Identities {
+    pub(crate) fn new(local_part: &str, domain: &str, helo: &str, receiver: &str) -> Self {
+        let at = local_part.len();
+        let sender_end = at.saturating_add(1).saturating_add(domain.len());
+        let helo_end = sender_end.saturating_add(helo.len());
+        let parts = [local_part, "@", domain, helo, receiver];
+        // Usually assembled on the stack, so that the shared text is the only allocation.
+        let mut buf = [0u8; 256];
+        let mut len = 0usize;
+        for part in parts {
+            let end = len.saturating_add(part.len());
+            if let Some(to) = buf.get_mut(len..end) {
+                to.copy_from_slice(part.as_bytes());
+            }
+            len = end;
+        }
+        // The parts are `str`s: their concatenation is UTF-8.
+        let text = match buf.get(..len).map(core::str::from_utf8) {
+            Some(Ok(text)) => Arc::from(text),
+            _ => Arc::from(parts.concat()),
+        };
+        Self {
+            text,
+            at,
+            sender_end,
+            helo_end,
+        }
+    }
+
+    fn part(&self, start: usize, end: usize) -> &str {
+        self.text.get(start..end).unwrap_or_default()
+    }
+
+    pub(crate) fn sender(&self) -> &str {
+        self.part(0, self.sender_end)
+    }
+
+    pub(crate) fn local_part(&self) -> &str {
+        self.part(0, self.at)
+    }
+
+    pub(crate) fn sender_domain(&self) -> &str {
+        self.part(self.at.saturating_add(1), self.sender_end)
+    }
+
+    pub(crate) fn helo(&self) -> &str {
+        self.part(self.sender_end, self.helo_end)
+    }
+
+    pub(crate) fn receiver(&self) -> &str {
+        self.part(self.helo_end, self.text.len())
+    }
+}
+
+impl fmt::Debug for Identities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identities")
+            .field("sender", &self.sender())
+            .field("helo", &self.helo())
+            .field("receiver", &self.receiver())
+            .finish()
+    }
+}
+
 /// Everything an SPF check concluded.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,12 +168,8 @@ pub struct Outcome {
     pub identity: Identity,
     /// The client IP (IPv4-mapped IPv6 addresses as IPv4).
     pub ip: IpAddr,
-    /// The sender: `local-part@domain` as used for the check.
-    pub sender: Arc<str>,
-    /// The HELO/EHLO name given.
-    pub helo: Arc<str>,
-    /// The receiver's host name (`%{r}`, `receiver=`).
-    pub receiver: Arc<str>,
+    /// The sender, HELO name and receiver (see [`Outcome::sender`]).
+    pub(crate) identities: Identities,
 }
 
 /// RFC 5322 `atext`.
@@ -170,6 +242,22 @@ fn is_domain_name(s: &str) -> bool {
 }
 
 impl Outcome {
+    /// The sender: `local-part@domain` as used for the check (`postmaster@<helo>` for the
+    /// HELO identity or a null MAIL FROM).
+    pub fn sender(&self) -> &str {
+        self.identities.sender()
+    }
+
+    /// The HELO/EHLO name given.
+    pub fn helo(&self) -> &str {
+        self.identities.helo()
+    }
+
+    /// The receiver's host name (`%{r}`, `receiver=`).
+    pub fn receiver(&self) -> &str {
+        self.identities.receiver()
+    }
+
     /// The value of a `Received-SPF:` header field (RFC 7208 §9.1), without the field name:
     /// result, a comment, and the key-value pairs `client-ip`, `envelope-from`, `helo`,
     /// `receiver`, `identity`, and `mechanism` or `problem` when known. Every value taken from
@@ -189,11 +277,11 @@ impl Outcome {
         let mut out = String::with_capacity(256);
         out.push_str(self.verdict.as_str());
         out.push_str(" (");
-        write_comment_text(&mut out, &self.receiver);
+        write_comment_text(&mut out, self.receiver());
         out.push_str(": ");
         let subject = match self.identity {
-            Identity::MailFrom => format!("domain of {}", self.sender),
-            Identity::Helo => format!("domain of {}", self.helo),
+            Identity::MailFrom => format!("domain of {}", self.sender()),
+            Identity::Helo => format!("domain of {}", self.helo()),
         };
         let text = match self.verdict {
             Verdict::Pass => format!("{subject} designates {} as permitted sender", self.ip),
@@ -214,11 +302,11 @@ impl Outcome {
         out.push_str(") client-ip=");
         let _ = write!(out, "{}", self.ip);
         out.push_str("; envelope-from=");
-        write_value(&mut out, &self.sender);
+        write_value(&mut out, self.sender());
         out.push_str("; helo=");
-        write_value(&mut out, &self.helo);
+        write_value(&mut out, self.helo());
         out.push_str("; receiver=");
-        write_value(&mut out, &self.receiver);
+        write_value(&mut out, self.receiver());
         out.push_str("; identity=");
         out.push_str(self.identity.as_str());
         if let Some(m) = &self.mechanism {
@@ -251,21 +339,21 @@ impl Outcome {
             Identity::MailFrom => {
                 out.push_str(" smtp.mailfrom=");
                 let plain = self
-                    .sender
+                    .sender()
                     .rsplit_once('@')
                     .is_some_and(|(local, domain)| is_dot_atom(local) && is_domain_name(domain));
                 if plain {
-                    out.push_str(&self.sender);
+                    out.push_str(self.sender());
                 } else {
-                    write_quoted(&mut out, &self.sender);
+                    write_quoted(&mut out, self.sender());
                 }
             }
             Identity::Helo => {
                 out.push_str(" smtp.helo=");
-                if is_domain_name(&self.helo) || is_token(&self.helo) {
-                    out.push_str(&self.helo);
+                if is_domain_name(self.helo()) || is_token(self.helo()) {
+                    out.push_str(self.helo());
                 } else {
-                    write_quoted(&mut out, &self.helo);
+                    write_quoted(&mut out, self.helo());
                 }
             }
         }
@@ -291,9 +379,10 @@ mod tests {
             queries: 0,
             identity,
             ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-            sender: Arc::from(sender),
-            helo: Arc::from(helo),
-            receiver: Arc::from("mx.example.net"),
+            identities: {
+                let (local, domain) = sender.rsplit_once('@').unwrap();
+                Identities::new(local, domain, helo, "mx.example.net")
+            },
         }
     }
 
