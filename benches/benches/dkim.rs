@@ -79,7 +79,7 @@ fn ed_key() -> SigningKey {
 
 fn record(key: &SigningKey, k: &str) -> Answer {
     let txt = format!("v=DKIM1; k={k}; p={}", key.public_key_base64());
-    Answer::Records(vec![Record::Txt(txt.into_bytes())])
+    Answer::Records(vec![Record::Txt(txt.into_bytes())].into())
 }
 
 /// `message` signed by each (key, selector) in order (the last one on top).

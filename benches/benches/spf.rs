@@ -29,7 +29,7 @@ impl Canned {
                 .map(|(name, text)| {
                     (
                         *name,
-                        Answer::Records(vec![Record::Txt(text.as_bytes().to_vec())]),
+                        Answer::Records(vec![Record::Txt(text.as_bytes().to_vec())].into()),
                     )
                 })
                 .collect(),
@@ -104,7 +104,7 @@ fn bench_spf(c: &mut Criterion) {
     let mut exists = Canned::txt(&[("example.com", "v=spf1 exists:%{ir}.%{l1r+-}._spf.%{d} -all")]);
     exists.0.push((
         "77.2.0.192.carol._spf.example.com",
-        Answer::Records(vec![Record::A(Ipv4Addr::new(127, 0, 0, 2))]),
+        Answer::Records(vec![Record::A(Ipv4Addr::new(127, 0, 0, 2))].into()),
     ));
     let request = Request::mail_from(
         IpAddr::V4(Ipv4Addr::new(192, 0, 2, 77)),

@@ -136,7 +136,7 @@ impl Pending {
         Ok(if records.is_empty() {
             Answer::NoData
         } else {
-            Answer::Records(records.clone())
+            Answer::Records(records.as_slice().into())
         })
     }
 

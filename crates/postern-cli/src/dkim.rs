@@ -141,7 +141,9 @@ impl DnsFile {
             .map(|(_, v)| v);
         match entry {
             None => Answer::NxDomain,
-            Some(Value::String(s)) => Answer::Records(vec![Record::Txt(s.as_bytes().to_vec())]),
+            Some(Value::String(s)) => {
+                Answer::Records(vec![Record::Txt(s.as_bytes().to_vec())].into())
+            }
             Some(Value::Array(parts)) => {
                 let mut txt = Vec::new();
                 for part in parts {
@@ -150,7 +152,7 @@ impl DnsFile {
                         _ => return Answer::TempFail,
                     }
                 }
-                Answer::Records(vec![Record::Txt(txt)])
+                Answer::Records(vec![Record::Txt(txt)].into())
             }
             Some(_) => Answer::TempFail,
         }

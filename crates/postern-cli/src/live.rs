@@ -80,7 +80,7 @@ mod system {
                     if records.is_empty() {
                         Answer::NoData
                     } else {
-                        Answer::Records(records)
+                        Answer::Records(records.into())
                     }
                 }
                 Err(NetError::Dns(DnsError::NoRecordsFound(none)))

@@ -228,7 +228,7 @@ pub fn canon(data: &[u8]) {
 }
 
 fn answer(_: &postern_dns::Query) -> Answer {
-    Answer::Records(vec![Record::Txt(KEY_RECORD.to_vec())])
+    Answer::Records(vec![Record::Txt(KEY_RECORD.to_vec())].into())
 }
 
 fn verify_in(message: &[u8], sizes: &[usize]) -> Result<Outcome, Error> {

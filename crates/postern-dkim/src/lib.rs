@@ -37,7 +37,7 @@
 //!         // Key queries come as soon as the header block is in, before the body.
 //!         Step::Lookup(query) => {
 //!             assert_eq!(query.name().as_str(), "s1._domainkey.example.com");
-//!             let answer = Answer::Records(vec![Record::Txt(record.clone().into_bytes())]);
+//!             let answer = Answer::Records(vec![Record::Txt(record.clone().into_bytes())].into());
 //!             verifier.supply(query.id(), answer)?;
 //!         }
 //!         Step::NeedInput => match chunks.next() {

@@ -102,7 +102,7 @@ fn fifty_megabytes_verify_in_under_one_megabyte_of_heap() {
         verifier
             .supply(
                 q.id(),
-                Answer::Records(vec![Record::Txt(record.clone().into_bytes())]),
+                Answer::Records(vec![Record::Txt(record.clone().into_bytes())].into()),
             )
             .unwrap();
     }

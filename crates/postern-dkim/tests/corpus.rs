@@ -53,14 +53,17 @@ fn resolve(dns: &Value, query: &Query) -> Answer {
         .map(|(_, v)| v);
     match entry {
         None => Answer::NxDomain,
-        Some(Value::String(s)) => Answer::Records(vec![Record::Txt(s.as_bytes().to_vec())]),
-        Some(Value::Array(parts)) => Answer::Records(vec![Record::Txt(
-            parts
-                .iter()
-                .map(|p| p.as_str().unwrap())
-                .collect::<String>()
-                .into_bytes(),
-        )]),
+        Some(Value::String(s)) => Answer::Records(vec![Record::Txt(s.as_bytes().to_vec())].into()),
+        Some(Value::Array(parts)) => Answer::Records(
+            vec![Record::Txt(
+                parts
+                    .iter()
+                    .map(|p| p.as_str().unwrap())
+                    .collect::<String>()
+                    .into_bytes(),
+            )]
+            .into(),
+        ),
         Some(Value::Object(_)) => Answer::TempFail,
         Some(other) => panic!("unexpected dns value {other}"),
     }

@@ -32,7 +32,10 @@ fn verify(message: &[u8], splits: &[usize]) -> Outcome {
     loop {
         match v.step() {
             Step::Lookup(q) => v
-                .supply(q.id(), Answer::Records(vec![Record::Txt(record.clone())]))
+                .supply(
+                    q.id(),
+                    Answer::Records(vec![Record::Txt(record.clone())].into()),
+                )
                 .unwrap(),
             Step::NeedInput if rest.is_empty() => v.finish().unwrap(),
             Step::NeedInput => {

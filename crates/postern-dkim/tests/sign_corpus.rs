@@ -84,14 +84,17 @@ fn keys(case: &Value) -> Vec<(String, Result<SigningKey, Error>)> {
 fn dns_answer(dns: &Value, name: &str) -> Answer {
     match dns.get(name.trim_end_matches('.')) {
         None => Answer::NxDomain,
-        Some(Value::String(s)) => Answer::Records(vec![Record::Txt(s.clone().into_bytes())]),
-        Some(Value::Array(parts)) => Answer::Records(vec![Record::Txt(
-            parts
-                .iter()
-                .map(|p| p.as_str().unwrap())
-                .collect::<String>()
-                .into_bytes(),
-        )]),
+        Some(Value::String(s)) => Answer::Records(vec![Record::Txt(s.clone().into_bytes())].into()),
+        Some(Value::Array(parts)) => Answer::Records(
+            vec![Record::Txt(
+                parts
+                    .iter()
+                    .map(|p| p.as_str().unwrap())
+                    .collect::<String>()
+                    .into_bytes(),
+            )]
+            .into(),
+        ),
         Some(other) => panic!("{other}"),
     }
 }

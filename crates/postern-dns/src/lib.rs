@@ -24,7 +24,7 @@
 //! }"#)?;
 //! let query = Query::new(1, Name::new("Example.COM")?, RecordType::Mx);
 //! let Answer::Records(records) = zone.resolve(&query) else { panic!() };
-//! assert_eq!(records, [Record::Mx { preference: 10, exchange: Some(Name::new("mx.example.com")?) }]);
+//! assert_eq!(*records, [Record::Mx { preference: 10, exchange: Some(Name::new("mx.example.com")?) }]);
 //! # Ok::<(), postern_dns::Error>(())
 //! ```
 //!

@@ -268,7 +268,7 @@ impl Zone {
     /// let text = "$ORIGIN example.com.\n$TTL 300\n@ IN TXT ( \"v=spf1 \"\n  \"-all\" ) ; SPF\nmx 60 IN A 192.0.2.1\n";
     /// let zone = Zone::from_master_file(text, None)?;
     /// let query = Query::new(1, Name::new("example.com")?, RecordType::Txt);
-    /// assert_eq!(zone.resolve(&query), Answer::Records(vec![Record::Txt(b"v=spf1 -all".to_vec())]));
+    /// assert_eq!(zone.resolve(&query), Answer::Records(vec![Record::Txt(b"v=spf1 -all".to_vec())].into()));
     /// # Ok::<(), postern_dns::Error>(())
     /// ```
     ///
@@ -362,7 +362,7 @@ long       TXT  ( "v=spf1 ip4:198.51.100.0/24"
         let zone = Zone::from_master_file(text, None).unwrap();
         assert_eq!(
             resolve(&zone, "example.com", RecordType::Txt),
-            Answer::Records(vec![Record::Txt(b"v=spf1 mx a:mail -all".to_vec())])
+            Answer::Records(vec![Record::Txt(b"v=spf1 mx a:mail -all".to_vec())].into())
         );
         assert_eq!(
             resolve(&zone, "example.com", RecordType::Mx)
@@ -378,19 +378,15 @@ long       TXT  ( "v=spf1 ip4:198.51.100.0/24"
         );
         assert_eq!(
             resolve(&zone, "why.example.com", RecordType::Txt),
-            Answer::Records(vec![Record::Txt(
-                b"%{i} is \"not\" allowed; sorry".to_vec()
-            )])
+            Answer::Records(vec![Record::Txt(b"%{i} is \"not\" allowed; sorry".to_vec())].into())
         );
         assert_eq!(
             resolve(&zone, "long.example.com", RecordType::Txt),
-            Answer::Records(vec![Record::Txt(
-                b"v=spf1 ip4:198.51.100.0/24 -all".to_vec()
-            )])
+            Answer::Records(vec![Record::Txt(b"v=spf1 ip4:198.51.100.0/24 -all".to_vec())].into())
         );
         assert_eq!(
             resolve(&zone, "10.2.0.192.in-addr.arpa", RecordType::Ptr),
-            Answer::Records(vec![Record::Ptr(Name::new("mx.example.com").unwrap())])
+            Answer::Records(vec![Record::Ptr(Name::new("mx.example.com").unwrap())].into())
         );
     }
 

@@ -130,7 +130,7 @@ impl Answer {
                 }
             }
             if !records.is_empty() {
-                return Ok(Self::Records(records));
+                return Ok(Self::Records(records.into()));
             }
             match cname {
                 Some(target) => current = target,
@@ -200,7 +200,9 @@ mod tests {
         let packet = response(&query, ResponseCode::NoError, vec![rec]);
         assert_eq!(
             Answer::from_wire(&query, &packet),
-            Ok(Answer::Records(vec![Record::Txt(b"v=spf1 -all".to_vec())]))
+            Ok(Answer::Records(
+                vec![Record::Txt(b"v=spf1 -all".to_vec())].into()
+            ))
         );
     }
 
@@ -227,9 +229,9 @@ mod tests {
         let packet = response(&query, ResponseCode::NoError, answers);
         assert_eq!(
             Answer::from_wire(&query, &packet),
-            Ok(Answer::Records(vec![Record::A(Ipv4Addr::new(
-                192, 0, 2, 1
-            ))]))
+            Ok(Answer::Records(
+                vec![Record::A(Ipv4Addr::new(192, 0, 2, 1))].into()
+            ))
         );
     }
 
@@ -272,10 +274,13 @@ mod tests {
         let packet = response(&query, ResponseCode::NoError, vec![mx]);
         assert_eq!(
             Answer::from_wire(&query, &packet),
-            Ok(Answer::Records(vec![Record::Mx {
-                preference: 10,
-                exchange: Some(Name::new("mx.example.com").unwrap())
-            }]))
+            Ok(Answer::Records(
+                vec![Record::Mx {
+                    preference: 10,
+                    exchange: Some(Name::new("mx.example.com").unwrap())
+                }]
+                .into()
+            ))
         );
     }
 

@@ -45,7 +45,7 @@ pub enum Entry {
 /// use postern_dns::{Answer, Name, Query, Record, RecordType, Zone};
 /// let zone = Zone::from_json(r#"{"Example.com.": [{"type": "TXT", "value": ["v=spf1 ", "-all"]}]}"#)?;
 /// let query = Query::new(1, Name::new("example.com")?, RecordType::Txt);
-/// assert_eq!(zone.resolve(&query), Answer::Records(vec![Record::Txt(b"v=spf1 -all".to_vec())]));
+/// assert_eq!(zone.resolve(&query), Answer::Records(vec![Record::Txt(b"v=spf1 -all".to_vec())].into()));
 /// let query = Query::new(2, Name::new("example.com")?, RecordType::A);
 /// assert_eq!(zone.resolve(&query), Answer::NoData);
 /// # Ok::<(), postern_dns::Error>(())
@@ -123,7 +123,7 @@ impl Zone {
                 })
                 .collect();
             if !records.is_empty() {
-                return Answer::Records(records);
+                return Answer::Records(records.into());
             }
             if let Some(target) = entries.iter().find_map(|e| match e {
                 Entry::Cname(target) => Some(target),
@@ -382,13 +382,11 @@ mod tests {
         let zone = Zone::from_json(EXAMPLE).unwrap();
         assert_eq!(
             zone.resolve(&q("MAIL.example.com.", RecordType::A)),
-            Answer::Records(vec![Record::A(Ipv4Addr::new(192, 0, 2, 10))])
+            Answer::Records(vec![Record::A(Ipv4Addr::new(192, 0, 2, 10))].into())
         );
         assert_eq!(
             zone.resolve(&q("long.example.com", RecordType::Txt)),
-            Answer::Records(vec![Record::Txt(
-                b"v=spf1 ip4:198.51.100.0/24 -all".to_vec()
-            )])
+            Answer::Records(vec![Record::Txt(b"v=spf1 ip4:198.51.100.0/24 -all".to_vec())].into())
         );
         assert_eq!(
             zone.resolve(&q("nowhere.example.com", RecordType::A)),
@@ -441,7 +439,7 @@ mod tests {
             "mx.example.com": [{"MX": [0, "Foo.Example.com"]}],
         });
         let zone = Zone::from_openspf_zonedata(&zonedata).unwrap();
-        let txt = |s: &str| Answer::Records(vec![Record::Txt(s.as_bytes().to_vec())]);
+        let txt = |s: &str| Answer::Records(vec![Record::Txt(s.as_bytes().to_vec())].into());
         assert_eq!(
             zone.resolve(&q("e1.example.com", RecordType::Txt)),
             txt("v=spf1 -all")
@@ -464,10 +462,13 @@ mod tests {
         ));
         assert_eq!(
             zone.resolve(&q("mx.example.com", RecordType::Mx)),
-            Answer::Records(vec![Record::Mx {
-                preference: 0,
-                exchange: Some(Name::new("foo.example.com").unwrap())
-            }])
+            Answer::Records(
+                vec![Record::Mx {
+                    preference: 0,
+                    exchange: Some(Name::new("foo.example.com").unwrap())
+                }]
+                .into()
+            )
         );
     }
 

@@ -1001,7 +1001,7 @@ fn fetch_record(
             ));
         }
         Answer::NxDomain | Answer::NoData => &[][..],
-        Answer::Records(records) => records.as_slice(),
+        Answer::Records(records) => &records[..],
     };
     let mut found = records.iter().enumerate().filter_map(|(index, r)| match r {
         DnsRecord::Txt(text) if is_spf_record(text) => Some((index, text)),
@@ -1346,7 +1346,7 @@ fn explanation(
         return Ok(None);
     };
     let text = match cur.lookup(&target, RecordType::Txt, false)? {
-        Answer::Records(records) => match records.as_slice() {
+        Answer::Records(records) => match &records[..] {
             [DnsRecord::Txt(text)] => text,
             _ => return Ok(None),
         },
@@ -1374,11 +1374,11 @@ fn explanation(
 /// let outcome = evaluate_with(&request, &Options::default(), |query| {
 ///     match (query.name().as_str(), query.rtype()) {
 ///         ("example.org", RecordType::Txt) => {
-///             Answer::Records(vec![Record::Txt(b"v=spf1 mx -all exp=why.example.org".to_vec())])
+///             Answer::Records(vec![Record::Txt(b"v=spf1 mx -all exp=why.example.org".to_vec())].into())
 ///         }
 ///         ("example.org", RecordType::Mx) => Answer::NoData,
 ///         ("why.example.org", RecordType::Txt) => {
-///             Answer::Records(vec![Record::Txt(b"%{i} may not send for %{d}".to_vec())])
+///             Answer::Records(vec![Record::Txt(b"%{i} may not send for %{d}".to_vec())].into())
 ///         }
 ///         _ => Answer::NxDomain,
 ///     }
