@@ -157,8 +157,10 @@ pub enum MacroToken {
 /// assert_eq!(m.to_string(), "%{ir}.%{v}._spf.%{D2}");
 /// # Ok::<(), postern_spf::Error>(())
 /// ```
+///
+/// It is kept as its canonical text (one allocation), read token by token when expanded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct MacroString(pub(crate) Vec<MacroToken>);
+pub struct MacroString(Box<str>);
 
 /// The values macros expand to (RFC 7208 §7.2).
 #[derive(Debug, Clone, Copy)]
@@ -390,40 +392,61 @@ impl MacroString {
 
     /// [`MacroString::parse`] for text that starts at `base` in a larger record.
     pub(crate) fn parse_at(text: &str, exp: bool, base: usize) -> Result<Self, Error> {
-        // Each `%` starts one token and may end a literal: room for all of them at once.
-        let percents = text.bytes().filter(|&b| b == b'%').count();
-        let mut tokens: Vec<MacroToken> =
-            Vec::with_capacity(percents.saturating_mul(2).saturating_add(1).min(64));
+        // The canonical text: the same as `text` unless a macro is written another way
+        // (`%{d01}` is `%{d1}`, delimiters come in one order).
+        let mut canonical = String::with_capacity(text.len());
         let mut pos = 0usize;
         while let Some((piece, next)) = next_piece(text, pos, exp, base)? {
-            let token = match piece {
-                Piece::Literal(literal) => {
-                    // Adjacent literals merge (the tokenizer never yields two in a row).
-                    if let Some(MacroToken::Literal(prev)) = tokens.last_mut() {
-                        prev.push_str(literal);
-                        pos = next;
-                        continue;
-                    }
-                    MacroToken::Literal(literal.to_owned())
-                }
-                Piece::Macro(m) => MacroToken::Macro(m),
-                Piece::Percent => MacroToken::Percent,
-                Piece::Space => MacroToken::Space,
-                Piece::UrlSpace => MacroToken::UrlSpace,
-            };
-            tokens.push(token);
+            if let Piece::Macro(m) = piece {
+                push_canonical_macro(m, &mut canonical);
+            } else if let Some(written) = text.get(pos..next) {
+                canonical.push_str(written);
+            }
             pos = next;
         }
-        Ok(Self(tokens))
+        Ok(Self(canonical.into_boxed_str()))
     }
 
     /// Macro text already checked by [`check_macro_text`] (domain-spec mode).
     pub(crate) fn from_checked(text: &str) -> Self {
+        // Without a `%`, checked text is one literal: its own canonical form.
+        if !text.as_bytes().contains(&b'%') {
+            return Self(Box::from(text));
+        }
         Self::parse_at(text, false, 0).unwrap_or_default()
     }
 
+    /// The string from its tokens (the test oracles build it so).
+    #[cfg(test)]
+    pub(crate) fn from_tokens(tokens: &[MacroToken]) -> Self {
+        let mut text = String::new();
+        for token in tokens {
+            let _ = write!(text, "{token}");
+        }
+        Self(text.into_boxed_str())
+    }
+
+    /// The canonical text's tokens, read from the text (it is always explanation-mode text:
+    /// a superset of a domain-spec's).
+    fn pieces(&self) -> impl Iterator<Item = Piece<'_>> {
+        pieces(&self.0, true)
+    }
+
     /// The tokens, with adjacent literals merged.
-    pub fn tokens(&self) -> &[MacroToken] {
+    pub fn tokens(&self) -> Vec<MacroToken> {
+        self.pieces()
+            .map(|piece| match piece {
+                Piece::Literal(text) => MacroToken::Literal(text.to_owned()),
+                Piece::Macro(m) => MacroToken::Macro(m),
+                Piece::Percent => MacroToken::Percent,
+                Piece::Space => MacroToken::Space,
+                Piece::UrlSpace => MacroToken::UrlSpace,
+            })
+            .collect()
+    }
+
+    /// The canonical text (as [`Display`](fmt::Display) prints it).
+    pub fn as_str(&self) -> &str {
         &self.0
     }
 
@@ -434,39 +457,22 @@ impl MacroString {
 
     /// Whether any token is a `%{p}` macro (whose expansion needs DNS lookups).
     pub fn uses_validated_domain(&self) -> bool {
-        self.0
-            .iter()
-            .any(|t| matches!(t, MacroToken::Macro(m) if m.letter == MacroLetter::ValidatedDomain))
+        self.pieces()
+            .any(|p| matches!(p, Piece::Macro(m) if m.letter == MacroLetter::ValidatedDomain))
     }
 
     /// Whether the text is a valid domain-spec: it ends in a macro-expand, or in `.` and a
     /// top label and an optional `.` (RFC 7208 §7.1 `domain-end`).
     pub fn is_domain_spec(&self) -> bool {
-        match self.0.last() {
-            None => false,
-            Some(MacroToken::Literal(text)) => {
-                let text = text.strip_suffix('.').unwrap_or(text);
-                match text.rsplit_once('.') {
-                    Some((_, top)) => is_toplabel(top),
-                    None => false,
-                }
-            }
-            Some(_) => true,
-        }
+        is_domain_end(self.pieces().last())
     }
 
     /// Expands the string into `out` (RFC 7208 §7.3).
     pub fn expand_into(&self, ctx: &MacroContext<'_>, out: &mut String) {
         // Holds a macro's value while it is transformed; allocated only if needed.
         let mut scratch = String::new();
-        for token in &self.0 {
-            match token {
-                MacroToken::Literal(text) => out.push_str(text),
-                MacroToken::Percent => out.push('%'),
-                MacroToken::Space => out.push(' '),
-                MacroToken::UrlSpace => out.push_str("%20"),
-                MacroToken::Macro(m) => expand_macro(*m, ctx, out, &mut scratch),
-            }
+        for piece in self.pieces() {
+            push_piece(piece, ctx, out, &mut scratch);
         }
     }
 
@@ -742,18 +748,54 @@ impl fmt::Display for Macro {
     }
 }
 
-impl fmt::Display for MacroString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for token in &self.0 {
-            match token {
-                MacroToken::Literal(text) => f.write_str(text)?,
-                MacroToken::Macro(m) => write!(f, "{m}")?,
-                MacroToken::Percent => f.write_str("%%")?,
-                MacroToken::Space => f.write_str("%_")?,
-                MacroToken::UrlSpace => f.write_str("%-")?,
+/// Appends a macro in canonical form, as its [`Display`](fmt::Display) writes it (without
+/// the formatting machinery).
+fn push_canonical_macro(m: Macro, out: &mut String) {
+    out.push_str("%{");
+    let letter = m.letter.as_char();
+    out.push(if m.url_escape {
+        letter.to_ascii_uppercase()
+    } else {
+        letter
+    });
+    if let Some(d) = m.digits {
+        if d >= 100 {
+            out.push(char::from(b'0' + d / 100));
+        }
+        if d >= 10 {
+            out.push(char::from(b'0' + d / 10 % 10));
+        }
+        out.push(char::from(b'0' + d % 10));
+    }
+    if m.reverse {
+        out.push('r');
+    }
+    // No delimiter means `.`, written as none.
+    if !m.delimiters.is_empty() {
+        for d in DELIMITERS {
+            if m.delimiters.contains(d) {
+                out.push(d);
             }
         }
-        Ok(())
+    }
+    out.push('}');
+}
+
+impl fmt::Display for MacroToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Literal(text) => f.write_str(text),
+            Self::Macro(m) => write!(f, "{m}"),
+            Self::Percent => f.write_str("%%"),
+            Self::Space => f.write_str("%_"),
+            Self::UrlSpace => f.write_str("%-"),
+        }
+    }
+}
+
+impl fmt::Display for MacroString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -838,6 +880,17 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn canonical_macros_are_written_as_display_writes_them(
+            text in "%\\{[slodiphcrtvSLODIPHCRTV][0-9]{0,4}[rR]?[-.+,/_=]{0,7}\\}"
+        ) {
+            if let Ok(Some((Piece::Macro(m), _))) = next_piece(&text, 0, true, 0) {
+                let mut out = String::new();
+                push_canonical_macro(m, &mut out);
+                proptest::prop_assert_eq!(out, m.to_string());
+            }
+        }
+
         #[test]
         fn reversed_ip_is_the_ip_split_and_reversed(ip in proptest::prelude::any::<u128>(), v6: bool) {
             let mut c = ctx("192.0.2.3");

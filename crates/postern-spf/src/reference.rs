@@ -87,7 +87,9 @@ pub(crate) fn macro_string(text: &str, exp: bool, base: usize) -> Result<MacroSt
             .bytes()
             .all(|b| b != b'%' && (b.is_ascii_graphic() || (exp && b == b' ')))
     {
-        return Ok(MacroString(vec![MacroToken::Literal(text.to_owned())]));
+        return Ok(MacroString::from_tokens(&[MacroToken::Literal(
+            text.to_owned(),
+        )]));
     }
     let mut tokens: Vec<MacroToken> = Vec::new();
     let mut rest = text;
@@ -151,7 +153,7 @@ pub(crate) fn macro_string(text: &str, exp: bool, base: usize) -> Result<MacroSt
             return Err(Error::syntax(offset, SyntaxProblem::BadByte(byte)));
         }
     }
-    Ok(MacroString(tokens))
+    Ok(MacroString::from_tokens(&tokens))
 }
 
 fn push_token(tokens: &mut Vec<MacroToken>, token: MacroToken) {
