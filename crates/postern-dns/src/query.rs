@@ -88,6 +88,11 @@ impl Query {
     pub fn rtype(&self) -> RecordType {
         self.rtype
     }
+
+    /// The id, name and type, taking the name without a copy.
+    pub fn into_parts(self) -> (u32, Name, RecordType) {
+        (self.id, self.name, self.rtype)
+    }
 }
 
 impl fmt::Display for Query {

@@ -625,6 +625,11 @@ impl Evaluator {
             identities: Identities::new(local_part, sender_domain, request.helo, &options.receiver),
             timestamp: options.timestamp,
         };
+        // RFC 7208 §4.3: a malformed or single-label domain gives none without any lookup.
+        let domain = initial_domain(subject.sender_domain());
+        let unchecked = domain.is_none();
+        // Built in place (the evaluator is large: its first answer, frame and directives
+        // are inline).
         let mut eval = Self {
             identity: if helo_identity {
                 Identity::Helo
@@ -632,7 +637,10 @@ impl Evaluator {
                 Identity::MailFrom
             },
             max_voids: options.max_void_lookups,
-            frames: FirstInline::new(),
+            frames: FirstInline {
+                first: domain.map(|domain| Frame::new(domain, 0, None)),
+                rest: Vec::new(),
+            },
             cache: FirstInline::new(),
             pending: None,
             next_id: 1,
@@ -647,14 +655,12 @@ impl Evaluator {
             outcome: None,
             subject,
         };
-        // RFC 7208 §4.3: a malformed or single-label domain gives none without any lookup.
-        match initial_domain(eval.subject.sender_domain()) {
-            Some(domain) => eval.frames.push(Frame::new(domain, 0, None)),
-            None => eval.finish(
+        if unchecked {
+            eval.finish(
                 Verdict::None,
                 None,
                 Some("malformed or single-label domain".to_owned()),
-            ),
+            );
         }
         eval
     }
@@ -736,8 +742,9 @@ impl Evaluator {
     pub fn supply(&mut self, id: u32, answer: Answer) -> Result<(), Error> {
         match self.pending.take() {
             Some(query) if query.id() == id => {
-                self.cache
-                    .push((query.name().clone(), query.rtype(), answer));
+                // The pending query's name moves into the cache.
+                let (_, name, rtype) = query.into_parts();
+                self.cache.push((name, rtype, answer));
                 Ok(())
             }
             other => {
