@@ -497,11 +497,6 @@ fn required_domain(rest: &str, offset: usize) -> Result<&str, Error> {
 /// `mx`, `redirect=`, `exp=`) parsed in one pass over their bytes; `None` for anything else
 /// or anything wrong, which [`parse_term`] then decides (with the error and its position).
 /// Whatever it returns, [`parse_term`] returns too (a property test checks it).
-#[allow(
-    clippy::inline_always,
-    reason = "one call site in the per-term loop; a returned term would go through memory"
-)]
-#[inline(always)]
 fn quick_term(term: &str) -> Option<TermRef<'_>> {
     let bytes = term.as_bytes();
     let (qualifier, body) = match bytes.split_first() {
@@ -548,11 +543,6 @@ fn quick_term(term: &str) -> Option<TermRef<'_>> {
 }
 
 /// A domain-spec without macros, in one pass (see [`quick_term`]).
-#[allow(
-    clippy::inline_always,
-    reason = "one call site in the per-term loop; a returned term would go through memory"
-)]
-#[inline(always)]
 fn quick_domain(spec: &str) -> Option<&str> {
     let bytes = spec.as_bytes();
     // The last label, a trailing dot aside, must be a top label (RFC 7208 §7.1).
@@ -570,11 +560,6 @@ fn quick_domain(spec: &str) -> Option<&str> {
 }
 
 /// `ip4-network [ "/" ip4-cidr-length ]` in one pass (see [`quick_term`]).
-#[allow(
-    clippy::inline_always,
-    reason = "one call site in the per-term loop; a returned term would go through memory"
-)]
-#[inline(always)]
 fn quick_ip4(arg: &[u8]) -> Option<(Ipv4Addr, Option<u8>)> {
     let mut octets = [0u8; 4];
     let mut filled = 0usize;
@@ -614,11 +599,6 @@ fn quick_ip4(arg: &[u8]) -> Option<(Ipv4Addr, Option<u8>)> {
 }
 
 /// A CIDR length as [`cidr_length`] accepts it, or `None`.
-#[allow(
-    clippy::inline_always,
-    reason = "one call site in the per-term loop; a returned term would go through memory"
-)]
-#[inline(always)]
 fn quick_cidr(digits: &[u8], max: u8) -> Option<u8> {
     let n = match *digits {
         [a @ b'0'..=b'9'] => a - b'0',
