@@ -471,9 +471,9 @@ impl MacroString {
     pub fn expand_into(&self, ctx: &MacroContext<'_>, out: &mut String) {
         // Holds a macro's value while it is transformed; allocated only if needed.
         let mut scratch = String::new();
-        for piece in self.pieces() {
-            push_piece(piece, ctx, out, &mut scratch);
-        }
+        // The canonical text is explanation-mode text (see `pieces`); `%{p}` expands to
+        // `ctx.validated` as given.
+        let _ = expand_text(&self.0, true, ctx, false, out, &mut scratch);
     }
 
     /// Expands the string (RFC 7208 §7.3).
