@@ -202,6 +202,11 @@ pub(crate) enum Piece<'a> {
 
 /// The token of `text` at `pos` and the offset after it (RFC 7208 §7.1); `None` at the end.
 /// Errors carry offsets relative to `base`.
+#[allow(
+    clippy::inline_always,
+    reason = "its result (a token or an error) would otherwise go through memory on every token"
+)]
+#[inline(always)]
 pub(crate) fn next_piece(
     text: &str,
     pos: usize,
