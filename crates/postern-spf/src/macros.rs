@@ -602,19 +602,13 @@ fn hex_upper(nibble: u8) -> char {
 
 /// Writes a decimal octet (no formatting machinery: this runs for every `%{i}`).
 pub(crate) fn write_octet(octet: u8, out: &mut String) {
-    let digits = [
-        b'0' + octet / 100,
-        b'0' + (octet / 10) % 10,
-        b'0' + octet % 10,
-    ];
-    let skip = if octet >= 100 {
-        0
-    } else if octet >= 10 {
-        1
-    } else {
-        2
-    };
-    out.push_str(core::str::from_utf8(digits.get(skip..).unwrap_or_default()).unwrap_or_default());
+    if octet >= 100 {
+        out.push(char::from(b'0' + octet / 100));
+    }
+    if octet >= 10 {
+        out.push(char::from(b'0' + octet / 10 % 10));
+    }
+    out.push(char::from(b'0' + octet % 10));
 }
 
 /// Writes an IPv4 address in dotted-quad form.
@@ -882,6 +876,15 @@ mod tests {
             MacroString::parse("%{L}=%{S}", true).unwrap().expand(&c),
             "strong-bad=strong-bad%40email.example.com"
         );
+    }
+
+    #[test]
+    fn every_octet_is_written_in_decimal() {
+        for octet in 0..=u8::MAX {
+            let mut out = String::new();
+            write_octet(octet, &mut out);
+            assert_eq!(out, octet.to_string());
+        }
     }
 
     proptest::proptest! {
