@@ -237,6 +237,21 @@
 #define POSTERN_GREYLIST_SPF_DOMAIN_RECIPIENT 2
 
 /*
+ Offence: RCPT TO an unknown user (address harvesting).
+ */
+#define POSTERN_OFFENCE_UNKNOWN_RECIPIENT 0
+
+/*
+ Offence: a protocol error (bad command, bad sequence, syntax).
+ */
+#define POSTERN_OFFENCE_PROTOCOL_ERROR 1
+
+/*
+ Penalty-box flag: refuse banned clients with `554 5.7.1` (else `421 4.7.0`).
+ */
+#define POSTERN_PENALTY_BAN_PERMANENT 1
+
+/*
  Bounce flag: the failure happened after the message was accepted (else during the SMTP
  transaction, where it is rejected, never bounced).
  */
@@ -645,6 +660,14 @@ typedef struct postern_dkim_verifier postern_dkim_verifier;
 typedef struct postern_greylist postern_greylist;
 
 /*
+ A penalty box (tarpit): unknown recipients and protocol errors raise a decaying score
+ for the client's prefix; its next connections are delayed before the greeting, more the
+ higher the score, and refused above a ban threshold. Not thread-safe; may move between
+ threads.
+ */
+typedef struct postern_penalty_box postern_penalty_box;
+
+/*
  One session of a transparent SMTP proxy that withholds EHLO capabilities. Feed it what
  each peer sends; take what must go to each peer. See `postern_proxy_new`.
  */
@@ -923,6 +946,50 @@ void postern_greylist_free(postern_greylist *greylist);
  the out-parameters must be writable.
  */
 uint32_t postern_greylist_check(postern_greylist *greylist, const uint8_t *ip, size_t ip_len, const uint8_t *sender, size_t sender_len, const uint8_t *rcpt, size_t rcpt_len, uint64_t now_ms, uint32_t *action, uint64_t *ms, uint8_t *reply, size_t reply_cap, size_t *reply_len);
+
+/*
+ Make a penalty box. Scores halve every `half_life_ms`; an unknown recipient adds
+ `unknown_recipient_points`, a protocol error `protocol_error_points`; a connection is
+ delayed `delay_per_point_ms` per point of score, at most `max_delay_ms`, and refused at
+ `ban_threshold` points or more (0: never). 0 for a duration or a number of points takes
+ the library default (10 min half-life, 1 point, 1 s per point, at most 30 s). `flags`:
+ `POSTERN_PENALTY_*`. At most `max_keys` client prefixes (`ipv4_prefix` / `ipv6_prefix`
+ bits, e.g. 32 and 64) are tracked, evicting the oldest.
+
+ # Safety
+ `out` must be writable.
+ */
+uint32_t postern_penalty_box_new(uint64_t half_life_ms, uint32_t unknown_recipient_points, uint32_t protocol_error_points, uint64_t delay_per_point_ms, uint64_t max_delay_ms, uint32_t ban_threshold, uint32_t flags, size_t max_keys, uint8_t ipv4_prefix, uint8_t ipv6_prefix, postern_penalty_box **out);
+
+/*
+ Release a penalty box; NULL is a no-op.
+
+ # Safety
+ `penalties` must be NULL or a handle from `postern_penalty_box_new` not yet freed.
+ */
+void postern_penalty_box_free(postern_penalty_box *penalties);
+
+/*
+ Raise the score of client `ip` (text) for `offence` (`POSTERN_OFFENCE_*`) at `now_ms`.
+
+ # Safety
+ `penalties` must be a live handle; `ip` must hold `ip_len` readable bytes.
+ */
+uint32_t postern_penalty_box_penalize(postern_penalty_box *penalties, const uint8_t *ip, size_t ip_len, uint32_t offence, uint64_t now_ms);
+
+/*
+ The verdict for a new connection from client `ip` (text) at `now_ms`:
+ `POSTERN_ACTION_ACCEPT`, `POSTERN_ACTION_DELAY` (wait `*ms` before the greeting), or
+ for a banned client `POSTERN_ACTION_DISCONNECT` with `421 4.7.0` (`554 5.7.1` with
+ `POSTERN_PENALTY_BAN_PERMANENT`): answer it and close. Reply buffer as for
+ `postern_rate_limiter_check`. `*points`, when not NULL, receives the client's score in
+ whole points.
+
+ # Safety
+ `penalties` must be a live handle; `ip` must hold `ip_len` readable bytes; the
+ out-parameters must be writable (`points` may be NULL).
+ */
+uint32_t postern_penalty_box_connect(postern_penalty_box *penalties, const uint8_t *ip, size_t ip_len, uint64_t now_ms, uint32_t *action, uint64_t *ms, uint8_t *reply, size_t reply_cap, size_t *reply_len, uint32_t *points);
 
 /*
  Decide whether a delivery failure may produce a DSN, so that no backscatter goes out

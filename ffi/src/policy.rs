@@ -8,6 +8,7 @@ use postern_policy::bounce::{
     FailurePhase, LoopSigns, Notify, RecipientStatus, Ret, Severity, SpfResult,
 };
 use postern_policy::greylist::{Greylist, GreylistConfig, GreylistKey};
+use postern_policy::tarpit::{Offence, PenaltyBox, PenaltyConfig};
 use postern_policy::tls::{
     ListenerRole, Reputation, StartTlsDecision, StartTlsFacts, StartTlsOptions, TlsOverride,
 };
@@ -371,6 +372,167 @@ pub unsafe extern "C" fn postern_greylist_check(
         let client = g.subjects.client(prefix);
         let decision = g.greylist.check(key, client, now_ms);
         out.write(&decision.verdict())
+    })
+}
+
+/// Offence: RCPT TO an unknown user (address harvesting).
+pub const POSTERN_OFFENCE_UNKNOWN_RECIPIENT: u32 = 0;
+/// Offence: a protocol error (bad command, bad sequence, syntax).
+pub const POSTERN_OFFENCE_PROTOCOL_ERROR: u32 = 1;
+/// Penalty-box flag: refuse banned clients with `554 5.7.1` (else `421 4.7.0`).
+pub const POSTERN_PENALTY_BAN_PERMANENT: u32 = 1;
+
+/// A penalty box (tarpit): unknown recipients and protocol errors raise a decaying score
+/// for the client's prefix; its next connections are delayed before the greeting, more the
+/// higher the score, and refused above a ban threshold. Not thread-safe; may move between
+/// threads.
+pub struct postern_penalty_box {
+    penalties: PenaltyBox,
+    subjects: Subjects,
+}
+
+/// Make a penalty box. Scores halve every `half_life_ms`; an unknown recipient adds
+/// `unknown_recipient_points`, a protocol error `protocol_error_points`; a connection is
+/// delayed `delay_per_point_ms` per point of score, at most `max_delay_ms`, and refused at
+/// `ban_threshold` points or more (0: never). 0 for a duration or a number of points takes
+/// the library default (10 min half-life, 1 point, 1 s per point, at most 30 s). `flags`:
+/// `POSTERN_PENALTY_*`. At most `max_keys` client prefixes (`ipv4_prefix` / `ipv6_prefix`
+/// bits, e.g. 32 and 64) are tracked, evicting the oldest.
+///
+/// # Safety
+/// `out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_penalty_box_new(
+    half_life_ms: u64,
+    unknown_recipient_points: u32,
+    protocol_error_points: u32,
+    delay_per_point_ms: u64,
+    max_delay_ms: u64,
+    ban_threshold: u32,
+    flags: u32,
+    max_keys: usize,
+    ipv4_prefix: u8,
+    ipv6_prefix: u8,
+    out: *mut *mut postern_penalty_box,
+) -> u32 {
+    guard(|| {
+        let out = out_param(out)?;
+        if flags & !POSTERN_PENALTY_BAN_PERMANENT != 0 {
+            return Err(postern_result::InvalidArgument);
+        }
+        let defaults = PenaltyConfig::default();
+        let pick = |given: u64, default: u64| if given == 0 { default } else { given };
+        let pick_points = |given: u32, default: u32| if given == 0 { default } else { given };
+        let config = PenaltyConfig {
+            half_life_ms: pick(half_life_ms, defaults.half_life_ms),
+            unknown_recipient_points: pick_points(
+                unknown_recipient_points,
+                defaults.unknown_recipient_points,
+            ),
+            protocol_error_points: pick_points(
+                protocol_error_points,
+                defaults.protocol_error_points,
+            ),
+            delay_per_point_ms: pick(delay_per_point_ms, defaults.delay_per_point_ms),
+            max_delay_ms: pick(max_delay_ms, defaults.max_delay_ms),
+            ban_threshold,
+            ban_permanent: flags & POSTERN_PENALTY_BAN_PERMANENT != 0,
+            max_keys,
+            overflow: Overflow::EvictOldest,
+        };
+        let prefixes = PrefixLengths::new(ipv4_prefix, ipv6_prefix).map_err(config_error)?;
+        let penalties = PenaltyBox::new(config).map_err(config_error)?;
+        out.write(into_handle(postern_penalty_box {
+            penalties,
+            subjects: Subjects::new(prefixes),
+        }));
+        Ok(postern_result::Ok)
+    })
+}
+
+/// Release a penalty box; NULL is a no-op.
+///
+/// # Safety
+/// `penalties` must be NULL or a handle from `postern_penalty_box_new` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_penalty_box_free(penalties: *mut postern_penalty_box) {
+    let _ = guard(|| {
+        // SAFETY: per this function's contract.
+        unsafe { free_handle(penalties) };
+        Ok(postern_result::Ok)
+    });
+}
+
+/// Raise the score of client `ip` (text) for `offence` (`POSTERN_OFFENCE_*`) at `now_ms`.
+///
+/// # Safety
+/// `penalties` must be a live handle; `ip` must hold `ip_len` readable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_penalty_box_penalize(
+    penalties: *mut postern_penalty_box,
+    ip: *const u8,
+    ip_len: usize,
+    offence: u32,
+    now_ms: u64,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let (p, ip) = unsafe { (handle(penalties)?, input(ip, ip_len)?) };
+        let offence = match offence {
+            POSTERN_OFFENCE_UNKNOWN_RECIPIENT => Offence::UnknownRecipient,
+            POSTERN_OFFENCE_PROTOCOL_ERROR => Offence::ProtocolError,
+            _ => return Err(postern_result::InvalidArgument),
+        };
+        let ip: IpAddr = text(ip)?
+            .parse()
+            .map_err(|_| postern_result::InvalidArgument)?;
+        let client = p.subjects.client_ip(ip);
+        p.penalties.penalize(client, offence, now_ms);
+        Ok(postern_result::Ok)
+    })
+}
+
+/// The verdict for a new connection from client `ip` (text) at `now_ms`:
+/// `POSTERN_ACTION_ACCEPT`, `POSTERN_ACTION_DELAY` (wait `*ms` before the greeting), or
+/// for a banned client `POSTERN_ACTION_DISCONNECT` with `421 4.7.0` (`554 5.7.1` with
+/// `POSTERN_PENALTY_BAN_PERMANENT`): answer it and close. Reply buffer as for
+/// `postern_rate_limiter_check`. `*points`, when not NULL, receives the client's score in
+/// whole points.
+///
+/// # Safety
+/// `penalties` must be a live handle; `ip` must hold `ip_len` readable bytes; the
+/// out-parameters must be writable (`points` may be NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_penalty_box_connect(
+    penalties: *mut postern_penalty_box,
+    ip: *const u8,
+    ip_len: usize,
+    now_ms: u64,
+    action: *mut u32,
+    ms: *mut u64,
+    reply: *mut u8,
+    reply_cap: usize,
+    reply_len: *mut usize,
+    points: *mut u32,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let (p, ip, out) = unsafe {
+            (
+                handle(penalties)?,
+                input(ip, ip_len)?,
+                VerdictOut::new(action, ms, reply, reply_cap, reply_len)?,
+            )
+        };
+        let ip: IpAddr = text(ip)?
+            .parse()
+            .map_err(|_| postern_result::InvalidArgument)?;
+        let client = p.subjects.client_ip(ip);
+        let verdict = p.penalties.connect(client, now_ms);
+        if !points.is_null() {
+            out_param(points)?.write(p.penalties.points(client, now_ms));
+        }
+        out.write(&verdict)
     })
 }
 

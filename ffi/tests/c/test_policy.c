@@ -1,7 +1,8 @@
 /* C tests of the policy part of libpostern: GCRA rate limits (burst, retry-after, prefix
- * aggregation, sender normalisation), greylisting with a caller clock, bounce suppression
- * rows, the STARTTLS decision feeding the proxy, and misuse (NULL, bad values, short reply
- * buffers that must not charge anything, invalid UTF-8 and addresses). */
+ * aggregation, sender normalisation), greylisting with a caller clock, the penalty box
+ * (tarpit), bounce suppression rows, the STARTTLS decision feeding the proxy, and misuse
+ * (NULL, bad values, short reply buffers that must not charge anything, invalid UTF-8 and
+ * addresses). */
 #include <postern.h>
 
 #include <stdint.h>
@@ -117,6 +118,61 @@ static void test_greylist(void) {
     CHECK(postern_greylist_new(17, 0, 0, 0, 0, 10, 24, 64, &g) == POSTERN_RESULT_INVALID_ARGUMENT);
 }
 
+static void test_penalty_box(void) {
+    postern_penalty_box *p = NULL;
+    /* Half-life 10 min, 1 point per offence, 1 s of delay per point up to 5 s, banned at 4. */
+    CHECK(postern_penalty_box_new(600000, 0, 0, 0, 5000, 4, 0, 1000, 24, 64, &p) == POSTERN_RESULT_OK);
+    uint32_t action = 99, points = 99;
+    uint64_t ms = 99;
+    char reply[POSTERN_REPLY_MAX];
+    size_t len = 0;
+#define PB(ip, now)                                                                                           \
+    postern_penalty_box_connect(p, BYTES(ip), now, &action, &ms, (uint8_t *)reply, sizeof reply, &len, &points)
+#define PENALIZE(ip, offence, now) postern_penalty_box_penalize(p, BYTES(ip), offence, now)
+    CHECK(PB("192.0.2.10", 0) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT && ms == 0 && points == 0);
+    CHECK(len == 0);
+    /* Offences from two addresses of one /24 add up. */
+    CHECK(PENALIZE("192.0.2.10", POSTERN_OFFENCE_UNKNOWN_RECIPIENT, 0) == POSTERN_RESULT_OK);
+    CHECK(PENALIZE("192.0.2.11", POSTERN_OFFENCE_PROTOCOL_ERROR, 0) == POSTERN_RESULT_OK);
+    CHECK(PB("192.0.2.12", 0) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DELAY && ms == 2000 && points == 2);
+    /* One half-life later the score has halved; another /24 is untouched. */
+    CHECK(PB("192.0.2.12", 600000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DELAY && ms == 1000);
+    CHECK(points == 1);
+    CHECK(PB("198.51.100.1", 600000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT && points == 0);
+    /* Harvesting: at 4 points the prefix is refused with 421 4.7.0. */
+    for (int i = 0; i < 4; i++) {
+        CHECK(PENALIZE("192.0.2.200", POSTERN_OFFENCE_UNKNOWN_RECIPIENT, 600000) == POSTERN_RESULT_OK);
+    }
+    CHECK(PB("192.0.2.12", 600000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DISCONNECT && points == 5);
+    CHECK(len > 10 && memcmp(reply, "421 4.7.0 ", 10) == 0);
+    /* Misuse: unknown offence, bad address, NULL handle or out-parameter; `points` may be NULL. */
+    CHECK(PENALIZE("192.0.2.1", 7, 0) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(PENALIZE("192.0.2.300", POSTERN_OFFENCE_PROTOCOL_ERROR, 0) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_penalty_box_penalize(NULL, BYTES("192.0.2.1"), POSTERN_OFFENCE_PROTOCOL_ERROR, 0) ==
+          POSTERN_RESULT_NULL);
+    CHECK(postern_penalty_box_connect(p, BYTES("192.0.2.1"), 0, NULL, &ms, NULL, 0, NULL, NULL) == POSTERN_RESULT_NULL);
+    CHECK(postern_penalty_box_connect(p, BYTES("192.0.2.1"), 600000, &action, &ms, NULL, 0, NULL, NULL) ==
+          POSTERN_RESULT_OK);
+    CHECK(action == POSTERN_ACTION_DISCONNECT);
+#undef PB
+#undef PENALIZE
+    postern_penalty_box_free(p);
+    postern_penalty_box_free(NULL);
+    /* A permanent ban answers 554 5.7.1. */
+    CHECK(postern_penalty_box_new(0, 0, 0, 0, 0, 1, POSTERN_PENALTY_BAN_PERMANENT, 10, 32, 64, &p) ==
+          POSTERN_RESULT_OK);
+    CHECK(postern_penalty_box_penalize(p, BYTES("2001:db8::1"), POSTERN_OFFENCE_UNKNOWN_RECIPIENT, 5) ==
+          POSTERN_RESULT_OK);
+    CHECK(postern_penalty_box_connect(p, BYTES("2001:db8::2"), 5, &action, &ms, (uint8_t *)reply, sizeof reply, &len,
+                                      NULL) == POSTERN_RESULT_OK);
+    CHECK(action == POSTERN_ACTION_DISCONNECT && len > 10 && memcmp(reply, "554 5.7.1 ", 10) == 0);
+    postern_penalty_box_free(p);
+    /* Unknown flags and bad prefix lengths are refused. */
+    CHECK(postern_penalty_box_new(0, 0, 0, 0, 0, 0, 8, 10, 32, 64, &p) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_penalty_box_new(0, 0, 0, 0, 0, 0, 0, 10, 33, 64, &p) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_penalty_box_new(0, 0, 0, 0, 0, 0, 0, 10, 32, 64, NULL) == POSTERN_RESULT_NULL);
+}
+
 static uint32_t bounce(uint32_t flags, uint32_t spf, uint32_t rcpt, const char *auto_submitted, char *reason) {
     uint32_t decision = 99;
     size_t len = 0;
@@ -210,6 +266,7 @@ static void test_starttls_feeds_the_proxy(void) {
 int main(void) {
     test_rate_limiter();
     test_greylist();
+    test_penalty_box();
     test_bounce();
     test_starttls_feeds_the_proxy();
     printf("%d passed, %d failed\n", checks - failures, failures);
