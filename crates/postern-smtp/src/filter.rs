@@ -116,9 +116,12 @@ impl CapabilityFilter {
         // A run of kept lines not yet emitted, and where the last kept line starts.
         let (mut run_start, mut run_end, mut last_kept) = (0, 0, 0);
         let mut start = 0;
-        for (index, line) in reply.lines().enumerate() {
+        let mut lines = reply.lines();
+        let mut index = 0usize;
+        while let Some((line, stop)) = lines.next_with_stop() {
             let end = start + line.raw().len();
-            let keep = index == 0 || !self.withholds(Capability::keyword_of(line));
+            let keep = index == 0 || !self.withholds(Capability::keyword_of(line, stop));
+            index += 1;
             if keep {
                 if start != run_end {
                     put(bytes.get(run_start..run_end).unwrap_or(&[]));
