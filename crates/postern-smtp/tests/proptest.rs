@@ -512,6 +512,41 @@ proptest! {
     }
 }
 
+/// Octets around the ASCII letter ranges, so that case variants and near misses are common.
+fn keyword_octets(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(
+        proptest::sample::select(
+            &[
+                b'a', b'A', b's', b'S', b'z', b'Z', b'@', b'[', b'`', b'{', b'-', b'0', 0xc1, 0xe1,
+            ][..],
+        ),
+        len,
+    )
+}
+
+proptest! {
+    /// The filter compares keywords eight octets at a time; it must agree with
+    /// `eq_ignore_ascii_case` on any octets.
+    #[test]
+    fn withholding_matches_keywords_exactly_as_ascii_case_insensitive_equality(
+        withheld in proptest::collection::vec(keyword_octets(0..20), 1..4),
+        other in keyword_octets(0..20),
+        flips in proptest::collection::vec(any::<bool>(), 20),
+    ) {
+        let filter = withheld.iter().fold(CapabilityFilter::new(), CapabilityFilter::withhold);
+        // A case variant of a withheld keyword, and an unrelated one.
+        let variant: Vec<u8> = withheld[0]
+            .iter()
+            .zip(&flips)
+            .map(|(&b, &flip)| if flip { b ^ 0x20 } else { b })
+            .collect();
+        for keyword in [variant, other] {
+            let expected = withheld.iter().any(|k| k.eq_ignore_ascii_case(&keyword));
+            prop_assert_eq!(filter.withholds(&keyword), expected, "{:?}", keyword);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // (d) Proxy
 
