@@ -225,19 +225,39 @@ fn is_stop(b: u8) -> bool {
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn token_end(raw: &[u8], start: usize) -> usize {
+    first_of(raw, start, maybe_stops, is_stop)
+}
+
+/// High bit set in each octet of `w` below 0x21 (SP, HT and other controls); the lowest
+/// flagged octet is exact.
+fn maybe_blanks(w: u64) -> u64 {
+    w.wrapping_sub(u64::from_ne_bytes([0x21; 8])) & !w & u64::from_ne_bytes([0x80; 8])
+}
+
+/// The offset of the first octet of `raw` at or after `start` that `wanted` accepts
+/// (`raw.len()` if none), eight octets per step: `flags` flags a superset of the wanted
+/// octets in a word, the lowest flagged one exactly.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn first_of(
+    raw: &[u8],
+    start: usize,
+    flags: impl Fn(u64) -> u64,
+    wanted: impl Fn(u8) -> bool,
+) -> usize {
     let word_at = |at: usize| {
         raw.get(at..at + 8)
             .map(|w| u64::from_le_bytes(<[u8; 8]>::try_from(w).unwrap_or_default()))
     };
     let mut at = start;
     while let Some(w) = word_at(at) {
-        let found = maybe_stops(w);
+        let found = flags(w);
         if found != 0 {
             let p = at + (found.trailing_zeros() / 8) as usize;
-            if raw.get(p).is_some_and(|&b| is_stop(b)) {
+            if raw.get(p).is_some_and(|&b| wanted(b)) {
                 return p;
             }
-            // Another control octet: go on after it.
+            // Flagged but not wanted: go on after it.
             at = p + 1;
         } else {
             at += 8;
@@ -249,18 +269,18 @@ fn token_end(raw: &[u8], start: usize) -> usize {
         && at < raw.len()
         && let Some(w) = word_at(last)
     {
-        let found = maybe_stops(w) & (u64::MAX << ((at - last) * 8));
+        let found = flags(w) & (u64::MAX << ((at - last) * 8));
         if found == 0 {
             return raw.len();
         }
         let p = last + (found.trailing_zeros() / 8) as usize;
-        if raw.get(p).is_some_and(|&b| is_stop(b)) {
+        if raw.get(p).is_some_and(|&b| wanted(b)) {
             return p;
         }
         at = p + 1;
     }
     let tail = raw.get(at..).unwrap_or(&[]);
-    at + tail.iter().position(|&b| is_stop(b)).unwrap_or(tail.len())
+    at + tail.iter().position(|&b| wanted(b)).unwrap_or(tail.len())
 }
 
 /// The blank-separated parameters of a capability line (see [`Capability::params`]).
@@ -275,10 +295,7 @@ impl<'a> Iterator for Params<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         let start = self.rest.iter().position(|&b| !is_blank(b))?;
         let token = self.rest.get(start..).unwrap_or(&[]);
-        let end = token
-            .iter()
-            .position(|&b| is_blank(b))
-            .unwrap_or(token.len());
+        let end = first_of(token, 0, maybe_blanks, is_blank);
         let (param, rest) = token.split_at(end);
         self.rest = rest;
         Some(param)

@@ -807,7 +807,7 @@ fn whole_crlf_reply(buf: &[u8]) -> Option<Reply<'_>> {
         // The CR of a line of MAX_LINE_CONTENT content octets.
         let limit = start + MAX_LINE_CONTENT;
         let at = if lines == 0 {
-            scan(buf, text, limit, crlf_flags, is_cr_or_lf)?
+            cr_or_lf(buf, text, limit)?
         } else {
             // A line that may be a capability: find where its first token ends in the same
             // scan, for `Ehlo` and the rewriter.
@@ -819,10 +819,10 @@ fn whole_crlf_reply(buf: &[u8]) -> Option<Reply<'_>> {
                 }
                 Some(b' ' | b'\t' | b'=') => {
                     ends.record_stop(lines, q - start);
-                    scan(buf, q + 1, limit, crlf_flags, is_cr_or_lf)?
+                    cr_or_lf(buf, q + 1, limit)?
                 }
                 // LF (refused below) or another control octet (part of the token).
-                _ => scan(buf, q, limit, crlf_flags, is_cr_or_lf)?,
+                _ => cr_or_lf(buf, q, limit)?,
             }
         };
         if at > limit || buf.get(at..at + 2) != Some(b"\r\n") {
@@ -884,12 +884,26 @@ fn scan(
     None
 }
 
-fn crlf_flags(word: u64) -> u64 {
-    bytes_equal(word, b'\r') | bytes_equal(word, b'\n')
+/// The index of the first CR or LF in `buf` at or after `from`; `None` when there is none up
+/// to `limit` (one after `limit` may be returned) or before the end of `buf`.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn cr_or_lf(buf: &[u8], from: usize, limit: usize) -> Option<usize> {
+    let mut at = from;
+    loop {
+        // Flags CR, LF, and the rarer HT and other controls below 0x0e, which are skipped.
+        let p = scan(buf, at, limit, below_0e, |b| b < 0x0e)?;
+        if matches!(buf.get(p), Some(b'\r' | b'\n')) {
+            return Some(p);
+        }
+        at = p + 1;
+    }
 }
 
-fn is_cr_or_lf(b: u8) -> bool {
-    b == b'\r' || b == b'\n'
+/// High bit set in each octet of `word` below 0x0e (CR, LF, HT and other controls): fewer
+/// operations than testing for CR and LF; the lowest flagged octet is exact.
+fn below_0e(word: u64) -> u64 {
+    word.wrapping_sub(ONES * 0x0e) & !word & HIGHS
 }
 
 fn is_maybe_stop(b: u8) -> bool {
