@@ -351,6 +351,15 @@ impl<'a> Capability<'a> {
         else {
             return Self::from_line(line);
         };
+        if after == b'\r' {
+            // `stop` is the CR of the terminator (the only CR of a validated line).
+            return Self {
+                line,
+                keyword,
+                params: &[],
+                legacy_equals: false,
+            };
+        }
         let mut end = raw.len() - usize::from(raw.ends_with(b"\r\n")) * 2;
         while end > stop && raw.get(end - 1).is_some_and(|&b| is_blank(b)) {
             end -= 1;
