@@ -527,11 +527,25 @@ impl ReplyParser {
         // A fresh start with the whole reply already in the buffer, as most reads bring it:
         // one tight pass. Anything else (a partial reply, LF endings, any error) takes the
         // resumable byte-exact path from the start, which gives the same result.
-        if self.pos == 0
-            && let Some(reply) = whole_crlf_reply(buf)
-        {
-            return Ok(Status::Complete(reply));
+        if self.pos == 0 {
+            return self.parse_fresh(buf);
         }
+        self.parse_resumable(buf)
+    }
+
+    /// [`parse`](Self::parse) at the start of a reply. Out of line, so that a resumed parse
+    /// (often of a few new octets) pays no set-up for the registers of the one-pass path.
+    #[inline(never)]
+    fn parse_fresh<'a>(&mut self, buf: &'a [u8]) -> Result<Status<Reply<'a>>, Error> {
+        match whole_crlf_reply(buf) {
+            Some(reply) => Ok(Status::Complete(reply)),
+            None => self.parse_resumable(buf),
+        }
+    }
+
+    /// [`parse`](Self::parse) without the one-pass attempt.
+    #[inline]
+    fn parse_resumable<'a>(&mut self, buf: &'a [u8]) -> Result<Status<Reply<'a>>, Error> {
         match self.run(buf) {
             Ok(Some(end)) => {
                 let (bytes, _) = buf.split_at_checked(end).unwrap_or((buf, &[]));
@@ -858,7 +872,23 @@ fn scan(
     flags: impl Fn(u64) -> u64,
     matches: impl Fn(u8) -> bool,
 ) -> Option<usize> {
+    let word_of = |w: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(w).unwrap_or_default());
     let mut at = from;
+    // Two words per step while both are in `buf` (most lines end within sixteen octets).
+    while at <= limit
+        && let Some(pair) = buf.get(at..at + 16)
+    {
+        let (first, second) = pair.split_at(8);
+        let found = flags(word_of(first));
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        let found = flags(word_of(second));
+        if found != 0 {
+            return Some(at + 8 + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 16;
+    }
     while at <= limit {
         let Some(word) = buf.get(at..at + 8) else {
             // Fewer than eight octets left: the last eight overlap some already searched
