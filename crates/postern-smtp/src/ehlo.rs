@@ -1,5 +1,6 @@
 //! The EHLO reply model (RFC 5321 §4.1.1.1, RFC 1869): lossless, ordered, borrowed.
 
+use crate::reply::maybe_stops;
 use crate::{Line, Lines, Reply, ReplyCode};
 
 /// A successful (250) reply to EHLO or LHLO, viewed as greeting plus capabilities.
@@ -172,7 +173,9 @@ impl<'a> Iterator for Capabilities<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Capability<'a>> {
-        self.lines.next().map(Capability::from_line)
+        self.lines
+            .next_with_stop()
+            .map(|(line, stop)| Capability::from_line_with_stop(line, stop))
     }
 }
 
@@ -211,34 +214,73 @@ fn is_blank(b: u8) -> bool {
     class(b) == BLANK
 }
 
+/// Whether `b` ends a token: SP, HT, `=`, CR or LF.
+fn is_stop(b: u8) -> bool {
+    class(b) != 0 || b == b'\r' || b == b'\n'
+}
+
 /// The offset of the first SP, HT, `=`, CR or LF in `raw` at or after `start` (`raw.len()` if
 /// none): eight octets per step, as a keyword ends within one or two of them.
 // Measured: left to itself, LLVM keeps this out of line in the benches (about 10% slower).
 #[allow(clippy::inline_always)]
 #[inline(always)]
 fn token_end(raw: &[u8], start: usize) -> usize {
-    const ONES: u64 = u64::from_ne_bytes([1; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let equal = |w: u64, b: u8| {
-        let x = w ^ (ONES * u64::from(b));
-        x.wrapping_sub(ONES) & !x & HIGHS
+    first_of(raw, start, maybe_stops, is_stop)
+}
+
+/// High bit set in each octet of `w` below 0x21 (SP, HT and other controls); the lowest
+/// flagged octet is exact.
+fn maybe_blanks(w: u64) -> u64 {
+    w.wrapping_sub(u64::from_ne_bytes([0x21; 8])) & !w & u64::from_ne_bytes([0x80; 8])
+}
+
+/// The offset of the first octet of `raw` at or after `start` that `wanted` accepts
+/// (`raw.len()` if none), eight octets per step: `flags` flags a superset of the wanted
+/// octets in a word, the lowest flagged one exactly.
+#[allow(clippy::inline_always)]
+#[inline(always)]
+fn first_of(
+    raw: &[u8],
+    start: usize,
+    flags: impl Fn(u64) -> u64,
+    wanted: impl Fn(u8) -> bool,
+) -> usize {
+    let word_at = |at: usize| {
+        raw.get(at..at + 8)
+            .map(|w| u64::from_le_bytes(<[u8; 8]>::try_from(w).unwrap_or_default()))
     };
     let mut at = start;
-    while let Some(word) = raw.get(at..at + 8) {
-        let w = u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default());
-        // The lowest flagged octet is exact (a borrow only flags octets after a match).
-        let found =
-            equal(w, b' ') | equal(w, b'\t') | equal(w, b'=') | equal(w, b'\r') | equal(w, b'\n');
+    while let Some(w) = word_at(at) {
+        let found = flags(w);
         if found != 0 {
-            return at + (found.trailing_zeros() / 8) as usize;
+            let p = at + (found.trailing_zeros() / 8) as usize;
+            if raw.get(p).is_some_and(|&b| wanted(b)) {
+                return p;
+            }
+            // Flagged but not wanted: go on after it.
+            at = p + 1;
+        } else {
+            at += 8;
         }
-        at += 8;
+    }
+    // The last eight octets overlap some already searched (which hold no match, so no
+    // borrow runs from them): search them whole and ignore those flags.
+    if let Some(last) = raw.len().checked_sub(8)
+        && at < raw.len()
+        && let Some(w) = word_at(last)
+    {
+        let found = flags(w) & (u64::MAX << ((at - last) * 8));
+        if found == 0 {
+            return raw.len();
+        }
+        let p = last + (found.trailing_zeros() / 8) as usize;
+        if raw.get(p).is_some_and(|&b| wanted(b)) {
+            return p;
+        }
+        at = p + 1;
     }
     let tail = raw.get(at..).unwrap_or(&[]);
-    at + tail
-        .iter()
-        .position(|&b| class(b) != 0 || b == b'\r' || b == b'\n')
-        .unwrap_or(tail.len())
+    at + tail.iter().position(|&b| wanted(b)).unwrap_or(tail.len())
 }
 
 /// The blank-separated parameters of a capability line (see [`Capability::params`]).
@@ -253,10 +295,7 @@ impl<'a> Iterator for Params<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         let start = self.rest.iter().position(|&b| !is_blank(b))?;
         let token = self.rest.get(start..).unwrap_or(&[]);
-        let end = token
-            .iter()
-            .position(|&b| is_blank(b))
-            .unwrap_or(token.len());
+        let end = first_of(token, 0, maybe_blanks, is_blank);
         let (param, rest) = token.split_at(end);
         self.rest = rest;
         Some(param)
@@ -282,11 +321,10 @@ impl<'a> Capability<'a> {
         while end > start && raw.get(end - 1).is_some_and(|&b| is_blank(b)) {
             end -= 1;
         }
-        // One scan: the first token ends at a blank, and its keyword at a '=' before that.
-        let mut stop = start;
-        while stop < end && raw.get(stop).is_some_and(|&b| class(b) == 0) {
-            stop += 1;
-        }
+        // One word-wide scan: the first token ends at a blank, and its keyword at a '=' before
+        // that. A validated line holds CR and LF only in its terminator, and `end` is at a
+        // blank, CR, LF or the end of `raw`, so the scan stops there at the latest.
+        let stop = token_end(raw, start).min(end);
         let keyword = raw.get(start..stop).unwrap_or(&[]);
         let legacy_equals = stop < end && raw.get(stop) == Some(&b'=');
         // `AUTH=LOGIN PLAIN`: the params run from after the '=' to the end of the line.
@@ -301,11 +339,53 @@ impl<'a> Capability<'a> {
         }
     }
 
-    /// The keyword of `line` alone, as [`from_line`](Self::from_line) would find it: the
-    /// rewriter's question, answered with one word-wide scan for the common line shape.
+    /// [`from_line`](Self::from_line), given where the parser saw the first token end (see
+    /// [`Lines::next_with_stop`]; `stop <= 4` when unknown).
     #[inline]
-    pub(crate) fn keyword_of(line: Line<'a>) -> &'a [u8] {
+    pub(crate) fn from_line_with_stop(line: Line<'a>, stop: usize) -> Self {
         let raw = line.raw();
+        // Octets `4..stop` are a token and `stop` ends it: nothing to trim before it, and
+        // trimming after it stops at `stop` at the latest.
+        let (Some(keyword), Some(&after)) =
+            (raw.get(4..stop).filter(|k| !k.is_empty()), raw.get(stop))
+        else {
+            return Self::from_line(line);
+        };
+        if after == b'\r' {
+            // `stop` is the CR of the terminator (the only CR of a validated line).
+            return Self {
+                line,
+                keyword,
+                params: &[],
+                legacy_equals: false,
+            };
+        }
+        let mut end = raw.len() - usize::from(raw.ends_with(b"\r\n")) * 2;
+        while end > stop && raw.get(end - 1).is_some_and(|&b| is_blank(b)) {
+            end -= 1;
+        }
+        let legacy_equals = after == b'=';
+        let params = raw
+            .get(stop + usize::from(legacy_equals)..end)
+            .unwrap_or(&[]);
+        Self {
+            line,
+            keyword,
+            params,
+            legacy_equals,
+        }
+    }
+
+    /// The keyword of `line` alone, as [`from_line`](Self::from_line) would find it: the
+    /// rewriter's question, answered from the parser's `stop` (as for
+    /// [`from_line_with_stop`](Self::from_line_with_stop)) or with one word-wide scan for the
+    /// common line shape.
+    #[inline]
+    pub(crate) fn keyword_of(line: Line<'a>, stop: usize) -> &'a [u8] {
+        let raw = line.raw();
+        if let Some(keyword) = raw.get(4..stop).filter(|k| !k.is_empty()) {
+            return keyword;
+        }
         // `250-KEYWORD[...]CRLF` with no blank after the separator nor before the CRLF.
         if let [.., before, b'\r', b'\n'] = raw
             && !is_blank(*before)
@@ -573,7 +653,7 @@ mod tests {
                             let line = reply.lines().next().unwrap();
                             let raw = line.raw();
                             assert_eq!(
-                                Capability::keyword_of(line),
+                                Capability::keyword_of(line, 0),
                                 Capability::from_line(line).keyword(),
                                 "{:?}",
                                 String::from_utf8_lossy(raw)

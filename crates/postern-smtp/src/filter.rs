@@ -58,7 +58,7 @@ impl CapabilityFilter {
     pub fn withholds(&self, keyword: &[u8]) -> bool {
         self.keywords
             .iter()
-            .any(|k| k.eq_ignore_ascii_case(keyword))
+            .any(|k| k.len() == keyword.len() && equals_upper_cased(k, keyword))
     }
 
     /// Whether the filter withholds nothing.
@@ -116,9 +116,12 @@ impl CapabilityFilter {
         // A run of kept lines not yet emitted, and where the last kept line starts.
         let (mut run_start, mut run_end, mut last_kept) = (0, 0, 0);
         let mut start = 0;
-        for (index, line) in reply.lines().enumerate() {
+        let mut lines = reply.lines();
+        let mut index = 0usize;
+        while let Some((line, stop)) = lines.next_with_stop() {
             let end = start + line.raw().len();
-            let keep = index == 0 || !self.withholds(Capability::keyword_of(line));
+            let keep = index == 0 || !self.withholds(Capability::keyword_of(line, stop));
+            index += 1;
             if keep {
                 if start != run_end {
                     put(bytes.get(run_start..run_end).unwrap_or(&[]));
@@ -141,6 +144,36 @@ impl CapabilityFilter {
         }
         removed
     }
+}
+
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Whether `upper` (upper case) equals `other` ASCII-upper-cased, for slices of one length:
+/// `eq_ignore_ascii_case`, eight octets per step.
+fn equals_upper_cased(upper: &[u8], other: &[u8]) -> bool {
+    let word = |w: &[u8]| u64::from_le_bytes(<[u8; 8]>::try_from(w).unwrap_or_default());
+    let mut a = upper.chunks_exact(8);
+    let mut b = other.chunks_exact(8);
+    for (x, y) in (&mut a).zip(&mut b) {
+        if word(x) != to_upper(word(y)) {
+            return false;
+        }
+    }
+    a.remainder()
+        .iter()
+        .zip(b.remainder())
+        .all(|(x, y)| *x == y.to_ascii_uppercase())
+}
+
+/// Each octet of `w` ASCII-upper-cased.
+fn to_upper(w: u64) -> u64 {
+    // With the high bits cleared no sum carries into the next octet: the high bit of
+    // `b + 0x1f` is set for b >= 'a' (0x61), that of `b + 0x05` for b > 'z' (0x7a).
+    let low = w & !HIGHS;
+    let at_least_a = low.wrapping_add(u64::from_ne_bytes([0x1f; 8]));
+    let above_z = low.wrapping_add(u64::from_ne_bytes([0x05; 8]));
+    let lower = at_least_a & !above_z & !w & HIGHS;
+    w ^ (lower >> 2)
 }
 
 #[cfg(test)]
@@ -219,6 +252,45 @@ mod tests {
             CapabilityFilter::starttls().rewrite_to_slice(&reply, &mut small),
             Err(Error::BufferTooSmall { needed: 7 })
         );
+    }
+
+    #[test]
+    fn word_wise_upper_case_comparison_agrees_with_eq_ignore_ascii_case() {
+        for b in 0..=255u8 {
+            let word = u64::from_le_bytes([b, b'a', b'z', b'@', b'[', b'`', b'{', 0xe1]);
+            let expected = u64::from_le_bytes([
+                b.to_ascii_uppercase(),
+                b'A',
+                b'Z',
+                b'@',
+                b'[',
+                b'`',
+                b'{',
+                0xe1,
+            ]);
+            assert_eq!(to_upper(word), expected, "{b:#x}");
+        }
+        let samples: [&[u8]; 8] = [
+            b"",
+            b"STARTTLS",
+            b"starttls",
+            b"StartTLs",
+            b"STARTTLT",
+            b"ENHANCEDSTATUSCODES",
+            b"enhancedstatuscodeS",
+            b"ENHANCEDSTATUSCODEs\xff",
+        ];
+        for a in samples {
+            for b in samples {
+                if a.len() == b.len() {
+                    assert_eq!(
+                        equals_upper_cased(&a.to_ascii_uppercase(), b),
+                        a.eq_ignore_ascii_case(b),
+                        "{a:?} {b:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -413,6 +413,88 @@ proptest! {
     }
 }
 
+/// EHLO-like replies whose lines hold the octets that end a keyword (SP, HT, `=`, CR, LF)
+/// and other controls, in any order.
+fn ehlo_like_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop_oneof![
+        2 => Just(b"STARTTLS".to_vec()),
+        2 => Just(b"AUTH".to_vec()),
+        1 => Just(b"starttls".to_vec()),
+        1 => Just(b"PLAIN".to_vec()),
+        2 => Just(b" ".to_vec()),
+        1 => Just(b"\t".to_vec()),
+        1 => Just(b"=".to_vec()),
+        1 => (0u8..0x21).prop_map(|b| vec![b]),
+        1 => proptest::collection::vec(0x21u8..0x7f, 1..12),
+    ];
+    let text = proptest::collection::vec(piece, 0..5).prop_map(|v| v.concat());
+    let ending = prop_oneof![8 => Just(&b"\r\n"[..]), 1 => Just(&b"\n"[..])];
+    (
+        prop_oneof![4 => Just(250u16), 1 => reply_code()],
+        proptest::collection::vec((text, ending), 1..8),
+    )
+        .prop_map(|(code, lines)| {
+            let mut out = Vec::new();
+            let last = lines.len() - 1;
+            for (i, (text, ending)) in lines.iter().enumerate() {
+                let sep = if i == last { ' ' } else { '-' };
+                out.extend_from_slice(format!("{code}{sep}").as_bytes());
+                out.extend_from_slice(text);
+                out.extend_from_slice(ending);
+            }
+            out
+        })
+}
+
+/// A capability as the model gives it: line, keyword, params, legacy form.
+type CapabilityView = (Vec<u8>, Vec<u8>, Vec<Vec<u8>>, bool);
+
+fn capability_views(reply: &Reply<'_>) -> Option<Vec<CapabilityView>> {
+    Ehlo::new(reply).map(|ehlo| {
+        ehlo.capabilities()
+            .map(|c| {
+                (
+                    c.line().raw().to_vec(),
+                    c.keyword().to_vec(),
+                    c.params().map(<[u8]>::to_vec).collect(),
+                    c.legacy_equals(),
+                )
+            })
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    /// The one-pass parse records where keywords end, for `Ehlo` and the rewriter; the
+    /// resumable parse does not. Both must give the same capabilities and the same rewrite.
+    #[test]
+    fn capabilities_and_rewrites_of_a_one_pass_parse_equal_those_of_a_resumed_parse(
+        input in ehlo_like_bytes(),
+        mode in mode(),
+    ) {
+        let whole = Reply::parse(&input, mode);
+        let mut parser = ReplyParser::new(mode);
+        let mut resumed = Ok(Status::Partial);
+        for end in 1..=input.len() {
+            resumed = parser.parse(&input[..end]);
+            if !matches!(resumed, Ok(Status::Partial)) {
+                break;
+            }
+        }
+        prop_assert_eq!(&whole, &resumed);
+        if let (Ok(Status::Complete(one_pass)), Ok(Status::Complete(resumed))) = (whole, resumed) {
+            prop_assert_eq!(capability_views(&one_pass), capability_views(&resumed));
+            let filter = CapabilityFilter::starttls().withhold("auth");
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let removed = filter.rewrite(&one_pass, &mut a);
+            prop_assert_eq!(removed, filter.rewrite(&resumed, &mut b));
+            prop_assert_eq!(a, b);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // (c) Rewrite invariants
 
@@ -509,6 +591,41 @@ proptest! {
         let filter = CapabilityFilter::starttls().withhold("AUTH");
         prop_assert_eq!(filter.rewrite(&parsed, &mut out), 0);
         prop_assert_eq!(out, bytes);
+    }
+}
+
+/// Octets around the ASCII letter ranges, so that case variants and near misses are common.
+fn keyword_octets(len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(
+        proptest::sample::select(
+            &[
+                b'a', b'A', b's', b'S', b'z', b'Z', b'@', b'[', b'`', b'{', b'-', b'0', 0xc1, 0xe1,
+            ][..],
+        ),
+        len,
+    )
+}
+
+proptest! {
+    /// The filter compares keywords eight octets at a time; it must agree with
+    /// `eq_ignore_ascii_case` on any octets.
+    #[test]
+    fn withholding_matches_keywords_exactly_as_ascii_case_insensitive_equality(
+        withheld in proptest::collection::vec(keyword_octets(0..20), 1..4),
+        other in keyword_octets(0..20),
+        flips in proptest::collection::vec(any::<bool>(), 20),
+    ) {
+        let filter = withheld.iter().fold(CapabilityFilter::new(), CapabilityFilter::withhold);
+        // A case variant of a withheld keyword, and an unrelated one.
+        let variant: Vec<u8> = withheld[0]
+            .iter()
+            .zip(&flips)
+            .map(|(&b, &flip)| if flip { b ^ 0x20 } else { b })
+            .collect();
+        for keyword in [variant, other] {
+            let expected = withheld.iter().any(|k| k.eq_ignore_ascii_case(&keyword));
+            prop_assert_eq!(filter.withholds(&keyword), expected, "{:?}", keyword);
+        }
     }
 }
 
