@@ -150,6 +150,76 @@ fn tag_spec(list: &[u8], at: usize) -> Option<(Range<usize>, Range<usize>, usize
 pub fn parse(list: &[u8]) -> Result<Vec<Tag<'_>>, TagListError> {
     // Room for the usual number of tags (a DKIM-Signature has about a dozen).
     let mut tags: Vec<Tag<'_>> = Vec::with_capacity(16);
+    parse_each(list, |tag| tags.push(tag))?;
+    Ok(tags)
+}
+
+/// The single-letter tag names, to name them without a UTF-8 check.
+const LETTERS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A tag name (ALPHA *ALNUMPUNC, so ASCII) as text.
+fn name_str(name: &[u8]) -> Option<&str> {
+    let index = match name {
+        [b @ b'A'..=b'Z'] => b - b'A',
+        [b @ b'a'..=b'z'] => b - b'a' + 26,
+        _ => return std::str::from_utf8(name).ok(),
+    };
+    let index = usize::from(index);
+    LETTERS.get(index..=index)
+}
+
+/// The tag names seen so far in a list: a bit per single-letter name (most tags), the longer
+/// ones listed (the first few inline: a list is parsed without allocating).
+struct SeenNames<'a> {
+    letters: u64,
+    inline: [&'a [u8]; 8],
+    inline_len: usize,
+    more: Vec<&'a [u8]>,
+}
+
+impl<'a> SeenNames<'a> {
+    fn new() -> Self {
+        Self {
+            letters: 0,
+            inline: [&[]; 8],
+            inline_len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    /// Record `name` (a tag name: starts with a letter); whether it was new.
+    fn insert(&mut self, name: &'a [u8]) -> bool {
+        if let [letter] = name {
+            // ASCII letters map to distinct bits 1..=26 and 33..=58.
+            let bit = 1u64 << (letter & 0x3f);
+            let new = self.letters & bit == 0;
+            self.letters |= bit;
+            return new;
+        }
+        let listed = self.inline.get(..self.inline_len).unwrap_or_default();
+        if listed.contains(&name) || self.more.contains(&name) {
+            return false;
+        }
+        if let Some(slot) = self.inline.get_mut(self.inline_len) {
+            *slot = name;
+            self.inline_len += 1;
+        } else {
+            self.more.push(name);
+        }
+        true
+    }
+}
+
+/// [`parse`], handing each tag to `each` in order instead of collecting them (on an error, the
+/// tags before it have been handed out).
+///
+/// # Errors
+/// As [`parse`].
+pub(crate) fn parse_each<'a>(
+    list: &'a [u8],
+    mut each: impl FnMut(Tag<'a>),
+) -> Result<(), TagListError> {
+    let mut seen = SeenNames::new();
     let mut at = 0;
     loop {
         // Only white space after the last ';' (or an entirely blank list) ends the list.
@@ -158,18 +228,16 @@ pub fn parse(list: &[u8]) -> Result<Vec<Tag<'_>>, TagListError> {
         }
         let syntax = TagListError::Syntax { offset: at };
         let (name, value, after) = tag_spec(list, at).ok_or_else(|| syntax.clone())?;
-        let name = list
-            .get(name)
-            .and_then(|n| std::str::from_utf8(n).ok())
-            .ok_or(syntax)?;
+        let name_bytes = list.get(name).ok_or_else(|| syntax.clone())?;
+        let name = name_str(name_bytes).ok_or(syntax)?;
         let value_start = value.start;
-        if tags.iter().any(|t| t.name == name) {
+        if !seen.insert(name_bytes) {
             return Err(TagListError::Duplicate {
                 name: name.to_owned(),
                 offset: value_start,
             });
         }
-        tags.push(Tag {
+        each(Tag {
             name,
             value: list.get(value).unwrap_or_default(),
             value_start,
@@ -180,7 +248,7 @@ pub fn parse(list: &[u8]) -> Result<Vec<Tag<'_>>, TagListError> {
             Some(_) => return Err(TagListError::Syntax { offset: after }),
         }
     }
-    Ok(tags)
+    Ok(())
 }
 
 /// The byte range of the value of tag `name` as a verifier removes it for hashing: from just
@@ -390,6 +458,27 @@ mod tests {
         assert!(parse(b"a=x y").is_ok());
         assert!(parse(b"").unwrap().is_empty());
         assert_eq!(parse(b"p=").unwrap()[0].value, b"");
+    }
+
+    #[test]
+    fn duplicates_found_among_many_names() {
+        let names: Vec<String> = (0..12).map(|i| format!("name{i}")).collect();
+        let list = names.join("=1;") + "=1;";
+        assert_eq!(parse(list.as_bytes()).unwrap().len(), 12);
+        for repeated in [&names[0], &names[9], &names[11]] {
+            let with_repeat = format!("{list}{repeated}=2");
+            assert!(matches!(
+                parse(with_repeat.as_bytes()),
+                Err(TagListError::Duplicate { name, .. }) if &name == repeated
+            ));
+        }
+        // Names are case-sensitive, single letters included.
+        let cased = parse(b"a=1; A=2; z=3; Z=4; bh=5; bH=6").unwrap();
+        assert_eq!(
+            cased.iter().map(|t| t.name).collect::<Vec<_>>(),
+            ["a", "A", "z", "Z", "bh", "bH"]
+        );
+        assert!(parse(b"Z=1; b=2; Z=3").is_err());
     }
 
     #[test]

@@ -8,15 +8,16 @@
 
 use postern_dns::{Answer, Name, Query, Record, RecordType};
 
+use crate::b64;
 use crate::body::{BodyHashKey, BodyHashes};
 use crate::canon;
 use crate::crypto;
 use crate::error::Error;
 use crate::header::{self, BareLf, Collected, Field, HeaderCollector};
-use crate::key::{KeyRecord, KeyRecordError, KeyRef, KeyTypeTag};
+use crate::key::{KeyRef, KeyTags};
 use crate::policy::Policy;
 use crate::result::{DkimResult, Outcome, Reason, SignatureOutcome};
-use crate::signature::{Algorithm, Signature};
+use crate::signature::{Algorithm, Signature, SignatureTags};
 use crate::tag_list;
 
 /// Input bytes converted for bare LF at a time (bounds the scratch buffer).
@@ -249,15 +250,12 @@ impl Verifier {
         field: &Field,
         value: &[u8],
     ) -> Entry {
-        let parsed = tag_list::parse(value)
+        let parsed = SignatureTags::parse(value)
             .map_err(|_| Reason::SignatureSyntax)
-            .and_then(|tags| {
-                let sig = Signature::from_tags(&tags).map_err(|e| e.reason)?;
-                let b = tags
-                    .iter()
-                    .find(|t| t.name == "b")
-                    .ok_or(Reason::MissingTag)?;
-                Ok((sig, tag_list::removal_range(value, b)))
+            .and_then(|found| {
+                let sig = Signature::from_tags(&found).map_err(|e| e.reason)?;
+                let b = found.b.ok_or(Reason::MissingTag)?;
+                Ok((sig, tag_list::removal_range(value, &b)))
             });
         let (signature, b_range) = match parsed {
             Ok(ok) => ok,
@@ -286,7 +284,7 @@ impl Verifier {
         header::selected_headers(
             block,
             fields,
-            &signature.signed_headers,
+            signature.signed_headers.iter(),
             hc,
             // Room for the signature field itself, added below.
             field.span.len(),
@@ -459,9 +457,16 @@ fn with(mut outcome: SignatureOutcome, result: DkimResult, reason: Reason) -> Si
     outcome
 }
 
+/// Where the verifier decodes a key's `p=`: on the stack up to an 8192-bit RSA key (about
+/// 1,060 octets of DER, 1,070 bytes of decoder room), on the heap beyond.
+type KeyBuf = b64::DecodeBuf<1280>;
+
 /// The key record from a TXT answer: the first record that parses (RFC 6376 §6.1.2 lets
-/// verifiers pick among several).
-fn key_from_answer(answer: Option<&Answer>) -> Result<KeyRecord, (DkimResult, Reason)> {
+/// verifiers pick among several), its `p=` decoded into `key` (parsing includes decoding).
+fn key_from_answer<'a>(
+    answer: Option<&'a Answer>,
+    key: &mut KeyBuf,
+) -> Result<KeyTags<'a>, (DkimResult, Reason)> {
     match answer {
         None | Some(Answer::TempFail) => Err((DkimResult::TempError, Reason::KeyUnavailable)),
         Some(Answer::NxDomain | Answer::NoData) => Err((DkimResult::PermError, Reason::NoKey)),
@@ -473,12 +478,8 @@ fn key_from_answer(answer: Option<&Answer>) -> Result<KeyRecord, (DkimResult, Re
             let first = txts.next().ok_or((DkimResult::PermError, Reason::NoKey))?;
             std::iter::once(first)
                 .chain(txts)
-                .find_map(|t| KeyRecord::parse(t).ok())
-                .ok_or_else(|| match KeyRecord::parse(first) {
-                    Err(KeyRecordError::Syntax | KeyRecordError::TooLarge) | Ok(_) => {
-                        (DkimResult::PermError, Reason::KeySyntax)
-                    }
-                })
+                .find_map(|t| KeyTags::parse(t).ok().filter(|tags| key.decode(tags.p)))
+                .ok_or((DkimResult::PermError, Reason::KeySyntax))
         }
     }
 }
@@ -506,23 +507,21 @@ fn judge(
         signature_b64: std::mem::take(&mut signature.signature_b64),
         ..valid_outcome_skeleton(signature.algorithm)
     };
-    let key = match key_from_answer(answer) {
+    let mut der = KeyBuf::new();
+    let key = match key_from_answer(answer, &mut der) {
         Ok(key) => key,
         Err((result, reason)) => return with(outcome, result, reason),
     };
     outcome.testing = key.testing;
-    if key.is_revoked() {
+    if der.bytes().is_empty() {
+        // RFC 6376 §3.6.1: an empty p= means the key was revoked.
         return with(outcome, PermError, Reason::KeyRevoked);
     }
     let algorithm = signature.algorithm;
-    if key.key_type != KeyTypeTag::Known(algorithm.key_type()) {
+    if key.key_type() != Some(algorithm.key_type()) {
         return with(outcome, PermError, Reason::InappropriateKeyAlgorithm);
     }
-    if key
-        .hashes
-        .as_ref()
-        .is_some_and(|h| !h.contains(&algorithm.hash()))
-    {
+    if !key.allows(algorithm.hash()) {
         return with(outcome, PermError, Reason::InappropriateHash);
     }
     if !key.for_email {
@@ -532,7 +531,7 @@ fn judge(
     if key.strict_identity && !identity_is_domain {
         return with(outcome, PermError, Reason::DomainMismatch);
     }
-    let Some(public_key) = KeyRef::decode(algorithm.key_type(), &key.public_key) else {
+    let Some(public_key) = KeyRef::decode(algorithm.key_type(), der.bytes()) else {
         return with(outcome, PermError, Reason::KeySyntax);
     };
     if let KeyRef::Rsa { bits, .. } = &public_key {
