@@ -74,7 +74,7 @@ enum Entry {
     Decided(SignatureOutcome),
     /// Waits for its key and the body.
     Pending {
-        signature: Box<Signature>,
+        signature: Signature,
         header_data: Vec<u8>,
         body: usize,
         query: usize,
@@ -275,7 +275,7 @@ impl Verifier {
         if signature.expiration.is_some_and(|x| self.options.now > x) {
             return decided(Reason::Expired);
         }
-        let Ok(name) = Name::new(&signature.key_name()) else {
+        let Ok(name) = key_name(&signature) else {
             return decided(Reason::SignatureSyntax);
         };
         // RFC 6376 §5.4.2 header data, then the signature field with b= emptied, no CRLF.
@@ -290,10 +290,13 @@ impl Verifier {
             field.span.len(),
             &mut header_data,
         );
-        let mut own_value = Vec::with_capacity(value.len());
-        own_value.extend_from_slice(value.get(..b_range.start).unwrap_or_default());
-        own_value.extend_from_slice(value.get(b_range.end..).unwrap_or_default());
-        canon::header_field(hc, field.name(block), &own_value, &mut header_data);
+        canon::header_field_without(
+            hc,
+            field.name(block),
+            value.get(..b_range.start).unwrap_or_default(),
+            value.get(b_range.end..).unwrap_or_default(),
+            &mut header_data,
+        );
         header_data.truncate(header_data.len().saturating_sub(2));
 
         let body = self.bodies.index_for(BodyHashKey {
@@ -313,7 +316,7 @@ impl Verifier {
             self.queries.len() - 1
         };
         Entry::Pending {
-            signature: Box::new(signature),
+            signature,
             header_data,
             body,
             query,
@@ -397,6 +400,30 @@ impl Verifier {
             signatures.push(outcome);
         }
         Outcome { signatures }
+    }
+}
+
+/// The key query name of `signature` (`selector._domainkey.domain`), built on the stack.
+fn key_name(signature: &Signature) -> Result<Name, postern_dns::Error> {
+    const SUFFIX: &[u8] = b"._domainkey.";
+    let (selector, domain) = (signature.selector.as_bytes(), signature.domain.as_bytes());
+    let mut buf = [0u8; 256];
+    let len = selector.len() + SUFFIX.len() + domain.len();
+    match buf.get_mut(..len) {
+        Some(text) => {
+            let (head, rest) = text.split_at_mut(selector.len());
+            let (middle, tail) = rest.split_at_mut(SUFFIX.len());
+            head.copy_from_slice(selector);
+            middle.copy_from_slice(SUFFIX);
+            tail.copy_from_slice(domain);
+            // Three strings put together: UTF-8.
+            match std::str::from_utf8(text) {
+                Ok(text) => Name::new(text),
+                Err(_) => Name::new(&signature.key_name()),
+            }
+        }
+        // Longer than any DNS name: let the name checks say so.
+        None => Name::new(&signature.key_name()),
     }
 }
 
@@ -587,7 +614,18 @@ fn unsigned_duplicate(
     block: &[u8],
     fields: &[Field],
 ) -> Option<String> {
+    // A bit per name length (mod 64) that two fields share: a name of another length occurs
+    // at most once.
+    let (mut lengths, mut repeated) = (0u64, 0u64);
+    for field in fields {
+        let bit = 1u64 << (field.trimmed_name(block).len() % 64);
+        repeated |= lengths & bit;
+        lengths |= bit;
+    }
     policy.key_headers.iter().find_map(|name| {
+        if repeated & (1u64 << (name.len() % 64)) == 0 {
+            return None;
+        }
         let mut named = fields.iter().filter(|f| f.is_named(block, name));
         // Most names occur once or not at all: then nothing can be unsigned.
         named.nth(1)?;
