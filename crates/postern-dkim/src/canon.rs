@@ -171,17 +171,21 @@ fn relaxed_header_run(value: &[u8]) -> usize {
     // (branch-free compares, vectorized); the exact test below takes over at the first other.
     let mut end = 0;
     while let Some(window) = value.get(end..).and_then(<[u8]>::first_chunk::<17>) {
-        let (Some(bytes), Some(nexts)) = (window.first_chunk::<16>(), window.last_chunk::<16>())
-        else {
-            break;
-        };
-        let stop = bytes.iter().zip(nexts).fold(0u8, |stop, (&b, &next)| {
-            stop | (u8::from(b <= b' ') & !(u8::from(b == b' ') & u8::from(next > b' ')))
-        });
-        if stop != 0 {
+        if !window_is_clean(window) {
             break;
         }
         end += 16;
+    }
+    // Fewer than 17 bytes left after clean blocks: the last 16 positions (overlapping the
+    // blocks) as one more window, and the last byte, which ends the value.
+    let len = value.len();
+    if len >= 17
+        && len - end < 17
+        && let (Some(window), Some(&last)) = (value.last_chunk::<17>(), value.last())
+        && window_is_clean(window)
+        && !matches!(last, b' ' | b'\t' | b'\r')
+    {
+        return len;
     }
     while let Some(&b) = value.get(end) {
         if b <= b' ' {
@@ -197,6 +201,19 @@ fn relaxed_header_run(value: &[u8]) -> usize {
         end += 1;
     }
     end
+}
+
+/// Are the first 16 positions of `window` their own relaxed canonical form whatever comes
+/// before them (every byte up to SP is a SP followed by a byte above SP)? Branch-free
+/// compares, vectorized.
+fn window_is_clean(window: &[u8; 17]) -> bool {
+    let (Some(bytes), Some(nexts)) = (window.first_chunk::<16>(), window.last_chunk::<16>()) else {
+        return false;
+    };
+    let stop = bytes.iter().zip(nexts).fold(0u8, |stop, (&b, &next)| {
+        stop | (u8::from(b <= b' ') & !(u8::from(b == b' ') & u8::from(next > b' ')))
+    });
+    stop == 0
 }
 
 /// 32 CRLFs, to emit withheld empty lines in bulk.

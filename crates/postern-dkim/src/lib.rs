@@ -94,6 +94,7 @@ mod canon;
 mod crypto;
 mod error;
 mod header;
+mod inline;
 mod key;
 mod policy;
 mod result;

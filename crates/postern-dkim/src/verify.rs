@@ -14,6 +14,7 @@ use crate::canon;
 use crate::crypto;
 use crate::error::Error;
 use crate::header::{self, BareLf, Collected, Field, HeaderCollector};
+use crate::inline::InlineFirst;
 use crate::key::{KeyRef, KeyTags};
 use crate::policy::Policy;
 use crate::result::{DkimResult, Outcome, Reason, SignatureOutcome};
@@ -121,9 +122,9 @@ pub struct Verifier {
     scratch: Vec<u8>,
     block: Vec<u8>,
     fields: Vec<Field>,
-    entries: Vec<Entry>,
+    entries: InlineFirst<Entry>,
     bodies: BodyHashes,
-    queries: Vec<KeyQuery>,
+    queries: InlineFirst<KeyQuery>,
     outcome: Option<Outcome>,
 }
 
@@ -140,9 +141,9 @@ impl Verifier {
             scratch: Vec::new(),
             block: Vec::new(),
             fields: Vec::new(),
-            entries: Vec::new(),
+            entries: InlineFirst::default(),
             bodies: BodyHashes::default(),
-            queries: Vec::new(),
+            queries: InlineFirst::default(),
             outcome: None,
         }
     }
@@ -375,7 +376,7 @@ impl Verifier {
     fn decide(&mut self) -> Outcome {
         let entries = std::mem::take(&mut self.entries);
         let mut signatures = Vec::with_capacity(entries.len());
-        for entry in entries {
+        for entry in entries.into_iter() {
             let outcome = match entry {
                 Entry::Decided(outcome) => outcome,
                 Entry::Pending {
@@ -663,7 +664,7 @@ pub fn verify_with(
     verifier.finish()?;
     // What the step()/supply() loop does, without copying each query and the outcome out:
     // every query resolved in order, then the decision.
-    for q in &mut verifier.queries {
+    for q in verifier.queries.iter_mut() {
         if q.answer.is_none() {
             q.handed_out = true;
             q.answer = Some(resolve(&q.query));
