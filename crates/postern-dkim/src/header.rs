@@ -17,28 +17,38 @@ pub const MAX_HEADER_FIELDS: usize = 1000;
 pub(crate) struct Field {
     /// The whole field, final CRLF included.
     pub(crate) span: Range<usize>,
-    /// Offset of the colon (`None`: a line without one, which no `h=` can select).
-    pub(crate) colon: Option<usize>,
+    /// Offset of the colon, [`NO_COLON`] for a line without one (which no `h=` can select).
+    /// Not an `Option`: 32 bytes a field keep a typical field list in the allocator's fast
+    /// path.
+    colon: usize,
     /// End of [`Field::trimmed_name`], measured once.
     pub(crate) name_end: usize,
 }
+
+/// [`Field::colon`] of a field without one.
+const NO_COLON: usize = usize::MAX;
 
 impl Field {
     /// A field at `span` with its colon (if any) at `colon`, its name measured.
     fn new(block: &[u8], span: Range<usize>, colon: Option<usize>) -> Self {
         let mut field = Self {
             span,
-            colon,
+            colon: colon.unwrap_or(NO_COLON),
             name_end: 0,
         };
         field.measure_name(block);
         field
     }
 
+    /// Offset of the colon (`None`: a line without one).
+    pub(crate) fn colon(&self) -> Option<usize> {
+        (self.colon != NO_COLON).then_some(self.colon)
+    }
+
     /// Measure [`Field::name_end`] (a field without a colon is all name, continuation lines
     /// included).
     fn measure_name(&mut self, block: &[u8]) {
-        let end = self.colon.unwrap_or(self.span.end);
+        let end = self.colon().unwrap_or(self.span.end);
         let trimmed = block
             .get(self.span.start..end)
             .unwrap_or_default()
@@ -47,7 +57,7 @@ impl Field {
     }
 
     pub(crate) fn name<'a>(&self, block: &'a [u8]) -> &'a [u8] {
-        let end = self.colon.unwrap_or(self.span.end);
+        let end = self.colon().unwrap_or(self.span.end);
         block.get(self.span.start..end).unwrap_or_default()
     }
 
@@ -60,7 +70,7 @@ impl Field {
 
     /// The value: after the colon, without the final CRLF.
     pub(crate) fn value<'a>(&self, block: &'a [u8]) -> &'a [u8] {
-        let Some(colon) = self.colon else {
+        let Some(colon) = self.colon() else {
             return &[];
         };
         let raw = block.get(colon + 1..self.span.end).unwrap_or_default();
@@ -122,7 +132,7 @@ fn crlf_after(block: &[u8], from: usize) -> Option<usize> {
 
 /// Split a header block (each field ending in CRLF; continuation lines start with WSP).
 pub(crate) fn split_fields(block: &[u8], base_offset: usize) -> Result<Vec<Field>, Error> {
-    // Room for a typical header block without regrowing.
+    // Room for a typical header block without regrowing (32 fields of 32 bytes).
     let mut fields: Vec<Field> = Vec::with_capacity(32);
     let mut pos = 0;
     while pos < block.len() {
@@ -131,7 +141,7 @@ pub(crate) fn split_fields(block: &[u8], base_offset: usize) -> Result<Vec<Field
         match fields.last_mut() {
             Some(last) if continuation => {
                 last.span.end = line_end;
-                if last.colon.is_none() {
+                if last.colon().is_none() {
                     last.measure_name(block);
                 }
             }
@@ -377,6 +387,12 @@ mod tests {
                 .map(|i| from + i);
             prop_assert_eq!(crlf_after(&block, from), expected);
         }
+    }
+
+    /// A typical field list (32 fields) stays within the allocator's small sizes.
+    #[test]
+    fn a_field_takes_32_bytes() {
+        assert_eq!(std::mem::size_of::<Field>(), 32);
     }
 
     #[test]

@@ -234,12 +234,15 @@ pub(crate) fn is_field_name(name: &[u8]) -> bool {
 }
 
 fn digits(value: &[u8], tag: &'static str) -> Result<u64, SignatureError> {
-    if value.is_empty() || value.len() > MAX_DIGITS || !value.iter().all(u8::is_ascii_digit) {
+    if value.is_empty() || value.len() > MAX_DIGITS {
         return Err(syntax(tag));
     }
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|s| s.parse().ok())
+    value
+        .iter()
+        .try_fold(0u64, |n, &b| {
+            let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
+            n.checked_mul(10)?.checked_add(u64::from(digit))
+        })
         .ok_or_else(|| syntax(tag))
 }
 
@@ -558,6 +561,20 @@ mod tests {
                 let len = names.len();
                 (names, len)
             }));
+        }
+
+        /// Numbers are read as `str::parse` reads ASCII digits (overflow included).
+        #[test]
+        fn digits_match_str_parse(value in "[0-9a ]{0,22}") {
+            let expected = if value.is_empty()
+                || value.len() > MAX_DIGITS
+                || !value.bytes().all(|b| b.is_ascii_digit())
+            {
+                None
+            } else {
+                value.parse::<u64>().ok()
+            };
+            prop_assert_eq!(digits(value.as_bytes(), "t").ok(), expected);
         }
 
         /// The byte-wise, allocation-free comparison agrees with comparing lower-cased copies.
