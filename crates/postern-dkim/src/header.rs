@@ -2,6 +2,7 @@
 //! into fields, and selected for hashing (RFC 6376 §5.4.2).
 
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use crate::canon::{self, Canonicalization};
 use crate::error::Error;
@@ -164,6 +165,11 @@ pub(crate) fn split_fields(block: &[u8], base_offset: usize) -> Result<Vec<Field
     Ok(fields)
 }
 
+/// The searcher for the empty line that ends a header block, built once (building one costs
+/// about as much as searching a header block).
+static EMPTY_LINE: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+
 /// Where a message stream stands while its header block is collected.
 #[derive(Debug, Default)]
 pub(crate) struct HeaderCollector {
@@ -222,7 +228,7 @@ impl HeaderCollector {
         let end = across.or_else(|| {
             chunk
                 .get(..chunk.len().min(room))
-                .and_then(|c| memchr::memmem::find(c, b"\r\n\r\n"))
+                .and_then(|c| EMPTY_LINE.find(c))
                 .map(|i| i + 4)
         });
         if let Some(end) = end {

@@ -53,10 +53,6 @@ impl<T> InlineFirst<T> {
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
         self.first.iter_mut().chain(&mut self.rest)
     }
-
-    pub(crate) fn into_iter(self) -> impl Iterator<Item = T> {
-        self.first.into_iter().chain(self.rest)
-    }
 }
 
 #[cfg(test)]
@@ -84,6 +80,6 @@ mod tests {
             *a += 1;
             *b += 1;
         }
-        assert!(list.into_iter().eq(vec));
+        assert!(list.iter().eq(vec.iter()));
     }
 }

@@ -374,32 +374,45 @@ impl Verifier {
     }
 
     fn decide(&mut self) -> Outcome {
-        let entries = std::mem::take(&mut self.entries);
+        // In place: a pending entry (its signature) is large, and moving it costs.
+        let Self {
+            entries,
+            queries,
+            bodies,
+            options,
+            block,
+            fields,
+            ..
+        } = self;
         let mut signatures = Vec::with_capacity(entries.len());
-        for entry in entries.into_iter() {
+        for entry in entries.iter_mut() {
             let outcome = match entry {
-                Entry::Decided(outcome) => outcome,
+                // A placeholder takes its place: the entries are dropped below.
+                Entry::Decided(outcome) => {
+                    std::mem::replace(outcome, valid_outcome_skeleton(Algorithm::RsaSha256))
+                }
                 Entry::Pending {
-                    mut signature,
+                    signature,
                     header_data,
                     body,
                     query,
                 } => {
-                    let answer = self.queries.get(query).and_then(|q| q.answer.as_ref());
-                    let body = self.bodies.result(body);
+                    let answer = queries.get(*query).and_then(|q| q.answer.as_ref());
+                    let body = bodies.result(*body);
                     judge(
-                        &mut signature,
-                        &header_data,
+                        signature,
+                        header_data,
                         body,
                         answer,
-                        &self.options.policy,
-                        &self.block,
-                        &self.fields,
+                        &options.policy,
+                        block,
+                        fields,
                     )
                 }
             };
             signatures.push(outcome);
         }
+        *entries = InlineFirst::default();
         Outcome { signatures }
     }
 }
