@@ -66,7 +66,16 @@ pub(crate) fn header_field(c: Canonicalization, name: &[u8], value: &[u8], out: 
             out.reserve(name.len() + value.len() + 3);
             out.extend(name.iter().map(u8::to_ascii_lowercase));
             out.push(b':');
-            RelaxedValue::default().push(value, out);
+            // Most values are their own canonical form once their leading WSP is dropped.
+            let mut content = value;
+            while let [b' ' | b'\t', rest @ ..] = content {
+                content = rest;
+            }
+            if relaxed_header_run(content) == content.len() {
+                out.extend_from_slice(content);
+            } else {
+                RelaxedValue::default().push(value, out);
+            }
         }
     }
     out.extend_from_slice(b"\r\n");
@@ -81,6 +90,11 @@ pub(crate) fn header_field_without(
     after: &[u8],
     out: &mut Vec<u8>,
 ) {
+    if after.is_empty() {
+        // Nothing after the cut (b= last, as signers put it).
+        header_field(c, name, before, out);
+        return;
+    }
     match c {
         Canonicalization::Simple => {
             out.extend_from_slice(name);

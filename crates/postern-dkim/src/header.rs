@@ -195,12 +195,17 @@ impl HeaderCollector {
             w.copy_from_slice(buf.get(buf.len() - 3..).unwrap_or_default());
             3
         } else {
-            let mut v = b"\r\n".to_vec();
-            v.extend_from_slice(buf);
-            let from = v.len().saturating_sub(3);
-            let tail = v.get(from..).unwrap_or_default();
-            if let Some(dst) = w.get_mut(..tail.len()) {
-                dst.copy_from_slice(tail);
+            // CRLF and the (at most two) bytes so far, on the stack.
+            let mut v = [b'\r', b'\n', 0, 0];
+            for (dst, &b) in v.iter_mut().skip(2).zip(buf) {
+                *dst = b;
+            }
+            let filled = v.get(..2 + buf.len()).unwrap_or_default();
+            let tail = filled
+                .get(filled.len().saturating_sub(3)..)
+                .unwrap_or_default();
+            for (dst, &b) in w.iter_mut().zip(tail) {
+                *dst = b;
             }
             tail.len()
         };
