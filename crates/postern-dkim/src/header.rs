@@ -218,11 +218,12 @@ impl HeaderCollector {
         let (window, w) = self.window();
         let mut probe = [0u8; 6];
         let k = chunk.len().min(3);
-        if let (Some(dst), Some(src)) = (probe.get_mut(..w), window.get(..w)) {
-            dst.copy_from_slice(src);
+        // Byte by byte: copies of a variable length this short would call memcpy.
+        for (dst, &src) in probe.iter_mut().zip(window.iter().take(w)) {
+            *dst = src;
         }
-        if let (Some(dst), Some(src)) = (probe.get_mut(w..w + k), chunk.get(..k)) {
-            dst.copy_from_slice(src);
+        for (dst, &src) in probe.iter_mut().skip(w).zip(chunk.iter().take(k)) {
+            *dst = src;
         }
         let across = probe
             .get(..w + k)
