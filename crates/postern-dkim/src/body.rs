@@ -2,6 +2,7 @@
 //! `l=`), shared by every signature that needs it.
 
 use crate::canon::{BodyCanonicalizer, Canonicalization, Sink};
+use crate::inline::InlineFirst;
 use crate::signature::HashAlgorithm;
 
 /// What makes two body hashes the same computation.
@@ -142,7 +143,7 @@ impl BodyHasher {
 /// The set of body hashes a message needs.
 #[derive(Debug, Default)]
 pub(crate) struct BodyHashes {
-    hashers: Vec<BodyHasher>,
+    hashers: InlineFirst<BodyHasher>,
 }
 
 impl BodyHashes {
@@ -160,13 +161,13 @@ impl BodyHashes {
     }
 
     pub(crate) fn update(&mut self, body: &[u8]) {
-        for h in &mut self.hashers {
+        for h in self.hashers.iter_mut() {
             h.update(body);
         }
     }
 
     pub(crate) fn finish(&mut self) {
-        for h in &mut self.hashers {
+        for h in self.hashers.iter_mut() {
             h.finish();
         }
     }

@@ -2,6 +2,7 @@
 //! into fields, and selected for hashing (RFC 6376 §5.4.2).
 
 use std::ops::Range;
+use std::sync::LazyLock;
 
 use crate::canon::{self, Canonicalization};
 use crate::error::Error;
@@ -17,24 +18,60 @@ pub const MAX_HEADER_FIELDS: usize = 1000;
 pub(crate) struct Field {
     /// The whole field, final CRLF included.
     pub(crate) span: Range<usize>,
-    /// Offset of the colon (`None`: a line without one, which no `h=` can select).
-    pub(crate) colon: Option<usize>,
+    /// Offset of the colon, [`NO_COLON`] for a line without one (which no `h=` can select).
+    /// Not an `Option`: 32 bytes a field keep a typical field list in the allocator's fast
+    /// path.
+    colon: usize,
+    /// End of [`Field::trimmed_name`], measured once.
+    pub(crate) name_end: usize,
 }
 
+/// [`Field::colon`] of a field without one.
+const NO_COLON: usize = usize::MAX;
+
 impl Field {
+    /// A field at `span` with its colon (if any) at `colon`, its name measured.
+    fn new(block: &[u8], span: Range<usize>, colon: Option<usize>) -> Self {
+        let mut field = Self {
+            span,
+            colon: colon.unwrap_or(NO_COLON),
+            name_end: 0,
+        };
+        field.measure_name(block);
+        field
+    }
+
+    /// Offset of the colon (`None`: a line without one).
+    pub(crate) fn colon(&self) -> Option<usize> {
+        (self.colon != NO_COLON).then_some(self.colon)
+    }
+
+    /// Measure [`Field::name_end`] (a field without a colon is all name, continuation lines
+    /// included).
+    fn measure_name(&mut self, block: &[u8]) {
+        let end = self.colon().unwrap_or(self.span.end);
+        let trimmed = block
+            .get(self.span.start..end)
+            .unwrap_or_default()
+            .trim_ascii_end();
+        self.name_end = self.span.start + trimmed.len();
+    }
+
     pub(crate) fn name<'a>(&self, block: &'a [u8]) -> &'a [u8] {
-        let end = self.colon.unwrap_or(self.span.end);
+        let end = self.colon().unwrap_or(self.span.end);
         block.get(self.span.start..end).unwrap_or_default()
     }
 
     /// The name without the WSP some writers leave before the colon.
     pub(crate) fn trimmed_name<'a>(&self, block: &'a [u8]) -> &'a [u8] {
-        self.name(block).trim_ascii_end()
+        block
+            .get(self.span.start..self.name_end)
+            .unwrap_or_default()
     }
 
     /// The value: after the colon, without the final CRLF.
     pub(crate) fn value<'a>(&self, block: &'a [u8]) -> &'a [u8] {
-        let Some(colon) = self.colon else {
+        let Some(colon) = self.colon() else {
             return &[];
         };
         let raw = block.get(colon + 1..self.span.end).unwrap_or_default();
@@ -42,9 +79,44 @@ impl Field {
     }
 
     pub(crate) fn is_named(&self, block: &[u8], name: &str) -> bool {
-        self.trimmed_name(block)
-            .eq_ignore_ascii_case(name.as_bytes())
+        // The lengths first: most names differ in length.
+        self.name_end - self.span.start == name.len()
+            && eq_ignore_case(self.trimmed_name(block), name.as_bytes())
     }
+}
+
+/// [`<[u8]>::eq_ignore_ascii_case`], eight bytes at a time.
+pub(crate) fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a_words, mut b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in a_words.by_ref().zip(b_words.by_ref()) {
+        if lower_word(x) != lower_word(y) {
+            return false;
+        }
+    }
+    // The same length: the remainders are as long as each other.
+    lower_word(a_words.remainder()) == lower_word(b_words.remainder())
+}
+
+/// Up to eight bytes (zero-padded) as a word, ASCII upper case turned to lower case.
+fn lower_word(bytes: &[u8]) -> u64 {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    // Byte by byte (a copy of a variable length would call memcpy).
+    let x = bytes
+        .iter()
+        .rev()
+        .fold(0u64, |word, &b| word << 8 | u64::from(b));
+    // Per byte, on its low seven bits (no carry leaves a byte): the high bit of `at_least_a`
+    // is set from 'A' up, that of `past_z` above 'Z'; bytes with the high bit set are not
+    // ASCII and stay as they are.
+    let low7 = x & (ONES * 0x7f);
+    let at_least_a = low7 + ONES * u64::from(0x80 - b'A');
+    let past_z = low7 + ONES * u64::from(0x80 - b'Z' - 1);
+    let upper = at_least_a & !past_z & !x & (ONES * 0x80);
+    // 0x80 >> 2 is the case bit, 0x20.
+    x | (upper >> 2)
 }
 
 /// The offset of the first CRLF at or after `from`.
@@ -61,14 +133,19 @@ fn crlf_after(block: &[u8], from: usize) -> Option<usize> {
 
 /// Split a header block (each field ending in CRLF; continuation lines start with WSP).
 pub(crate) fn split_fields(block: &[u8], base_offset: usize) -> Result<Vec<Field>, Error> {
-    // Room for a typical header block without regrowing.
+    // Room for a typical header block without regrowing (32 fields of 32 bytes).
     let mut fields: Vec<Field> = Vec::with_capacity(32);
     let mut pos = 0;
     while pos < block.len() {
         let line_end = crlf_after(block, pos).map_or(block.len(), |i| i + 2);
         let continuation = matches!(block.get(pos), Some(b' ' | b'\t'));
         match fields.last_mut() {
-            Some(last) if continuation => last.span.end = line_end,
+            Some(last) if continuation => {
+                last.span.end = line_end;
+                if last.colon().is_none() {
+                    last.measure_name(block);
+                }
+            }
             _ => {
                 if fields.len() >= MAX_HEADER_FIELDS {
                     return Err(Error::TooManyHeaderFields {
@@ -80,16 +157,18 @@ pub(crate) fn split_fields(block: &[u8], base_offset: usize) -> Result<Vec<Field
                     .get(pos..line_end)
                     .and_then(|line| memchr::memchr(b':', line))
                     .map(|i| pos + i);
-                fields.push(Field {
-                    span: pos..line_end,
-                    colon,
-                });
+                fields.push(Field::new(block, pos..line_end, colon));
             }
         }
         pos = line_end;
     }
     Ok(fields)
 }
+
+/// The searcher for the empty line that ends a header block, built once (building one costs
+/// about as much as searching a header block).
+static EMPTY_LINE: LazyLock<memchr::memmem::Finder<'static>> =
+    LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
 
 /// Where a message stream stands while its header block is collected.
 #[derive(Debug, Default)]
@@ -116,12 +195,17 @@ impl HeaderCollector {
             w.copy_from_slice(buf.get(buf.len() - 3..).unwrap_or_default());
             3
         } else {
-            let mut v = b"\r\n".to_vec();
-            v.extend_from_slice(buf);
-            let from = v.len().saturating_sub(3);
-            let tail = v.get(from..).unwrap_or_default();
-            if let Some(dst) = w.get_mut(..tail.len()) {
-                dst.copy_from_slice(tail);
+            // CRLF and the (at most two) bytes so far, on the stack.
+            let mut v = [b'\r', b'\n', 0, 0];
+            for (dst, &b) in v.iter_mut().skip(2).zip(buf) {
+                *dst = b;
+            }
+            let filled = v.get(..2 + buf.len()).unwrap_or_default();
+            let tail = filled
+                .get(filled.len().saturating_sub(3)..)
+                .unwrap_or_default();
+            for (dst, &b) in w.iter_mut().zip(tail) {
+                *dst = b;
             }
             tail.len()
         };
@@ -134,11 +218,12 @@ impl HeaderCollector {
         let (window, w) = self.window();
         let mut probe = [0u8; 6];
         let k = chunk.len().min(3);
-        if let (Some(dst), Some(src)) = (probe.get_mut(..w), window.get(..w)) {
-            dst.copy_from_slice(src);
+        // Byte by byte: copies of a variable length this short would call memcpy.
+        for (dst, &src) in probe.iter_mut().zip(window.iter().take(w)) {
+            *dst = src;
         }
-        if let (Some(dst), Some(src)) = (probe.get_mut(w..w + k), chunk.get(..k)) {
-            dst.copy_from_slice(src);
+        for (dst, &src) in probe.iter_mut().skip(w).zip(chunk.iter().take(k)) {
+            *dst = src;
         }
         let across = probe
             .get(..w + k)
@@ -149,7 +234,7 @@ impl HeaderCollector {
         let end = across.or_else(|| {
             chunk
                 .get(..chunk.len().min(room))
-                .and_then(|c| memchr::memmem::find(c, b"\r\n\r\n"))
+                .and_then(|c| EMPTY_LINE.find(c))
                 .map(|i| i + 4)
         });
         if let Some(end) = end {
@@ -189,35 +274,65 @@ impl HeaderCollector {
 /// (RFC 6376 §5.4.2): for each `h=` name, the last not yet used field of that name, bottom up;
 /// a name with no field left contributes nothing. `out` grows once, with `extra` bytes to
 /// spare for what the caller adds next.
-pub(crate) fn selected_headers(
+pub(crate) fn selected_headers<N: AsRef<str>>(
     block: &[u8],
     fields: &[Field],
-    names: &[String],
+    names: impl IntoIterator<Item = N>,
     c: Canonicalization,
     extra: usize,
     out: &mut Vec<u8>,
 ) {
-    let mut used = vec![false; fields.len()];
-    let mut picked: Vec<&Field> = Vec::with_capacity(names.len());
+    // The picks (field indices), the first ones on the stack; then `out` grows once. A
+    // canonical form is no longer than its field (relaxed only removes bytes), but for the
+    // CRLF of a last field that lacks one.
+    let mut inline = [0usize; 32];
+    let mut picked = 0;
+    let mut more = Vec::new();
+    let mut room = extra;
+    pick_fields(block, fields, names, |i, field| {
+        room += field.span.len() + 2;
+        match inline.get_mut(picked) {
+            Some(slot) => *slot = i,
+            None => more.push(i),
+        }
+        picked += 1;
+    });
+    out.reserve(room);
+    let inline = inline.get(..picked).unwrap_or(&inline);
+    for field in inline.iter().chain(&more).filter_map(|&i| fields.get(i)) {
+        canon::header_field(c, field.name(block), field.value(block), out);
+    }
+}
+
+/// Hand each field `names` selects to `each` (index and field), in `h=` order (see
+/// [`selected_headers`]).
+fn pick_fields<'f, N: AsRef<str>>(
+    block: &[u8],
+    fields: &'f [Field],
+    names: impl IntoIterator<Item = N>,
+    mut each: impl FnMut(usize, &'f Field),
+) {
+    // One bit per field: used by an earlier name. MAX_HEADER_FIELDS bits, on the stack.
+    let mut used = [0u64; MAX_HEADER_FIELDS.div_ceil(64)];
     for name in names {
         let pick = fields
             .iter()
             .enumerate()
             .rev()
-            .find(|(i, f)| !used.get(*i).copied().unwrap_or(true) && f.is_named(block, name));
+            .find(|(i, f)| f.is_named(block, name.as_ref()) && !is_set(&used, *i));
         if let Some((i, field)) = pick {
-            if let Some(u) = used.get_mut(i) {
-                *u = true;
+            if let Some(word) = used.get_mut(i / 64) {
+                *word |= 1 << (i % 64);
             }
-            picked.push(field);
+            each(i, field);
         }
     }
-    // A canonical form is no longer than its field (relaxed only removes bytes), but for the
-    // CRLF of a last field that lacks one.
-    out.reserve(picked.iter().map(|f| f.span.len() + 2).sum::<usize>() + extra);
-    for field in picked {
-        canon::header_field(c, field.name(block), field.value(block), out);
-    }
+}
+
+/// Is bit `i` of `bits` set (bits past the end count as set)?
+fn is_set(bits: &[u64], i: usize) -> bool {
+    bits.get(i / 64)
+        .is_none_or(|word| word & (1 << (i % 64)) != 0)
 }
 
 /// Convert bare LF to CRLF, remembering a CR at the end of one chunk (explicit opt-in: wire
@@ -248,6 +363,29 @@ mod tests {
     use super::*;
 
     proptest! {
+        /// The word-wise case-insensitive comparison agrees with the standard library's, for
+        /// bytes around the letters and outside ASCII.
+        #[test]
+        fn eq_ignore_case_matches_the_standard_library(
+            a in prop::collection::vec(
+                prop::sample::select(b"@AZ[`az{\x00\x7f\x80\xc1\xda\xe1\xfa-".to_vec()),
+                0..20,
+            ),
+            flips in prop::collection::vec(any::<bool>(), 20),
+            other in prop::collection::vec(any::<u8>(), 0..20),
+        ) {
+            // `a` against itself with some cases flipped, and against arbitrary bytes.
+            let flipped: Vec<u8> = a
+                .iter()
+                .zip(&flips)
+                .map(|(&b, &f)| if f && b.is_ascii_alphabetic() { b ^ 0x20 } else { b })
+                .collect();
+            prop_assert_eq!(eq_ignore_case(&a, &flipped), a.eq_ignore_ascii_case(&flipped));
+            prop_assert_eq!(eq_ignore_case(&a, &other), a.eq_ignore_ascii_case(&other));
+            let shifted: Vec<u8> = a.iter().map(|b| b.wrapping_add(0x20)).collect();
+            prop_assert_eq!(eq_ignore_case(&a, &shifted), a.eq_ignore_ascii_case(&shifted));
+        }
+
         /// The CRLF search (memchr for LF, then the CR before it) finds what a search for the
         /// two bytes finds, from any start.
         #[test]
@@ -263,6 +401,12 @@ mod tests {
         }
     }
 
+    /// A typical field list (32 fields) stays within the allocator's small sizes.
+    #[test]
+    fn a_field_takes_32_bytes() {
+        assert_eq!(std::mem::size_of::<Field>(), 32);
+    }
+
     #[test]
     fn splits_and_selects() {
         let block = b"From: a\r\nTo: b\r\n c\r\nSubject : s\r\nFrom: z\r\n";
@@ -271,11 +415,11 @@ mod tests {
         assert_eq!(fields[1].value(block), b" b\r\n c");
         assert!(fields[2].is_named(block, "subject"));
         let mut out = Vec::new();
-        let names = ["from", "from", "from", "to"].map(String::from);
+        let names = crate::signature::header_list(b"from:from:from:to").unwrap();
         selected_headers(
             block,
             &fields,
-            &names,
+            names.iter(),
             Canonicalization::Relaxed,
             0,
             &mut out,

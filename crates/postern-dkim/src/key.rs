@@ -55,71 +55,107 @@ impl KeyRecord {
     /// # Errors
     /// [`KeyRecordError`] for a record that is not a DKIM key record.
     pub fn parse(record: &[u8]) -> Result<Self, KeyRecordError> {
-        if record.len() > MAX_KEY_RECORD_BYTES {
-            return Err(KeyRecordError::TooLarge);
-        }
-        let tags = tag_list::parse(record).map_err(|_| KeyRecordError::Syntax)?;
-        let mut key = Self {
-            hashes: None,
-            key_type: KeyTypeTag::Known(KeyType::Rsa),
-            public_key: Vec::new(),
-            for_email: true,
-            testing: false,
-            strict_identity: false,
-        };
-        let mut have_p = false;
-        for (index, tag) in tags.iter().enumerate() {
-            match tag.name {
-                // RFC 6376 §3.6.1: "If specified, this tag MUST be set to "DKIM1" ... This
-                // tag MUST be the first tag in the record."
-                "v" if index != 0 || tag.value != b"DKIM1" => return Err(KeyRecordError::Syntax),
-                "h" => {
-                    key.hashes = Some(
-                        colon_list(tag.value)
-                            .filter_map(HashAlgorithm::from_name)
-                            .collect(),
-                    );
-                }
-                "k" => {
-                    let k = tag.value;
-                    key.key_type = if k.eq_ignore_ascii_case(b"rsa") {
-                        KeyTypeTag::Known(KeyType::Rsa)
-                    } else if k.eq_ignore_ascii_case(b"ed25519") {
-                        KeyTypeTag::Known(KeyType::Ed25519)
-                    } else {
-                        KeyTypeTag::Unknown(String::from_utf8_lossy(k).into_owned())
-                    };
-                }
-                "p" => {
-                    key.public_key = b64::decode(tag.value).ok_or(KeyRecordError::Syntax)?;
-                    have_p = true;
-                }
-                "s" => {
-                    key.for_email = colon_list(tag.value)
-                        .any(|s| s == b"*" || s.eq_ignore_ascii_case(b"email"));
-                }
-                "t" => {
-                    for flag in colon_list(tag.value) {
-                        match flag {
-                            b"y" => key.testing = true,
-                            b"s" => key.strict_identity = true,
-                            _ => {}
-                        }
-                    }
-                }
-                // `n=` (notes) and unknown tags are ignored (§3.6.1).
-                _ => {}
-            }
-        }
-        if !have_p {
-            return Err(KeyRecordError::Syntax);
-        }
-        Ok(key)
+        let tags = KeyTags::parse(record)?;
+        let public_key = b64::decode(tags.p).ok_or(KeyRecordError::Syntax)?;
+        Ok(Self {
+            hashes: tags
+                .h
+                .map(|h| colon_list(h).filter_map(HashAlgorithm::from_name).collect()),
+            key_type: match tags.key_type() {
+                Some(known) => KeyTypeTag::Known(known),
+                None => KeyTypeTag::Unknown(
+                    String::from_utf8_lossy(tags.k.unwrap_or_default()).into_owned(),
+                ),
+            },
+            public_key,
+            for_email: tags.for_email,
+            testing: tags.testing,
+            strict_identity: tags.strict_identity,
+        })
     }
 
     /// `p=` was empty: the key was revoked (RFC 6376 §3.6.1).
     pub fn is_revoked(&self) -> bool {
         self.public_key.is_empty()
+    }
+}
+
+/// A key record read in place: [`KeyRecord`] with `h=`, `k=` and `p=` as written (`p=` still
+/// base64, to be decoded with [`b64::decode`] or [`b64::decode_in`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyTags<'a> {
+    pub(crate) h: Option<&'a [u8]>,
+    pub(crate) k: Option<&'a [u8]>,
+    pub(crate) p: &'a [u8],
+    pub(crate) for_email: bool,
+    pub(crate) testing: bool,
+    pub(crate) strict_identity: bool,
+}
+
+impl<'a> KeyTags<'a> {
+    /// Parse a key record but `p=`'s base64: the checks of [`KeyRecord::parse`] before it
+    /// decodes `p=`.
+    pub(crate) fn parse(record: &'a [u8]) -> Result<Self, KeyRecordError> {
+        if record.len() > MAX_KEY_RECORD_BYTES {
+            return Err(KeyRecordError::TooLarge);
+        }
+        let (mut h_tag, mut k_tag, mut p_tag, mut s_tag, mut t_tag) =
+            (None, None, None, None, None);
+        let mut bad_version = false;
+        let mut index = 0usize;
+        tag_list::parse_each(record, |tag| {
+            match tag.name {
+                // RFC 6376 §3.6.1: "If specified, this tag MUST be set to "DKIM1" ... This
+                // tag MUST be the first tag in the record."
+                "v" => bad_version = index != 0 || tag.value != b"DKIM1",
+                "h" => h_tag = Some(tag.value),
+                "k" => k_tag = Some(tag.value),
+                "p" => p_tag = Some(tag.value),
+                "s" => s_tag = Some(tag.value),
+                "t" => t_tag = Some(tag.value),
+                // `n=` (notes) and unknown tags are ignored (§3.6.1).
+                _ => {}
+            }
+            index += 1;
+        })
+        .map_err(|_| KeyRecordError::Syntax)?;
+        if bad_version {
+            return Err(KeyRecordError::Syntax);
+        }
+        let mut tags = Self {
+            h: h_tag,
+            k: k_tag,
+            p: p_tag.ok_or(KeyRecordError::Syntax)?,
+            for_email: s_tag.is_none_or(|s| {
+                colon_list(s).any(|s| s == b"*" || s.eq_ignore_ascii_case(b"email"))
+            }),
+            testing: false,
+            strict_identity: false,
+        };
+        for flag in t_tag.into_iter().flat_map(colon_list) {
+            match flag {
+                b"y" => tags.testing = true,
+                b"s" => tags.strict_identity = true,
+                _ => {}
+            }
+        }
+        Ok(tags)
+    }
+
+    /// `k=` (default `rsa`) if it names a key type this crate implements.
+    pub(crate) fn key_type(&self) -> Option<KeyType> {
+        match self.k {
+            None => Some(KeyType::Rsa),
+            Some(k) if k.eq_ignore_ascii_case(b"rsa") => Some(KeyType::Rsa),
+            Some(k) if k.eq_ignore_ascii_case(b"ed25519") => Some(KeyType::Ed25519),
+            Some(_) => None,
+        }
+    }
+
+    /// Does `h=` (absent: all) allow `hash`?
+    pub(crate) fn allows(&self, hash: HashAlgorithm) -> bool {
+        self.h
+            .is_none_or(|h| colon_list(h).any(|name| HashAlgorithm::from_name(name) == Some(hash)))
     }
 }
 

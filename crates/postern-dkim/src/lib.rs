@@ -94,6 +94,7 @@ mod canon;
 mod crypto;
 mod error;
 mod header;
+mod inline;
 mod key;
 mod policy;
 mod result;
@@ -112,5 +113,5 @@ pub use key::{
 pub use policy::{DEFAULT_KEY_HEADERS, MAX_SIGNATURES, Policy};
 pub use result::{DkimResult, Outcome, Reason, SignatureOutcome};
 pub use sign::{DEFAULT_SIGNED_HEADERS, Layout, SignParams, Signer, SigningKey, sign};
-pub use signature::{Algorithm, HashAlgorithm, KeyType, Signature, SignatureError};
+pub use signature::{Algorithm, HashAlgorithm, KeyType, Signature, SignatureError, SignedHeaders};
 pub use verify::{Step, Verifier, VerifyOptions, verify_with};

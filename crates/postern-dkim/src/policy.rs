@@ -23,6 +23,19 @@ pub const DEFAULT_KEY_HEADERS: &[&str] = &[
     "Content-Type",
 ];
 
+/// [`DEFAULT_KEY_HEADERS`] as the list [`Policy::key_headers`] holds.
+const DEFAULT_KEY_HEADER_LIST: &[Cow<'static, str>] = &[
+    Cow::Borrowed("From"),
+    Cow::Borrowed("Sender"),
+    Cow::Borrowed("Reply-To"),
+    Cow::Borrowed("To"),
+    Cow::Borrowed("Cc"),
+    Cow::Borrowed("Subject"),
+    Cow::Borrowed("Date"),
+    Cow::Borrowed("Message-ID"),
+    Cow::Borrowed("Content-Type"),
+];
+
 /// What the verifier accepts beyond RFC 6376 validity. [`Policy::default`] is the safe choice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -40,8 +53,9 @@ pub struct Policy {
     /// and [`crate::SignatureOutcome::testing`] is set.
     pub reject_testing_keys: bool,
     /// Header fields (case-insensitive) that must not occur more often than `h=` signs them
-    /// (default [`DEFAULT_KEY_HEADERS`], borrowed: a default policy allocates no strings).
-    pub key_headers: Vec<Cow<'static, str>>,
+    /// (default [`DEFAULT_KEY_HEADERS`], borrowed: a default policy allocates nothing). Set
+    /// another list with `vec![...].into()`.
+    pub key_headers: Cow<'static, [Cow<'static, str>]>,
     /// Most signatures verified (default [`MAX_SIGNATURES`]).
     pub max_signatures: usize,
 }
@@ -53,11 +67,26 @@ impl Default for Policy {
             min_rsa_bits: MIN_RSA_KEY_BITS,
             reject_unsigned_body_content: false,
             reject_testing_keys: false,
-            key_headers: DEFAULT_KEY_HEADERS
-                .iter()
-                .map(|&h| Cow::Borrowed(h))
-                .collect(),
+            key_headers: Cow::Borrowed(DEFAULT_KEY_HEADER_LIST),
             max_signatures: MAX_SIGNATURES,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_key_headers_are_the_documented_list() {
+        let policy = Policy::default();
+        assert!(
+            policy
+                .key_headers
+                .iter()
+                .map(|h| &**h)
+                .eq(DEFAULT_KEY_HEADERS.iter().copied())
+        );
+        assert!(matches!(policy.key_headers, Cow::Borrowed(_)));
     }
 }

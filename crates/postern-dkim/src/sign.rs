@@ -508,7 +508,7 @@ impl Signer {
         if bh.as_deref() != Some(body_hash.as_bytes()) {
             return Err(bad("bh= is not the body hash of this message"));
         }
-        let sig = self.signature_over(&block, &fields, &headers, hc, template)?;
+        let sig = self.signature_over(&block, &fields, headers.iter(), hc, template)?;
         Ok(format!("{template}{sig}\r\n"))
     }
 
@@ -528,11 +528,11 @@ impl Signer {
     }
 
     /// `b=` for `field` (which ends with `b=`) over the selected headers.
-    fn signature_over(
+    fn signature_over<N: AsRef<str>>(
         &self,
         block: &[u8],
         fields: &[Field],
-        headers: &[String],
+        headers: impl IntoIterator<Item = N>,
         hc: Canonicalization,
         field: &str,
     ) -> Result<String, Error> {

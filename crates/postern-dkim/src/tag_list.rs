@@ -56,7 +56,17 @@ fn is_alnumpunc(b: u8) -> bool {
 
 /// The end of the `[FWS]` starting at `at`: `FWS = [*WSP CRLF] 1*WSP`, and runs of it
 /// (obsolete repeated folding included). A CRLF not followed by WSP is not FWS.
-fn skip_fws(list: &[u8], mut at: usize) -> usize {
+#[inline]
+fn skip_fws(list: &[u8], at: usize) -> usize {
+    // Most places have no white space at all.
+    match list.get(at) {
+        Some(b' ' | b'\t' | b'\r') => skip_fws_run(list, at),
+        _ => at,
+    }
+}
+
+/// [`skip_fws`] the long way.
+fn skip_fws_run(list: &[u8], mut at: usize) -> usize {
     loop {
         match list.get(at) {
             Some(b' ' | b'\t') => at += 1,
@@ -78,40 +88,65 @@ fn skip_while(list: &[u8], at: usize, pred: impl Fn(u8) -> bool) -> usize {
         .map_or(list.len(), |n| at + n)
 }
 
-/// The end of the run of VALCHARs starting at `at`: 32 and then eight bytes at a time (bytes
-/// with none below 0x21, no `;` and no DEL are all VALCHAR), then byte by byte. Base64 values (`b=`,
-/// `p=`) are hundreds of bytes long.
+/// The end of the run of VALCHARs starting at `at`: 32 bytes at a time while a block is all
+/// VALCHAR (base64 values, `b=` and `p=`, are hundreds of bytes long), then eight, the first
+/// other byte of a word found from its bits.
 fn skip_valchars(list: &[u8], mut at: usize) -> usize {
-    const ONES: u64 = u64::from_le_bytes([1; 8]);
-    const HIGHS: u64 = ONES * 0x80;
-    // The high bit of some byte is set iff some byte of `x` is below `n` (n <= 0x80); exact
-    // for the word as a whole (Bit Twiddling Hacks, "hasless").
-    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x;
-    // 32 bytes at a time with branch-free compares (vectorized), then a word at a time.
-    while let Some(block) = list.get(at..).and_then(<[u8]>::first_chunk::<32>) {
-        let stop = block.iter().fold(0u8, |stop, &b| {
-            stop | u8::from(b <= b' ') | u8::from(b == b';') | u8::from(b == 0x7f)
-        });
-        if stop != 0 {
-            break;
+    // 32 bytes at a time with branch-free compares (vectorized), only for long values (whose
+    // first word is all VALCHAR).
+    if valchar_prefix(list.get(at..).and_then(<[u8]>::first_chunk::<8>)) == 8 {
+        while let Some(block) = list.get(at..).and_then(<[u8]>::first_chunk::<32>) {
+            let stop = block.iter().fold(0u8, |stop, &b| {
+                stop | u8::from(b <= b' ') | u8::from(b == b';') | u8::from(b == 0x7f)
+            });
+            if stop != 0 {
+                break;
+            }
+            at += 32;
         }
-        at += 32;
     }
-    while let Some(word) = list.get(at..).and_then(<[u8]>::first_chunk::<8>) {
-        let x = u64::from_le_bytes(*word);
-        let stop = below(x, 0x21) | below(x ^ (ONES * 0x3b), 1) | below(x ^ (ONES * 0x7f), 1);
-        if stop & HIGHS != 0 {
-            break;
+    loop {
+        let rest = list.get(at..).unwrap_or_default();
+        let word = rest.first_chunk::<8>();
+        if word.is_none() {
+            // Fewer than eight bytes left.
+            return at
+                + rest
+                    .iter()
+                    .position(|&b| !is_valchar(b))
+                    .unwrap_or(rest.len());
         }
-        at += 8;
+        let run = valchar_prefix(word);
+        at += run;
+        if run < 8 {
+            return at;
+        }
     }
-    skip_while(list, at, is_valchar)
 }
 
-/// `tag-spec` at `at`: the name's range, the value's range, and where the trailing FWS ends.
-/// `None` if there is no `tag-name [FWS] "="` there.
-fn tag_spec(list: &[u8], at: usize) -> Option<(Range<usize>, Range<usize>, usize)> {
-    let name_start = skip_fws(list, at);
+/// How many of the eight bytes of `word` are VALCHARs before the first that is not (8 if all
+/// are; 0 for no word), exactly, from per-byte bit tests.
+fn valchar_prefix(word: Option<&[u8; 8]>) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const LOW7: u64 = ONES * 0x7f;
+    const HIGHS: u64 = ONES * 0x80;
+    let Some(word) = word else {
+        return 0;
+    };
+    let x = u64::from_le_bytes(*word);
+    // Per byte, without carries between bytes: the high bit says "not zero" of the low seven
+    // bits plus the high bit.
+    let nonzero = |y: u64| (((y & LOW7) + LOW7) | y) & HIGHS;
+    // At least 0x21: the low seven bits reach 0x21, or the high bit is set.
+    let at_least_21 = (((x & LOW7) + ONES * (0x80 - 0x21)) | x) & HIGHS;
+    let valchar = at_least_21 & nonzero(x ^ (ONES * 0x3b)) & nonzero(x ^ (ONES * 0x7f));
+    // Little-endian: the first byte is the lowest.
+    usize::try_from((!valchar & HIGHS).trailing_zeros() / 8).unwrap_or(8)
+}
+
+/// `tag-spec` from `name_start` (where its leading FWS ends): the name's range, the value's
+/// range, and where the trailing FWS ends. `None` if there is no `tag-name [FWS] "="` there.
+fn tag_spec(list: &[u8], name_start: usize) -> Option<(Range<usize>, Range<usize>, usize)> {
     if !list.get(name_start)?.is_ascii_alphabetic() {
         return None;
     }
@@ -136,11 +171,8 @@ fn tag_spec(list: &[u8], at: usize) -> Option<(Range<usize>, Range<usize>, usize
             break;
         }
     }
-    Some((
-        name_start..name_end,
-        value_start..value_end,
-        skip_fws(list, value_end),
-    ))
+    // `at` is where the FWS after the value ends, either way the loop stopped.
+    Some((name_start..name_end, value_start..value_end, at))
 }
 
 /// Parse a whole tag list. Duplicate names are an error.
@@ -150,26 +182,95 @@ fn tag_spec(list: &[u8], at: usize) -> Option<(Range<usize>, Range<usize>, usize
 pub fn parse(list: &[u8]) -> Result<Vec<Tag<'_>>, TagListError> {
     // Room for the usual number of tags (a DKIM-Signature has about a dozen).
     let mut tags: Vec<Tag<'_>> = Vec::with_capacity(16);
+    parse_each(list, |tag| tags.push(tag))?;
+    Ok(tags)
+}
+
+/// The single-letter tag names, to name them without a UTF-8 check.
+const LETTERS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A tag name (ALPHA *ALNUMPUNC, so ASCII) as text.
+fn name_str(name: &[u8]) -> Option<&str> {
+    let index = match name {
+        [b @ b'A'..=b'Z'] => b - b'A',
+        [b @ b'a'..=b'z'] => b - b'a' + 26,
+        _ => return std::str::from_utf8(name).ok(),
+    };
+    let index = usize::from(index);
+    LETTERS.get(index..=index)
+}
+
+/// The tag names seen so far in a list: a bit per single-letter name (most tags), the longer
+/// ones listed (the first few inline: a list is parsed without allocating).
+struct SeenNames<'a> {
+    letters: u64,
+    inline: [&'a [u8]; 8],
+    inline_len: usize,
+    more: Vec<&'a [u8]>,
+}
+
+impl<'a> SeenNames<'a> {
+    fn new() -> Self {
+        Self {
+            letters: 0,
+            inline: [&[]; 8],
+            inline_len: 0,
+            more: Vec::new(),
+        }
+    }
+
+    /// Record `name` (a tag name: starts with a letter); whether it was new.
+    fn insert(&mut self, name: &'a [u8]) -> bool {
+        if let [letter] = name {
+            // ASCII letters map to distinct bits 1..=26 and 33..=58.
+            let bit = 1u64 << (letter & 0x3f);
+            let new = self.letters & bit == 0;
+            self.letters |= bit;
+            return new;
+        }
+        let listed = self.inline.get(..self.inline_len).unwrap_or_default();
+        if listed.contains(&name) || self.more.contains(&name) {
+            return false;
+        }
+        if let Some(slot) = self.inline.get_mut(self.inline_len) {
+            *slot = name;
+            self.inline_len += 1;
+        } else {
+            self.more.push(name);
+        }
+        true
+    }
+}
+
+/// [`parse`], handing each tag to `each` in order instead of collecting them (on an error, the
+/// tags before it have been handed out).
+///
+/// # Errors
+/// As [`parse`].
+pub(crate) fn parse_each<'a>(
+    list: &'a [u8],
+    mut each: impl FnMut(Tag<'a>),
+) -> Result<(), TagListError> {
+    let mut seen = SeenNames::new();
     let mut at = 0;
     loop {
         // Only white space after the last ';' (or an entirely blank list) ends the list.
-        if skip_fws(list, at) == list.len() {
+        let name_start = skip_fws(list, at);
+        if name_start == list.len() {
             break;
         }
         let syntax = TagListError::Syntax { offset: at };
-        let (name, value, after) = tag_spec(list, at).ok_or_else(|| syntax.clone())?;
-        let name = list
-            .get(name)
-            .and_then(|n| std::str::from_utf8(n).ok())
-            .ok_or(syntax)?;
+        let (name, value, after) = tag_spec(list, name_start).ok_or_else(|| syntax.clone())?;
+        let name_bytes = list.get(name).ok_or_else(|| syntax.clone())?;
+        let name = name_str(name_bytes).ok_or(syntax)?;
         let value_start = value.start;
-        if tags.iter().any(|t| t.name == name) {
+        if !seen.insert(name_bytes) {
             return Err(TagListError::Duplicate {
                 name: name.to_owned(),
                 offset: value_start,
             });
         }
-        tags.push(Tag {
+        each(Tag {
             name,
             value: list.get(value).unwrap_or_default(),
             value_start,
@@ -180,7 +281,7 @@ pub fn parse(list: &[u8]) -> Result<Vec<Tag<'_>>, TagListError> {
             Some(_) => return Err(TagListError::Syntax { offset: after }),
         }
     }
-    Ok(tags)
+    Ok(())
 }
 
 /// The byte range of the value of tag `name` as a verifier removes it for hashing: from just
@@ -390,6 +491,53 @@ mod tests {
         assert!(parse(b"a=x y").is_ok());
         assert!(parse(b"").unwrap().is_empty());
         assert_eq!(parse(b"p=").unwrap()[0].value, b"");
+    }
+
+    /// The word-wise VALCHAR count agrees with the byte test, for every byte at every place.
+    #[test]
+    fn valchar_prefix_finds_the_first_other_byte() {
+        for byte in 0..=u8::MAX {
+            for place in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[place] = byte;
+                let expected = if is_valchar(byte) { 8 } else { place };
+                assert_eq!(
+                    valchar_prefix(Some(&word)),
+                    expected,
+                    "{byte:#x} at {place}"
+                );
+                // Bytes after the first other one do not matter.
+                word[7] = b' ';
+                let expected = if is_valchar(byte) { 7 } else { place };
+                assert_eq!(
+                    valchar_prefix(Some(&word)),
+                    expected,
+                    "{byte:#x} at {place}"
+                );
+            }
+        }
+        assert_eq!(valchar_prefix(None), 0);
+    }
+
+    #[test]
+    fn duplicates_found_among_many_names() {
+        let names: Vec<String> = (0..12).map(|i| format!("name{i}")).collect();
+        let list = names.join("=1;") + "=1;";
+        assert_eq!(parse(list.as_bytes()).unwrap().len(), 12);
+        for repeated in [&names[0], &names[9], &names[11]] {
+            let with_repeat = format!("{list}{repeated}=2");
+            assert!(matches!(
+                parse(with_repeat.as_bytes()),
+                Err(TagListError::Duplicate { name, .. }) if &name == repeated
+            ));
+        }
+        // Names are case-sensitive, single letters included.
+        let cased = parse(b"a=1; A=2; z=3; Z=4; bh=5; bH=6").unwrap();
+        assert_eq!(
+            cased.iter().map(|t| t.name).collect::<Vec<_>>(),
+            ["a", "A", "z", "Z", "bh", "bH"]
+        );
+        assert!(parse(b"Z=1; b=2; Z=3").is_err());
     }
 
     #[test]

@@ -8,15 +8,17 @@
 
 use postern_dns::{Answer, Name, Query, Record, RecordType};
 
+use crate::b64;
 use crate::body::{BodyHashKey, BodyHashes};
 use crate::canon;
 use crate::crypto;
 use crate::error::Error;
 use crate::header::{self, BareLf, Collected, Field, HeaderCollector};
-use crate::key::{KeyRecord, KeyRecordError, KeyRef, KeyTypeTag};
+use crate::inline::InlineFirst;
+use crate::key::{KeyRef, KeyTags};
 use crate::policy::Policy;
 use crate::result::{DkimResult, Outcome, Reason, SignatureOutcome};
-use crate::signature::{Algorithm, Signature};
+use crate::signature::{Algorithm, Signature, SignatureTags};
 use crate::tag_list;
 
 /// Input bytes converted for bare LF at a time (bounds the scratch buffer).
@@ -73,7 +75,7 @@ enum Entry {
     Decided(SignatureOutcome),
     /// Waits for its key and the body.
     Pending {
-        signature: Box<Signature>,
+        signature: Signature,
         header_data: Vec<u8>,
         body: usize,
         query: usize,
@@ -120,9 +122,9 @@ pub struct Verifier {
     scratch: Vec<u8>,
     block: Vec<u8>,
     fields: Vec<Field>,
-    entries: Vec<Entry>,
+    entries: InlineFirst<Entry>,
     bodies: BodyHashes,
-    queries: Vec<KeyQuery>,
+    queries: InlineFirst<KeyQuery>,
     outcome: Option<Outcome>,
 }
 
@@ -139,9 +141,9 @@ impl Verifier {
             scratch: Vec::new(),
             block: Vec::new(),
             fields: Vec::new(),
-            entries: Vec::new(),
+            entries: InlineFirst::default(),
             bodies: BodyHashes::default(),
-            queries: Vec::new(),
+            queries: InlineFirst::default(),
             outcome: None,
         }
     }
@@ -249,15 +251,12 @@ impl Verifier {
         field: &Field,
         value: &[u8],
     ) -> Entry {
-        let parsed = tag_list::parse(value)
+        let parsed = SignatureTags::parse(value)
             .map_err(|_| Reason::SignatureSyntax)
-            .and_then(|tags| {
-                let sig = Signature::from_tags(&tags).map_err(|e| e.reason)?;
-                let b = tags
-                    .iter()
-                    .find(|t| t.name == "b")
-                    .ok_or(Reason::MissingTag)?;
-                Ok((sig, tag_list::removal_range(value, b)))
+            .and_then(|found| {
+                let sig = Signature::from_tags(&found).map_err(|e| e.reason)?;
+                let b = found.b.ok_or(Reason::MissingTag)?;
+                Ok((sig, tag_list::removal_range(value, &b)))
             });
         let (signature, b_range) = match parsed {
             Ok(ok) => ok,
@@ -277,7 +276,7 @@ impl Verifier {
         if signature.expiration.is_some_and(|x| self.options.now > x) {
             return decided(Reason::Expired);
         }
-        let Ok(name) = Name::new(&signature.key_name()) else {
+        let Ok(name) = key_name(&signature) else {
             return decided(Reason::SignatureSyntax);
         };
         // RFC 6376 §5.4.2 header data, then the signature field with b= emptied, no CRLF.
@@ -286,16 +285,19 @@ impl Verifier {
         header::selected_headers(
             block,
             fields,
-            &signature.signed_headers,
+            signature.signed_headers.iter(),
             hc,
             // Room for the signature field itself, added below.
             field.span.len(),
             &mut header_data,
         );
-        let mut own_value = Vec::with_capacity(value.len());
-        own_value.extend_from_slice(value.get(..b_range.start).unwrap_or_default());
-        own_value.extend_from_slice(value.get(b_range.end..).unwrap_or_default());
-        canon::header_field(hc, field.name(block), &own_value, &mut header_data);
+        canon::header_field_without(
+            hc,
+            field.name(block),
+            value.get(..b_range.start).unwrap_or_default(),
+            value.get(b_range.end..).unwrap_or_default(),
+            &mut header_data,
+        );
         header_data.truncate(header_data.len().saturating_sub(2));
 
         let body = self.bodies.index_for(BodyHashKey {
@@ -315,7 +317,7 @@ impl Verifier {
             self.queries.len() - 1
         };
         Entry::Pending {
-            signature: Box::new(signature),
+            signature,
             header_data,
             body,
             query,
@@ -372,33 +374,70 @@ impl Verifier {
     }
 
     fn decide(&mut self) -> Outcome {
-        let entries = std::mem::take(&mut self.entries);
+        // In place: a pending entry (its signature) is large, and moving it costs.
+        let Self {
+            entries,
+            queries,
+            bodies,
+            options,
+            block,
+            fields,
+            ..
+        } = self;
         let mut signatures = Vec::with_capacity(entries.len());
-        for entry in entries {
+        for entry in entries.iter_mut() {
             let outcome = match entry {
-                Entry::Decided(outcome) => outcome,
+                // A placeholder takes its place: the entries are dropped below.
+                Entry::Decided(outcome) => {
+                    std::mem::replace(outcome, valid_outcome_skeleton(Algorithm::RsaSha256))
+                }
                 Entry::Pending {
-                    mut signature,
+                    signature,
                     header_data,
                     body,
                     query,
                 } => {
-                    let answer = self.queries.get(query).and_then(|q| q.answer.as_ref());
-                    let body = self.bodies.result(body);
+                    let answer = queries.get(*query).and_then(|q| q.answer.as_ref());
+                    let body = bodies.result(*body);
                     judge(
-                        &mut signature,
-                        &header_data,
+                        signature,
+                        header_data,
                         body,
                         answer,
-                        &self.options.policy,
-                        &self.block,
-                        &self.fields,
+                        &options.policy,
+                        block,
+                        fields,
                     )
                 }
             };
             signatures.push(outcome);
         }
+        *entries = InlineFirst::default();
         Outcome { signatures }
+    }
+}
+
+/// The key query name of `signature` (`selector._domainkey.domain`), built on the stack.
+fn key_name(signature: &Signature) -> Result<Name, postern_dns::Error> {
+    const SUFFIX: &[u8] = b"._domainkey.";
+    let (selector, domain) = (signature.selector.as_bytes(), signature.domain.as_bytes());
+    let mut buf = [0u8; 256];
+    let len = selector.len() + SUFFIX.len() + domain.len();
+    match buf.get_mut(..len) {
+        Some(text) => {
+            let (head, rest) = text.split_at_mut(selector.len());
+            let (middle, tail) = rest.split_at_mut(SUFFIX.len());
+            head.copy_from_slice(selector);
+            middle.copy_from_slice(SUFFIX);
+            tail.copy_from_slice(domain);
+            // Three strings put together: UTF-8.
+            match std::str::from_utf8(text) {
+                Ok(text) => Name::new(text),
+                Err(_) => Name::new(&signature.key_name()),
+            }
+        }
+        // Longer than any DNS name: let the name checks say so.
+        None => Name::new(&signature.key_name()),
     }
 }
 
@@ -459,9 +498,16 @@ fn with(mut outcome: SignatureOutcome, result: DkimResult, reason: Reason) -> Si
     outcome
 }
 
+/// Where the verifier decodes a key's `p=`: on the stack up to an 8192-bit RSA key (about
+/// 1,060 octets of DER, 1,070 bytes of decoder room), on the heap beyond.
+type KeyBuf = b64::DecodeBuf<1280>;
+
 /// The key record from a TXT answer: the first record that parses (RFC 6376 §6.1.2 lets
-/// verifiers pick among several).
-fn key_from_answer(answer: Option<&Answer>) -> Result<KeyRecord, (DkimResult, Reason)> {
+/// verifiers pick among several), its `p=` decoded into `key` (parsing includes decoding).
+fn key_from_answer<'a>(
+    answer: Option<&'a Answer>,
+    key: &mut KeyBuf,
+) -> Result<KeyTags<'a>, (DkimResult, Reason)> {
     match answer {
         None | Some(Answer::TempFail) => Err((DkimResult::TempError, Reason::KeyUnavailable)),
         Some(Answer::NxDomain | Answer::NoData) => Err((DkimResult::PermError, Reason::NoKey)),
@@ -473,12 +519,8 @@ fn key_from_answer(answer: Option<&Answer>) -> Result<KeyRecord, (DkimResult, Re
             let first = txts.next().ok_or((DkimResult::PermError, Reason::NoKey))?;
             std::iter::once(first)
                 .chain(txts)
-                .find_map(|t| KeyRecord::parse(t).ok())
-                .ok_or_else(|| match KeyRecord::parse(first) {
-                    Err(KeyRecordError::Syntax | KeyRecordError::TooLarge) | Ok(_) => {
-                        (DkimResult::PermError, Reason::KeySyntax)
-                    }
-                })
+                .find_map(|t| KeyTags::parse(t).ok().filter(|tags| key.decode(tags.p)))
+                .ok_or((DkimResult::PermError, Reason::KeySyntax))
         }
     }
 }
@@ -506,23 +548,21 @@ fn judge(
         signature_b64: std::mem::take(&mut signature.signature_b64),
         ..valid_outcome_skeleton(signature.algorithm)
     };
-    let key = match key_from_answer(answer) {
+    let mut der = KeyBuf::new();
+    let key = match key_from_answer(answer, &mut der) {
         Ok(key) => key,
         Err((result, reason)) => return with(outcome, result, reason),
     };
     outcome.testing = key.testing;
-    if key.is_revoked() {
+    if der.bytes().is_empty() {
+        // RFC 6376 §3.6.1: an empty p= means the key was revoked.
         return with(outcome, PermError, Reason::KeyRevoked);
     }
     let algorithm = signature.algorithm;
-    if key.key_type != KeyTypeTag::Known(algorithm.key_type()) {
+    if key.key_type() != Some(algorithm.key_type()) {
         return with(outcome, PermError, Reason::InappropriateKeyAlgorithm);
     }
-    if key
-        .hashes
-        .as_ref()
-        .is_some_and(|h| !h.contains(&algorithm.hash()))
-    {
+    if !key.allows(algorithm.hash()) {
         return with(outcome, PermError, Reason::InappropriateHash);
     }
     if !key.for_email {
@@ -532,7 +572,7 @@ fn judge(
     if key.strict_identity && !identity_is_domain {
         return with(outcome, PermError, Reason::DomainMismatch);
     }
-    let Some(public_key) = KeyRef::decode(algorithm.key_type(), &key.public_key) else {
+    let Some(public_key) = KeyRef::decode(algorithm.key_type(), der.bytes()) else {
         return with(outcome, PermError, Reason::KeySyntax);
     };
     if let KeyRef::Rsa { bits, .. } = &public_key {
@@ -588,7 +628,18 @@ fn unsigned_duplicate(
     block: &[u8],
     fields: &[Field],
 ) -> Option<String> {
+    // A bit per name length (mod 64) that two fields share: a name of another length occurs
+    // at most once.
+    let (mut lengths, mut repeated) = (0u64, 0u64);
+    for field in fields {
+        let bit = 1u64 << (field.trimmed_name(block).len() % 64);
+        repeated |= lengths & bit;
+        lengths |= bit;
+    }
     policy.key_headers.iter().find_map(|name| {
+        if repeated & (1u64 << (name.len() % 64)) == 0 {
+            return None;
+        }
         let mut named = fields.iter().filter(|f| f.is_named(block, name));
         // Most names occur once or not at all: then nothing can be unsigned.
         named.nth(1)?;
@@ -626,7 +677,7 @@ pub fn verify_with(
     verifier.finish()?;
     // What the step()/supply() loop does, without copying each query and the outcome out:
     // every query resolved in order, then the decision.
-    for q in &mut verifier.queries {
+    for q in verifier.queries.iter_mut() {
         if q.answer.is_none() {
             q.handed_out = true;
             q.answer = Some(resolve(&q.query));
