@@ -237,6 +237,12 @@
 #define POSTERN_GREYLIST_SPF_DOMAIN_RECIPIENT 2
 
 /*
+ Concurrency flag: an allow-listed session: it may use the reserved slots and has no
+ per-client limit.
+ */
+#define POSTERN_SLOT_RESERVED 1
+
+/*
  Offence: RCPT TO an unknown user (address harvesting).
  */
 #define POSTERN_OFFENCE_UNKNOWN_RECIPIENT 0
@@ -645,6 +651,13 @@ typedef uint32_t postern_result;
 #endif // __cplusplus
 
 /*
+ Concurrency limits: simultaneous sessions in total and per client prefix, as leases
+ that expire unless renewed (so a crashed session frees its slot). Acquiring and releasing
+ never allocate. Not thread-safe; may move between threads.
+ */
+typedef struct postern_concurrency postern_concurrency;
+
+/*
  A streaming DKIM signer. Not thread-safe; may move between threads.
  */
 typedef struct postern_dkim_signer postern_dkim_signer;
@@ -946,6 +959,65 @@ void postern_greylist_free(postern_greylist *greylist);
  the out-parameters must be writable.
  */
 uint32_t postern_greylist_check(postern_greylist *greylist, const uint8_t *ip, size_t ip_len, const uint8_t *sender, size_t sender_len, const uint8_t *rcpt, size_t rcpt_len, uint64_t now_ms, uint32_t *action, uint64_t *ms, uint8_t *reply, size_t reply_cap, size_t *reply_len);
+
+/*
+ Make concurrency limits: at most `total` sessions (up to 1048576), at most `per_client`
+ per client prefix (`ipv4_prefix` / `ipv6_prefix` bits; 0: no per-client limit), of which
+ `reserved` only for sessions acquired with `POSTERN_SLOT_RESERVED`. A lease not renewed
+ within `lease_ttl_ms` (0: 10 minutes) is freed.
+
+ # Safety
+ `out` must be writable.
+ */
+uint32_t postern_concurrency_new(uint32_t total, uint32_t per_client, uint32_t reserved, uint64_t lease_ttl_ms, uint8_t ipv4_prefix, uint8_t ipv6_prefix, postern_concurrency **out);
+
+/*
+ Release concurrency limits; NULL is a no-op.
+
+ # Safety
+ `slots` must be NULL or a handle from `postern_concurrency_new` not yet freed.
+ */
+void postern_concurrency_free(postern_concurrency *slots);
+
+/*
+ Take a slot for a new session from client `ip` (text) at `now_ms` (`flags`:
+ `POSTERN_SLOT_*`): `POSTERN_ACTION_ACCEPT` with the lease in `*lease` (keep it, renew it
+ at each command with `postern_concurrency_renew`, release it when the session ends), or
+ `POSTERN_ACTION_DISCONNECT` with `421 4.7.0` (`*lease` is 0). Reply buffer as for
+ `postern_rate_limiter_check`.
+
+ # Safety
+ `slots` must be a live handle; `ip` must hold `ip_len` readable bytes; the
+ out-parameters must be writable.
+ */
+uint32_t postern_concurrency_acquire(postern_concurrency *slots, const uint8_t *ip, size_t ip_len, uint32_t flags, uint64_t now_ms, uint64_t *lease, uint32_t *action, uint64_t *ms, uint8_t *reply, size_t reply_cap, size_t *reply_len);
+
+/*
+ Extend `lease` to `now_ms` plus the lease lifetime; `*held` is false when the lease had
+ already expired or been released (the session should then end, or acquire again).
+
+ # Safety
+ `slots` must be a live handle; `held` must be writable.
+ */
+uint32_t postern_concurrency_renew(postern_concurrency *slots, uint64_t lease, uint64_t now_ms, bool *held);
+
+/*
+ Release `lease` when its session ends; `*held` (may be NULL) tells whether it was still
+ held (false: it had expired, or was released before).
+
+ # Safety
+ `slots` must be a live handle; `held` must be NULL or writable.
+ */
+uint32_t postern_concurrency_release(postern_concurrency *slots, uint64_t lease, bool *held);
+
+/*
+ The number of sessions holding a lease now (expired leases are counted until the next
+ acquire or renew notices them).
+
+ # Safety
+ `slots` must be a live handle; `active` must be writable.
+ */
+uint32_t postern_concurrency_active(const postern_concurrency *slots, uint32_t *active);
 
 /*
  Make a penalty box. Scores halve every `half_life_ms`; an unknown recipient adds

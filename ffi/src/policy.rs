@@ -7,6 +7,9 @@ use postern_policy::bounce::{
     AutoSubmitted, BounceDecision, BounceFacts, BounceOptions, ContentVerdict, DsnContent,
     FailurePhase, LoopSigns, Notify, RecipientStatus, Ret, Severity, SpfResult,
 };
+use postern_policy::concurrency::{
+    Concurrency, ConcurrencyConfig, DEFAULT_LEASE_TTL_MS, Lease, SlotClass,
+};
 use postern_policy::greylist::{Greylist, GreylistConfig, GreylistKey};
 use postern_policy::tarpit::{Offence, PenaltyBox, PenaltyConfig};
 use postern_policy::tls::{
@@ -372,6 +375,186 @@ pub unsafe extern "C" fn postern_greylist_check(
         let client = g.subjects.client(prefix);
         let decision = g.greylist.check(key, client, now_ms);
         out.write(&decision.verdict())
+    })
+}
+
+/// Concurrency flag: an allow-listed session: it may use the reserved slots and has no
+/// per-client limit.
+pub const POSTERN_SLOT_RESERVED: u32 = 1;
+
+/// Concurrency limits: simultaneous sessions in total and per client prefix, as leases
+/// that expire unless renewed (so a crashed session frees its slot). Acquiring and releasing
+/// never allocate. Not thread-safe; may move between threads.
+pub struct postern_concurrency {
+    slots: Concurrency,
+    subjects: Subjects,
+}
+
+/// Make concurrency limits: at most `total` sessions (up to 1048576), at most `per_client`
+/// per client prefix (`ipv4_prefix` / `ipv6_prefix` bits; 0: no per-client limit), of which
+/// `reserved` only for sessions acquired with `POSTERN_SLOT_RESERVED`. A lease not renewed
+/// within `lease_ttl_ms` (0: 10 minutes) is freed.
+///
+/// # Safety
+/// `out` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_concurrency_new(
+    total: u32,
+    per_client: u32,
+    reserved: u32,
+    lease_ttl_ms: u64,
+    ipv4_prefix: u8,
+    ipv6_prefix: u8,
+    out: *mut *mut postern_concurrency,
+) -> u32 {
+    guard(|| {
+        let out = out_param(out)?;
+        let config = ConcurrencyConfig {
+            total,
+            per_subject: per_client,
+            reserved,
+            lease_ttl_ms: if lease_ttl_ms == 0 {
+                DEFAULT_LEASE_TTL_MS
+            } else {
+                lease_ttl_ms
+            },
+        };
+        let prefixes = PrefixLengths::new(ipv4_prefix, ipv6_prefix).map_err(config_error)?;
+        let slots = Concurrency::new(config).map_err(config_error)?;
+        out.write(into_handle(postern_concurrency {
+            slots,
+            subjects: Subjects::new(prefixes),
+        }));
+        Ok(postern_result::Ok)
+    })
+}
+
+/// Release concurrency limits; NULL is a no-op.
+///
+/// # Safety
+/// `slots` must be NULL or a handle from `postern_concurrency_new` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_concurrency_free(slots: *mut postern_concurrency) {
+    let _ = guard(|| {
+        // SAFETY: per this function's contract.
+        unsafe { free_handle(slots) };
+        Ok(postern_result::Ok)
+    });
+}
+
+/// Take a slot for a new session from client `ip` (text) at `now_ms` (`flags`:
+/// `POSTERN_SLOT_*`): `POSTERN_ACTION_ACCEPT` with the lease in `*lease` (keep it, renew it
+/// at each command with `postern_concurrency_renew`, release it when the session ends), or
+/// `POSTERN_ACTION_DISCONNECT` with `421 4.7.0` (`*lease` is 0). Reply buffer as for
+/// `postern_rate_limiter_check`.
+///
+/// # Safety
+/// `slots` must be a live handle; `ip` must hold `ip_len` readable bytes; the
+/// out-parameters must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_concurrency_acquire(
+    slots: *mut postern_concurrency,
+    ip: *const u8,
+    ip_len: usize,
+    flags: u32,
+    now_ms: u64,
+    lease: *mut u64,
+    action: *mut u32,
+    ms: *mut u64,
+    reply: *mut u8,
+    reply_cap: usize,
+    reply_len: *mut usize,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let (c, ip, lease, out) = unsafe {
+            (
+                handle(slots)?,
+                input(ip, ip_len)?,
+                out_param(lease)?,
+                VerdictOut::new(action, ms, reply, reply_cap, reply_len)?,
+            )
+        };
+        let class = match flags {
+            0 => SlotClass::Normal,
+            POSTERN_SLOT_RESERVED => SlotClass::Reserved,
+            _ => return Err(postern_result::InvalidArgument),
+        };
+        let ip: IpAddr = text(ip)?
+            .parse()
+            .map_err(|_| postern_result::InvalidArgument)?;
+        let client = c.subjects.client_ip(ip);
+        match c.slots.acquire(client, class, now_ms) {
+            Ok(held) => {
+                lease.write(held.to_u64());
+                out.write(&Verdict::Accept)
+            }
+            Err(refusal) => {
+                lease.write(0);
+                out.write(&refusal.verdict())
+            }
+        }
+    })
+}
+
+/// Extend `lease` to `now_ms` plus the lease lifetime; `*held` is false when the lease had
+/// already expired or been released (the session should then end, or acquire again).
+///
+/// # Safety
+/// `slots` must be a live handle; `held` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_concurrency_renew(
+    slots: *mut postern_concurrency,
+    lease: u64,
+    now_ms: u64,
+    held: *mut bool,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let (c, held) = unsafe { (handle(slots)?, out_param(held)?) };
+        held.write(c.slots.renew(Lease::from_u64(lease), now_ms));
+        Ok(postern_result::Ok)
+    })
+}
+
+/// Release `lease` when its session ends; `*held` (may be NULL) tells whether it was still
+/// held (false: it had expired, or was released before).
+///
+/// # Safety
+/// `slots` must be a live handle; `held` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_concurrency_release(
+    slots: *mut postern_concurrency,
+    lease: u64,
+    held: *mut bool,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let c = unsafe { handle(slots)? };
+        let was = c.slots.release(Lease::from_u64(lease));
+        if !held.is_null() {
+            out_param(held)?.write(was);
+        }
+        Ok(postern_result::Ok)
+    })
+}
+
+/// The number of sessions holding a lease now (expired leases are counted until the next
+/// acquire or renew notices them).
+///
+/// # Safety
+/// `slots` must be a live handle; `active` must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_concurrency_active(
+    slots: *const postern_concurrency,
+    active: *mut u32,
+) -> u32 {
+    guard(|| {
+        let active = out_param(active)?;
+        // SAFETY: per this function's contract: a live handle, only read here.
+        let c = unsafe { slots.as_ref() }.ok_or(postern_result::Null)?;
+        active.write(c.slots.active());
+        Ok(postern_result::Ok)
     })
 }
 

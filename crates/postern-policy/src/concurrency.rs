@@ -58,6 +58,35 @@ pub struct Lease {
     generation: u32,
 }
 
+impl Lease {
+    /// The lease as one number, for callers that keep it outside Rust (a C session table):
+    /// the slot index in the low 32 bits, its generation in the high 32 bits.
+    ///
+    /// ```
+    /// use postern_policy::concurrency::{Concurrency, ConcurrencyConfig, Lease, SlotClass};
+    /// use postern_policy::{PrefixLengths, Subjects};
+    /// let subjects = Subjects::new(PrefixLengths::default());
+    /// let mut slots = Concurrency::new(ConcurrencyConfig::default())?;
+    /// let lease = slots.acquire(subjects.client_ip("192.0.2.1".parse()?), SlotClass::Normal, 0).unwrap();
+    /// assert_eq!(Lease::from_u64(lease.to_u64()), lease);
+    /// assert!(slots.release(Lease::from_u64(lease.to_u64())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_u64(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    /// A lease back from [`Lease::to_u64`]. A number that names no live lease (released,
+    /// expired, or made up) is refused by [`Concurrency::renew`] and
+    /// [`Concurrency::release`]: a slot's generation changes each time it is freed.
+    pub fn from_u64(value: u64) -> Self {
+        Self {
+            index: u32::try_from(value & u64::from(u32::MAX)).unwrap_or(u32::MAX),
+            generation: u32::try_from(value >> 32).unwrap_or(u32::MAX),
+        }
+    }
+}
+
 /// Why a lease was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConcurrencyRefusal {

@@ -1,10 +1,11 @@
 /* C tests of the policy part of libpostern: GCRA rate limits (burst, retry-after, prefix
  * aggregation, sender normalisation), greylisting with a caller clock, the penalty box
- * (tarpit), bounce suppression rows, the STARTTLS decision feeding the proxy, and misuse
+ * (tarpit), concurrency leases, bounce suppression rows, the STARTTLS decision feeding the proxy, and misuse
  * (NULL, bad values, short reply buffers that must not charge anything, invalid UTF-8 and
  * addresses). */
 #include <postern.h>
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -173,6 +174,59 @@ static void test_penalty_box(void) {
     CHECK(postern_penalty_box_new(0, 0, 0, 0, 0, 0, 0, 10, 32, 64, NULL) == POSTERN_RESULT_NULL);
 }
 
+static void test_concurrency(void) {
+    postern_concurrency *c = NULL;
+    /* Three sessions, two per client, one of the three only for allow-listed sessions; a
+     * lease lives a minute unless renewed. */
+    CHECK(postern_concurrency_new(3, 2, 1, 60000, 32, 64, &c) == POSTERN_RESULT_OK);
+    uint32_t action = 99, active = 99;
+    uint64_t ms = 99, lease1 = 0, lease2 = 0, lease3 = 0, refused = 99;
+    char reply[POSTERN_REPLY_MAX];
+    size_t len = 0;
+    bool held = false;
+#define ACQ(ip, flags, now, lease)                                                                              \
+    postern_concurrency_acquire(c, BYTES(ip), flags, now, lease, &action, &ms, (uint8_t *)reply, sizeof reply, \
+                                &len)
+    CHECK(ACQ("192.0.2.1", 0, 0, &lease1) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT && len == 0);
+    CHECK(ACQ("192.0.2.1", 0, 0, &lease2) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT);
+    CHECK(lease1 != lease2);
+    /* A third session from the same client: refused, 421 4.7.0. */
+    CHECK(ACQ("192.0.2.1", 0, 0, &refused) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DISCONNECT);
+    CHECK(refused == 0 && len > 10 && memcmp(reply, "421 4.7.0 ", 10) == 0);
+    /* Another client finds the shared slots taken; an allow-listed one gets the reserved. */
+    CHECK(ACQ("2001:db8::1", 0, 0, &refused) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DISCONNECT);
+    CHECK(ACQ("2001:db8::1", POSTERN_SLOT_RESERVED, 0, &lease3) == POSTERN_RESULT_OK);
+    CHECK(action == POSTERN_ACTION_ACCEPT);
+    CHECK(postern_concurrency_active(c, &active) == POSTERN_RESULT_OK && active == 3);
+    /* Release frees a slot once; a released lease is no longer held. */
+    CHECK(postern_concurrency_release(c, lease1, &held) == POSTERN_RESULT_OK && held);
+    CHECK(postern_concurrency_release(c, lease1, &held) == POSTERN_RESULT_OK && !held);
+    CHECK(postern_concurrency_renew(c, lease1, 1000, &held) == POSTERN_RESULT_OK && !held);
+    CHECK(ACQ("198.51.100.7", 0, 1000, &lease1) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT);
+    /* Renewed leases live on; the others expire a minute after their last renewal. */
+    CHECK(postern_concurrency_renew(c, lease2, 50000, &held) == POSTERN_RESULT_OK && held);
+    CHECK(postern_concurrency_renew(c, lease2, 100000, &held) == POSTERN_RESULT_OK && held);
+    CHECK(postern_concurrency_renew(c, lease3, 100000, &held) == POSTERN_RESULT_OK && !held);
+    CHECK(postern_concurrency_active(c, &active) == POSTERN_RESULT_OK && active == 1);
+    CHECK(postern_concurrency_release(c, lease2, NULL) == POSTERN_RESULT_OK);
+    /* Misuse: unknown flags, bad address, NULL handle or out-parameter; a made-up lease. */
+    CHECK(ACQ("192.0.2.1", 4, 0, &refused) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(ACQ("192.0.2.999", 0, 0, &refused) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_concurrency_acquire(c, BYTES("192.0.2.1"), 0, 0, NULL, &action, &ms, NULL, 0, NULL) ==
+          POSTERN_RESULT_NULL);
+    CHECK(postern_concurrency_release(c, 0xdeadbeefcafeULL, &held) == POSTERN_RESULT_OK && !held);
+    CHECK(postern_concurrency_renew(NULL, lease1, 0, &held) == POSTERN_RESULT_NULL);
+    CHECK(postern_concurrency_renew(c, lease1, 0, NULL) == POSTERN_RESULT_NULL);
+    CHECK(postern_concurrency_active(NULL, &active) == POSTERN_RESULT_NULL);
+#undef ACQ
+    postern_concurrency_free(c);
+    postern_concurrency_free(NULL);
+    /* No slots at all, more reserved than total, bad prefix lengths: refused. */
+    CHECK(postern_concurrency_new(0, 0, 0, 0, 32, 64, &c) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_concurrency_new(2, 0, 3, 0, 32, 64, &c) == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_concurrency_new(2, 0, 0, 0, 32, 129, &c) == POSTERN_RESULT_INVALID_ARGUMENT);
+}
+
 static uint32_t bounce(uint32_t flags, uint32_t spf, uint32_t rcpt, const char *auto_submitted, char *reason) {
     uint32_t decision = 99;
     size_t len = 0;
@@ -267,6 +321,7 @@ int main(void) {
     test_rate_limiter();
     test_greylist();
     test_penalty_box();
+    test_concurrency();
     test_bounce();
     test_starttls_feeds_the_proxy();
     printf("%d passed, %d failed\n", checks - failures, failures);
