@@ -74,6 +74,13 @@ fn text(bytes: &[u8]) -> Result<&str, postern_result> {
     core::str::from_utf8(bytes).map_err(|_| postern_result::InvalidArgument)
 }
 
+/// A client address given as text (`192.0.2.1`, `2001:db8::1`).
+fn client_ip(bytes: &[u8]) -> Result<IpAddr, postern_result> {
+    text(bytes)?
+        .parse()
+        .map_err(|_| postern_result::InvalidArgument)
+}
+
 /// Checked verdict out-parameters: the reply buffer is checked before any state changes.
 struct VerdictOut<'a> {
     action: OutParam<'a, u32>,
@@ -362,9 +369,7 @@ pub unsafe extern "C" fn postern_greylist_check(
                 VerdictOut::new(action, ms, reply, reply_cap, reply_len)?,
             )
         };
-        let ip: IpAddr = text(ip)?
-            .parse()
-            .map_err(|_| postern_result::InvalidArgument)?;
+        let ip = client_ip(ip)?;
         let (sender, rcpt) = (text(sender)?, text(rcpt)?);
         let prefix = g.subjects.prefix(ip);
         let key = match g.key {
@@ -480,9 +485,7 @@ pub unsafe extern "C" fn postern_concurrency_acquire(
             POSTERN_SLOT_RESERVED => SlotClass::Reserved,
             _ => return Err(postern_result::InvalidArgument),
         };
-        let ip: IpAddr = text(ip)?
-            .parse()
-            .map_err(|_| postern_result::InvalidArgument)?;
+        let ip = client_ip(ip)?;
         let client = c.subjects.client_ip(ip);
         match c.slots.acquire(client, class, now_ms) {
             Ok(held) => {
@@ -666,9 +669,7 @@ pub unsafe extern "C" fn postern_penalty_box_penalize(
             POSTERN_OFFENCE_PROTOCOL_ERROR => Offence::ProtocolError,
             _ => return Err(postern_result::InvalidArgument),
         };
-        let ip: IpAddr = text(ip)?
-            .parse()
-            .map_err(|_| postern_result::InvalidArgument)?;
+        let ip = client_ip(ip)?;
         let client = p.subjects.client_ip(ip);
         p.penalties.penalize(client, offence, now_ms);
         Ok(postern_result::Ok)
@@ -707,9 +708,7 @@ pub unsafe extern "C" fn postern_penalty_box_connect(
                 VerdictOut::new(action, ms, reply, reply_cap, reply_len)?,
             )
         };
-        let ip: IpAddr = text(ip)?
-            .parse()
-            .map_err(|_| postern_result::InvalidArgument)?;
+        let ip = client_ip(ip)?;
         let client = p.subjects.client_ip(ip);
         let verdict = p.penalties.connect(client, now_ms);
         if !points.is_null() {
