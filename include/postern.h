@@ -450,6 +450,147 @@
 #define POSTERN_STARTTLS_WITHHOLD 2
 
 /*
+ MTA-STS mode: `enforce`.
+ */
+#define POSTERN_STS_ENFORCE 0
+
+/*
+ MTA-STS mode: `testing` (report only).
+ */
+#define POSTERN_STS_TESTING 1
+
+/*
+ MTA-STS mode: `none`.
+ */
+#define POSTERN_STS_NONE 2
+
+/*
+ Outbound flag: the message was submitted with `REQUIRETLS` (RFC 8689).
+ */
+#define POSTERN_OUTBOUND_REQUIRETLS 1
+
+/*
+ Outbound flag: the message carries `TLS-Required: No` (RFC 8689 §5).
+ */
+#define POSTERN_OUTBOUND_TLS_REQUIRED_NO 2
+
+/*
+ Outbound flag: this MX offered STARTTLS on an earlier connection.
+ */
+#define POSTERN_OUTBOUND_LEARNED_TLS 4
+
+/*
+ Outbound flag: this MX offers STARTTLS now (in its EHLO reply).
+ */
+#define POSTERN_OUTBOUND_OFFERS_STARTTLS 8
+
+/*
+ Outbound flag: this MX offers REQUIRETLS now.
+ */
+#define POSTERN_OUTBOUND_OFFERS_REQUIRETLS 16
+
+/*
+ Outbound flag: other MX hosts remain to be tried.
+ */
+#define POSTERN_OUTBOUND_MORE_MX 32
+
+/*
+ Outbound option: when a STARTTLS downgrade is suspected and nothing else requires TLS,
+ try the next MX or defer instead of sending in clear.
+ */
+#define POSTERN_OUTBOUND_REFUSE_SUSPECTED_DOWNGRADE 64
+
+/*
+ DANE status of the MX: no DNSSEC-validated TLSA records (DANE does not apply).
+ */
+#define POSTERN_DANE_NONE 0
+
+/*
+ DANE status: validated, usable TLSA records (RFC 7672 §2.2).
+ */
+#define POSTERN_DANE_USABLE 1
+
+/*
+ DANE status: validated TLSA records, none usable.
+ */
+#define POSTERN_DANE_UNUSABLE 2
+
+/*
+ DANE status: the TLSA lookup failed or was bogus.
+ */
+#define POSTERN_DANE_INDETERMINATE 3
+
+/*
+ TLS authentication: none required (as input: the domain is not on the forced-TLS list).
+ */
+#define POSTERN_TLS_AUTH_NONE 0
+
+/*
+ TLS authentication: encryption only, any certificate.
+ */
+#define POSTERN_TLS_AUTH_UNAUTHENTICATED 1
+
+/*
+ TLS authentication: PKIX validation with the MX host name.
+ */
+#define POSTERN_TLS_AUTH_PKIX 2
+
+/*
+ TLS authentication: DANE TLSA matching.
+ */
+#define POSTERN_TLS_AUTH_DANE 3
+
+/*
+ Outbound decision: use TLS if offered, else plaintext is allowed.
+ */
+#define POSTERN_OUTBOUND_OPPORTUNISTIC 0
+
+/*
+ Outbound decision: use TLS with the given authentication; never fall back to plaintext.
+ */
+#define POSTERN_OUTBOUND_REQUIRE_TLS 1
+
+/*
+ Outbound decision: do not use this MX; try the next one.
+ */
+#define POSTERN_OUTBOUND_TRY_NEXT_MX 2
+
+/*
+ Outbound decision: no usable MX now: keep the message queued (`451 4.7.5`).
+ */
+#define POSTERN_OUTBOUND_DEFER 3
+
+/*
+ Outbound decision: the message cannot be delivered as required: bounce (`5.7.30`).
+ */
+#define POSTERN_OUTBOUND_BOUNCE 4
+
+/*
+ TLS failure: none.
+ */
+#define POSTERN_TLS_FAILURE_NONE 0
+
+/*
+ TLS failure: the MX does not offer STARTTLS but TLS is required.
+ */
+#define POSTERN_TLS_FAILURE_NO_STARTTLS 1
+
+/*
+ TLS failure: the message requires REQUIRETLS and the MX does not offer it.
+ */
+#define POSTERN_TLS_FAILURE_NO_REQUIRETLS 2
+
+/*
+ TLS failure: the MX host does not match the MTA-STS policy.
+ */
+#define POSTERN_TLS_FAILURE_MX_MISMATCH 3
+
+/*
+ TLS failure: the DANE lookup failed.
+ */
+#define POSTERN_TLS_FAILURE_DANE_INDETERMINATE 4
+
+/*
  Flag: accept a bare LF as a line terminator in server replies (default: only CRLF).
  */
 #define POSTERN_FLAG_LENIENT 1
@@ -701,6 +842,13 @@ typedef struct postern_reply_parser postern_reply_parser;
  One `check_host()` evaluation. Not thread-safe; may move between threads.
  */
 typedef struct postern_spf_eval postern_spf_eval;
+
+/*
+ A parsed MTA-STS policy (RFC 8461 §3.2), for `postern_outbound_decide`. Cache it by the
+ policy id of the domain's `_mta-sts` TXT record, for at most its `max_age`. Immutable:
+ may be shared between threads.
+ */
+typedef struct postern_sts_policy postern_sts_policy;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1091,6 +1239,46 @@ uint32_t postern_bounce_decide(uint32_t flags, uint32_t spf, uint32_t recipient,
  `keywords` must hold `keywords_cap` writable bytes; the out-parameters must be writable.
  */
 uint32_t postern_starttls_decide(uint32_t reputation_class, uint32_t withhold_at_or_below, uint32_t flags, uint32_t *decision, uint8_t *keywords, size_t keywords_cap, size_t *keywords_len);
+
+/*
+ Parse an MTA-STS policy body as fetched from
+ `https://mta-sts.<domain>/.well-known/mta-sts.txt` (at most 65536 bytes); on success
+ `*mode` receives `POSTERN_STS_*` and `*max_age_secs` how long it may be cached.
+ `POSTERN_RESULT_INVALID_ARGUMENT` for a body that is not a valid policy (treat the
+ domain as having none).
+
+ # Safety
+ `body` must hold `body_len` readable bytes; the out-parameters must be writable.
+ */
+uint32_t postern_sts_policy_parse(const uint8_t *body, size_t body_len, uint32_t *mode, uint32_t *max_age_secs, postern_sts_policy **out);
+
+/*
+ Release a policy; NULL is a no-op.
+
+ # Safety
+ `policy` must be NULL or a handle from `postern_sts_policy_parse` not yet freed.
+ */
+void postern_sts_policy_free(postern_sts_policy *policy);
+
+/*
+ Decide whether an outbound delivery to MX `mx_host` may go in clear, after its EHLO
+ reply (RFC 8689 REQUIRETLS and `TLS-Required: No`, RFC 7672 DANE, RFC 8461 MTA-STS, the
+ local forced-TLS list, downgrade detection; the order is in postern-policy's `tls`
+ docs). `flags`: `POSTERN_OUTBOUND_*` facts and options; `dane`: `POSTERN_DANE_*`;
+ `policy`: the recipient domain's cached MTA-STS policy, or NULL; `forced_tls`:
+ `POSTERN_TLS_AUTH_*` when the domain is on the local forced-TLS list, else
+ `POSTERN_TLS_AUTH_NONE`. Writes the decision (`POSTERN_OUTBOUND_*`), the required
+ authentication (`POSTERN_TLS_AUTH_*`, for `POSTERN_OUTBOUND_REQUIRE_TLS`), the failure
+ (`POSTERN_TLS_FAILURE_*`), whether a downgrade is suspected (the MX offered STARTTLS
+ before and does not now), and for a defer or bounce the reply for logs and DSNs
+ (reply buffer as for `postern_rate_limiter_check`; empty otherwise).
+
+ # Safety
+ `mx_host` must hold `mx_host_len` readable bytes; `policy` must be NULL or a live
+ handle; the out-parameters must be writable (the reply ones may be NULL with
+ `reply_cap` 0).
+ */
+uint32_t postern_outbound_decide(uint32_t flags, uint32_t dane, const postern_sts_policy *policy, const uint8_t *mx_host, size_t mx_host_len, uint32_t forced_tls, uint32_t *decision, uint32_t *auth, uint32_t *failure, bool *downgrade_suspected, uint8_t *reply, size_t reply_cap, size_t *reply_len);
 
 /*
  Make a reply parser. `flags`: 0 or `POSTERN_FLAG_LENIENT`. On success `*out` owns a new

@@ -1,5 +1,6 @@
-//! Policy decisions from C: rate limits, greylisting, bounce (DSN) suppression and whether to
-//! offer STARTTLS. Time is always an argument (`now_ms`, any origin, milliseconds).
+//! Policy decisions from C: rate limits, concurrency leases, the penalty box, greylisting,
+//! bounce (DSN) suppression, whether to offer STARTTLS, and whether an outbound delivery
+//! may go in clear. Time is always an argument (`now_ms`, any origin, milliseconds).
 
 use std::net::IpAddr;
 
@@ -11,9 +12,11 @@ use postern_policy::concurrency::{
     Concurrency, ConcurrencyConfig, DEFAULT_LEASE_TTL_MS, Lease, SlotClass,
 };
 use postern_policy::greylist::{Greylist, GreylistConfig, GreylistKey};
+use postern_policy::mta_sts::{StsMode, StsPolicy};
 use postern_policy::tarpit::{Offence, PenaltyBox, PenaltyConfig};
 use postern_policy::tls::{
-    ListenerRole, Reputation, StartTlsDecision, StartTlsFacts, StartTlsOptions, TlsOverride,
+    DaneStatus, ListenerRole, OutboundDecision, OutboundFacts, OutboundOptions, Reputation,
+    StartTlsDecision, StartTlsFacts, StartTlsOptions, TlsAuth, TlsFailure, TlsOverride,
 };
 use postern_policy::{Overflow, PrefixLengths, Quota, RateLimiter, RateMode, Subjects, Verdict};
 
@@ -993,6 +996,266 @@ pub unsafe extern "C" fn postern_starttls_decide(
         };
         write_text(list.as_bytes(), keywords, keywords_len)?;
         decision.write(code);
+        Ok(postern_result::Ok)
+    })
+}
+
+/// A parsed MTA-STS policy (RFC 8461 §3.2), for `postern_outbound_decide`. Cache it by the
+/// policy id of the domain's `_mta-sts` TXT record, for at most its `max_age`. Immutable:
+/// may be shared between threads.
+pub struct postern_sts_policy {
+    policy: StsPolicy,
+}
+
+/// MTA-STS mode: `enforce`.
+pub const POSTERN_STS_ENFORCE: u32 = 0;
+/// MTA-STS mode: `testing` (report only).
+pub const POSTERN_STS_TESTING: u32 = 1;
+/// MTA-STS mode: `none`.
+pub const POSTERN_STS_NONE: u32 = 2;
+
+/// Parse an MTA-STS policy body as fetched from
+/// `https://mta-sts.<domain>/.well-known/mta-sts.txt` (at most 65536 bytes); on success
+/// `*mode` receives `POSTERN_STS_*` and `*max_age_secs` how long it may be cached.
+/// `POSTERN_RESULT_INVALID_ARGUMENT` for a body that is not a valid policy (treat the
+/// domain as having none).
+///
+/// # Safety
+/// `body` must hold `body_len` readable bytes; the out-parameters must be writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_sts_policy_parse(
+    body: *const u8,
+    body_len: usize,
+    mode: *mut u32,
+    max_age_secs: *mut u32,
+    out: *mut *mut postern_sts_policy,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let body = unsafe { input(body, body_len)? };
+        let (mode, max_age_secs, out) =
+            (out_param(mode)?, out_param(max_age_secs)?, out_param(out)?);
+        let policy = StsPolicy::parse(text(body)?).map_err(config_error)?;
+        mode.write(match policy.mode {
+            StsMode::Enforce => POSTERN_STS_ENFORCE,
+            StsMode::Testing => POSTERN_STS_TESTING,
+            StsMode::None => POSTERN_STS_NONE,
+        });
+        max_age_secs.write(policy.max_age_secs);
+        out.write(into_handle(postern_sts_policy { policy }));
+        Ok(postern_result::Ok)
+    })
+}
+
+/// Release a policy; NULL is a no-op.
+///
+/// # Safety
+/// `policy` must be NULL or a handle from `postern_sts_policy_parse` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_sts_policy_free(policy: *mut postern_sts_policy) {
+    let _ = guard(|| {
+        // SAFETY: per this function's contract.
+        unsafe { free_handle(policy) };
+        Ok(postern_result::Ok)
+    });
+}
+
+/// Outbound flag: the message was submitted with `REQUIRETLS` (RFC 8689).
+pub const POSTERN_OUTBOUND_REQUIRETLS: u32 = 1;
+/// Outbound flag: the message carries `TLS-Required: No` (RFC 8689 §5).
+pub const POSTERN_OUTBOUND_TLS_REQUIRED_NO: u32 = 2;
+/// Outbound flag: this MX offered STARTTLS on an earlier connection.
+pub const POSTERN_OUTBOUND_LEARNED_TLS: u32 = 4;
+/// Outbound flag: this MX offers STARTTLS now (in its EHLO reply).
+pub const POSTERN_OUTBOUND_OFFERS_STARTTLS: u32 = 8;
+/// Outbound flag: this MX offers REQUIRETLS now.
+pub const POSTERN_OUTBOUND_OFFERS_REQUIRETLS: u32 = 16;
+/// Outbound flag: other MX hosts remain to be tried.
+pub const POSTERN_OUTBOUND_MORE_MX: u32 = 32;
+/// Outbound option: when a STARTTLS downgrade is suspected and nothing else requires TLS,
+/// try the next MX or defer instead of sending in clear.
+pub const POSTERN_OUTBOUND_REFUSE_SUSPECTED_DOWNGRADE: u32 = 64;
+
+/// DANE status of the MX: no DNSSEC-validated TLSA records (DANE does not apply).
+pub const POSTERN_DANE_NONE: u32 = 0;
+/// DANE status: validated, usable TLSA records (RFC 7672 §2.2).
+pub const POSTERN_DANE_USABLE: u32 = 1;
+/// DANE status: validated TLSA records, none usable.
+pub const POSTERN_DANE_UNUSABLE: u32 = 2;
+/// DANE status: the TLSA lookup failed or was bogus.
+pub const POSTERN_DANE_INDETERMINATE: u32 = 3;
+
+/// TLS authentication: none required (as input: the domain is not on the forced-TLS list).
+pub const POSTERN_TLS_AUTH_NONE: u32 = 0;
+/// TLS authentication: encryption only, any certificate.
+pub const POSTERN_TLS_AUTH_UNAUTHENTICATED: u32 = 1;
+/// TLS authentication: PKIX validation with the MX host name.
+pub const POSTERN_TLS_AUTH_PKIX: u32 = 2;
+/// TLS authentication: DANE TLSA matching.
+pub const POSTERN_TLS_AUTH_DANE: u32 = 3;
+
+/// Outbound decision: use TLS if offered, else plaintext is allowed.
+pub const POSTERN_OUTBOUND_OPPORTUNISTIC: u32 = 0;
+/// Outbound decision: use TLS with the given authentication; never fall back to plaintext.
+pub const POSTERN_OUTBOUND_REQUIRE_TLS: u32 = 1;
+/// Outbound decision: do not use this MX; try the next one.
+pub const POSTERN_OUTBOUND_TRY_NEXT_MX: u32 = 2;
+/// Outbound decision: no usable MX now: keep the message queued (`451 4.7.5`).
+pub const POSTERN_OUTBOUND_DEFER: u32 = 3;
+/// Outbound decision: the message cannot be delivered as required: bounce (`5.7.30`).
+pub const POSTERN_OUTBOUND_BOUNCE: u32 = 4;
+
+/// TLS failure: none.
+pub const POSTERN_TLS_FAILURE_NONE: u32 = 0;
+/// TLS failure: the MX does not offer STARTTLS but TLS is required.
+pub const POSTERN_TLS_FAILURE_NO_STARTTLS: u32 = 1;
+/// TLS failure: the message requires REQUIRETLS and the MX does not offer it.
+pub const POSTERN_TLS_FAILURE_NO_REQUIRETLS: u32 = 2;
+/// TLS failure: the MX host does not match the MTA-STS policy.
+pub const POSTERN_TLS_FAILURE_MX_MISMATCH: u32 = 3;
+/// TLS failure: the DANE lookup failed.
+pub const POSTERN_TLS_FAILURE_DANE_INDETERMINATE: u32 = 4;
+
+fn auth_code(auth: TlsAuth) -> u32 {
+    match auth {
+        TlsAuth::Unauthenticated => POSTERN_TLS_AUTH_UNAUTHENTICATED,
+        TlsAuth::Pkix => POSTERN_TLS_AUTH_PKIX,
+        TlsAuth::Dane => POSTERN_TLS_AUTH_DANE,
+    }
+}
+
+fn failure_code(failure: TlsFailure) -> u32 {
+    match failure {
+        TlsFailure::NoStartTls => POSTERN_TLS_FAILURE_NO_STARTTLS,
+        TlsFailure::NoRequireTls => POSTERN_TLS_FAILURE_NO_REQUIRETLS,
+        TlsFailure::MxMismatch => POSTERN_TLS_FAILURE_MX_MISMATCH,
+        TlsFailure::DaneIndeterminate => POSTERN_TLS_FAILURE_DANE_INDETERMINATE,
+    }
+}
+
+/// Decide whether an outbound delivery to MX `mx_host` may go in clear, after its EHLO
+/// reply (RFC 8689 REQUIRETLS and `TLS-Required: No`, RFC 7672 DANE, RFC 8461 MTA-STS, the
+/// local forced-TLS list, downgrade detection; the order is in postern-policy's `tls`
+/// docs). `flags`: `POSTERN_OUTBOUND_*` facts and options; `dane`: `POSTERN_DANE_*`;
+/// `policy`: the recipient domain's cached MTA-STS policy, or NULL; `forced_tls`:
+/// `POSTERN_TLS_AUTH_*` when the domain is on the local forced-TLS list, else
+/// `POSTERN_TLS_AUTH_NONE`. Writes the decision (`POSTERN_OUTBOUND_*`), the required
+/// authentication (`POSTERN_TLS_AUTH_*`, for `POSTERN_OUTBOUND_REQUIRE_TLS`), the failure
+/// (`POSTERN_TLS_FAILURE_*`), whether a downgrade is suspected (the MX offered STARTTLS
+/// before and does not now), and for a defer or bounce the reply for logs and DSNs
+/// (reply buffer as for `postern_rate_limiter_check`; empty otherwise).
+///
+/// # Safety
+/// `mx_host` must hold `mx_host_len` readable bytes; `policy` must be NULL or a live
+/// handle; the out-parameters must be writable (the reply ones may be NULL with
+/// `reply_cap` 0).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_outbound_decide(
+    flags: u32,
+    dane: u32,
+    policy: *const postern_sts_policy,
+    mx_host: *const u8,
+    mx_host_len: usize,
+    forced_tls: u32,
+    decision: *mut u32,
+    auth: *mut u32,
+    failure: *mut u32,
+    downgrade_suspected: *mut bool,
+    reply: *mut u8,
+    reply_cap: usize,
+    reply_len: *mut usize,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let mx_host = unsafe { input(mx_host, mx_host_len)? };
+        let (decision, auth, failure, downgrade_suspected) = (
+            out_param(decision)?,
+            out_param(auth)?,
+            out_param(failure)?,
+            out_param(downgrade_suspected)?,
+        );
+        let reply = if reply.is_null() && reply_cap == 0 && reply_len.is_null() {
+            None
+        } else {
+            let len = out_param(reply_len)?;
+            if reply_cap < POSTERN_REPLY_MAX {
+                len.write(POSTERN_REPLY_MAX);
+                return Err(postern_result::BufferTooSmall);
+            }
+            // SAFETY: per this function's contract.
+            Some((unsafe { output(reply, reply_cap)? }, len))
+        };
+        if flags >= POSTERN_OUTBOUND_REFUSE_SUSPECTED_DOWNGRADE << 1 {
+            return Err(postern_result::InvalidArgument);
+        }
+        let flag = |f: u32| flags & f != 0;
+        // SAFETY: per this function's contract: NULL or a live handle, only read here.
+        let policy = unsafe { policy.as_ref() }.map(|p| &p.policy);
+        let facts = OutboundFacts {
+            requiretls: flag(POSTERN_OUTBOUND_REQUIRETLS),
+            tls_required_no: flag(POSTERN_OUTBOUND_TLS_REQUIRED_NO),
+            dane: match dane {
+                POSTERN_DANE_NONE => DaneStatus::None,
+                POSTERN_DANE_USABLE => DaneStatus::Usable,
+                POSTERN_DANE_UNUSABLE => DaneStatus::Unusable,
+                POSTERN_DANE_INDETERMINATE => DaneStatus::Indeterminate,
+                _ => return Err(postern_result::InvalidArgument),
+            },
+            mta_sts: policy,
+            mx_host: text(mx_host)?,
+            forced_tls: match forced_tls {
+                POSTERN_TLS_AUTH_NONE => None,
+                POSTERN_TLS_AUTH_UNAUTHENTICATED => Some(TlsAuth::Unauthenticated),
+                POSTERN_TLS_AUTH_PKIX => Some(TlsAuth::Pkix),
+                POSTERN_TLS_AUTH_DANE => Some(TlsAuth::Dane),
+                _ => return Err(postern_result::InvalidArgument),
+            },
+            learned_tls: flag(POSTERN_OUTBOUND_LEARNED_TLS),
+            offers_starttls: flag(POSTERN_OUTBOUND_OFFERS_STARTTLS),
+            offers_requiretls: flag(POSTERN_OUTBOUND_OFFERS_REQUIRETLS),
+            more_mx: flag(POSTERN_OUTBOUND_MORE_MX),
+        };
+        let options = OutboundOptions {
+            refuse_suspected_downgrade: flag(POSTERN_OUTBOUND_REFUSE_SUSPECTED_DOWNGRADE),
+        };
+        let verdict = postern_policy::tls::outbound(&facts, &options);
+        let (code, needed, why, line) = match verdict.decision {
+            OutboundDecision::Opportunistic => (
+                POSTERN_OUTBOUND_OPPORTUNISTIC,
+                POSTERN_TLS_AUTH_NONE,
+                None,
+                None,
+            ),
+            OutboundDecision::RequireTls { auth } => {
+                (POSTERN_OUTBOUND_REQUIRE_TLS, auth_code(auth), None, None)
+            }
+            OutboundDecision::TryNextMx { failure } => (
+                POSTERN_OUTBOUND_TRY_NEXT_MX,
+                POSTERN_TLS_AUTH_NONE,
+                Some(failure),
+                None,
+            ),
+            OutboundDecision::Defer { failure, reply } => (
+                POSTERN_OUTBOUND_DEFER,
+                POSTERN_TLS_AUTH_NONE,
+                Some(failure),
+                Some(reply),
+            ),
+            OutboundDecision::Bounce { failure, reply } => (
+                POSTERN_OUTBOUND_BOUNCE,
+                POSTERN_TLS_AUTH_NONE,
+                Some(failure),
+                Some(reply),
+            ),
+        };
+        if let Some((out, len)) = reply {
+            let line = line.map(|r| r.to_string()).unwrap_or_default();
+            write_text(line.as_bytes(), out, len)?;
+        }
+        decision.write(code);
+        auth.write(needed);
+        failure.write(why.map_or(POSTERN_TLS_FAILURE_NONE, failure_code));
+        downgrade_suspected.write(verdict.downgrade_suspected);
         Ok(postern_result::Ok)
     })
 }

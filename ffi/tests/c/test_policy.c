@@ -1,8 +1,8 @@
 /* C tests of the policy part of libpostern: GCRA rate limits (burst, retry-after, prefix
  * aggregation, sender normalisation), greylisting with a caller clock, the penalty box
- * (tarpit), concurrency leases, bounce suppression rows, the STARTTLS decision feeding the proxy, and misuse
- * (NULL, bad values, short reply buffers that must not charge anything, invalid UTF-8 and
- * addresses). */
+ * (tarpit), concurrency leases, bounce suppression rows, the STARTTLS decision feeding the
+ * proxy, the outbound TLS decision with an MTA-STS policy, and misuse (NULL, bad values,
+ * short reply buffers that must not charge anything, invalid UTF-8 and addresses). */
 #include <postern.h>
 
 #include <stdbool.h>
@@ -227,6 +227,83 @@ static void test_concurrency(void) {
     CHECK(postern_concurrency_new(2, 0, 0, 0, 32, 129, &c) == POSTERN_RESULT_INVALID_ARGUMENT);
 }
 
+struct outbound {
+    uint32_t rc, decision, auth, failure;
+    bool downgrade;
+    char reply[POSTERN_REPLY_MAX + 1];
+};
+
+static struct outbound outbound(uint32_t flags, uint32_t dane, const postern_sts_policy *policy, const char *mx,
+                                uint32_t forced) {
+    struct outbound o = {99, 99, 99, 99, false, {0}};
+    size_t len = 0;
+    o.rc = postern_outbound_decide(flags, dane, policy, (const uint8_t *)mx, strlen(mx), forced, &o.decision, &o.auth,
+                                   &o.failure, &o.downgrade, (uint8_t *)o.reply, POSTERN_REPLY_MAX, &len);
+    o.reply[o.rc == POSTERN_RESULT_OK ? len : 0] = '\0';
+    return o;
+}
+
+static void test_outbound_tls(void) {
+    static const char body[] = "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\n"
+                               "max_age: 604800\r\n";
+    postern_sts_policy *sts = NULL;
+    uint32_t mode = 99, max_age = 0;
+    CHECK(postern_sts_policy_parse(BYTES(body), &mode, &max_age, &sts) == POSTERN_RESULT_OK);
+    CHECK(mode == POSTERN_STS_ENFORCE && max_age == 604800);
+    const uint32_t starttls = POSTERN_OUTBOUND_OFFERS_STARTTLS;
+    /* MTA-STS enforce: a matching MX needs TLS with PKIX; another MX is skipped, or the
+     * message waits when none is left. */
+    struct outbound o = outbound(starttls, POSTERN_DANE_NONE, sts, "MX1.example.net.", POSTERN_TLS_AUTH_NONE);
+    CHECK(o.rc == POSTERN_RESULT_OK && o.decision == POSTERN_OUTBOUND_REQUIRE_TLS && o.auth == POSTERN_TLS_AUTH_PKIX);
+    CHECK(o.failure == POSTERN_TLS_FAILURE_NONE && !o.downgrade && o.reply[0] == '\0');
+    o = outbound(starttls | POSTERN_OUTBOUND_MORE_MX, POSTERN_DANE_NONE, sts, "evil.example.org", 0);
+    CHECK(o.decision == POSTERN_OUTBOUND_TRY_NEXT_MX && o.failure == POSTERN_TLS_FAILURE_MX_MISMATCH);
+    o = outbound(starttls, POSTERN_DANE_NONE, sts, "evil.example.org", 0);
+    CHECK(o.decision == POSTERN_OUTBOUND_DEFER && memcmp(o.reply, "451 4.7.5 ", 10) == 0);
+    /* The policy's MX without STARTTLS: never in clear. */
+    o = outbound(POSTERN_OUTBOUND_LEARNED_TLS, POSTERN_DANE_NONE, sts, "mail.example.com", 0);
+    CHECK(o.decision == POSTERN_OUTBOUND_DEFER && o.failure == POSTERN_TLS_FAILURE_NO_STARTTLS && o.downgrade);
+    /* TLS-Required: No sets recipient policies aside; REQUIRETLS without it at the MX bounces. */
+    o = outbound(POSTERN_OUTBOUND_TLS_REQUIRED_NO, POSTERN_DANE_NONE, sts, "evil.example.org", 0);
+    CHECK(o.decision == POSTERN_OUTBOUND_OPPORTUNISTIC);
+    o = outbound(POSTERN_OUTBOUND_REQUIRETLS | starttls, POSTERN_DANE_NONE, NULL, "mx.example.org", 0);
+    CHECK(o.decision == POSTERN_OUTBOUND_BOUNCE && o.failure == POSTERN_TLS_FAILURE_NO_REQUIRETLS);
+    CHECK(memcmp(o.reply, "550 5.7.30 ", 11) == 0);
+    /* DANE comes first; the local forced-TLS list applies without MTA-STS. */
+    o = outbound(starttls, POSTERN_DANE_USABLE, sts, "evil.example.org", 0);
+    CHECK(o.decision == POSTERN_OUTBOUND_REQUIRE_TLS && o.auth == POSTERN_TLS_AUTH_DANE);
+    o = outbound(starttls, POSTERN_DANE_NONE, NULL, "mx.example.org", POSTERN_TLS_AUTH_UNAUTHENTICATED);
+    CHECK(o.decision == POSTERN_OUTBOUND_REQUIRE_TLS && o.auth == POSTERN_TLS_AUTH_UNAUTHENTICATED);
+    /* A suspected downgrade goes in clear unless refused. */
+    o = outbound(POSTERN_OUTBOUND_LEARNED_TLS, POSTERN_DANE_NONE, NULL, "mx.example.org", 0);
+    CHECK(o.decision == POSTERN_OUTBOUND_OPPORTUNISTIC && o.downgrade);
+    o = outbound(POSTERN_OUTBOUND_LEARNED_TLS | POSTERN_OUTBOUND_REFUSE_SUSPECTED_DOWNGRADE | POSTERN_OUTBOUND_MORE_MX,
+                 POSTERN_DANE_NONE, NULL, "mx.example.org", 0);
+    CHECK(o.decision == POSTERN_OUTBOUND_TRY_NEXT_MX && o.failure == POSTERN_TLS_FAILURE_NO_STARTTLS);
+    /* Misuse: unknown flags, DANE status or authentication; a short reply buffer; NULLs. */
+    CHECK(outbound(128, 0, NULL, "mx", 0).rc == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(outbound(0, 4, NULL, "mx", 0).rc == POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(outbound(0, 0, NULL, "mx", 4).rc == POSTERN_RESULT_INVALID_ARGUMENT);
+    uint32_t decision = 99, auth = 99, failure = 99;
+    bool downgrade = false;
+    char small[8];
+    size_t len = 0;
+    CHECK(postern_outbound_decide(0, 0, NULL, BYTES("mx"), 0, &decision, &auth, &failure, &downgrade,
+                                  (uint8_t *)small, sizeof small, &len) == POSTERN_RESULT_BUFFER_TOO_SMALL);
+    CHECK(len == POSTERN_REPLY_MAX && decision == 99);
+    CHECK(postern_outbound_decide(0, 0, NULL, BYTES("mx"), 0, &decision, &auth, &failure, &downgrade, NULL, 0,
+                                  NULL) == POSTERN_RESULT_OK);
+    CHECK(decision == POSTERN_OUTBOUND_OPPORTUNISTIC);
+    CHECK(postern_outbound_decide(0, 0, NULL, BYTES("mx"), 0, NULL, &auth, &failure, &downgrade, NULL, 0, NULL) ==
+          POSTERN_RESULT_NULL);
+    postern_sts_policy_free(sts);
+    postern_sts_policy_free(NULL);
+    /* Not a policy: no version line. */
+    CHECK(postern_sts_policy_parse(BYTES("mode: enforce\nmax_age: 60\nmx: a.example\n"), &mode, &max_age, &sts) ==
+          POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_sts_policy_parse(BYTES(body), &mode, &max_age, NULL) == POSTERN_RESULT_NULL);
+}
+
 static uint32_t bounce(uint32_t flags, uint32_t spf, uint32_t rcpt, const char *auto_submitted, char *reason) {
     uint32_t decision = 99;
     size_t len = 0;
@@ -322,6 +399,7 @@ int main(void) {
     test_greylist();
     test_penalty_box();
     test_concurrency();
+    test_outbound_tls();
     test_bounce();
     test_starttls_feeds_the_proxy();
     printf("%d passed, %d failed\n", checks - failures, failures);
