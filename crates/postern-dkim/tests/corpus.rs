@@ -13,8 +13,10 @@
 use std::path::{Path, PathBuf};
 
 use postern_dkim::{Outcome, Step, Verifier, VerifyOptions};
-use postern_dns::{Answer, Query, Record};
+use postern_dns::{Answer, Query};
 use serde_json::Value;
+
+mod common;
 
 fn dkim_dir() -> PathBuf {
     PathBuf::from(concat!(
@@ -53,17 +55,7 @@ fn resolve(dns: &Value, query: &Query) -> Answer {
         .map(|(_, v)| v);
     match entry {
         None => Answer::NxDomain,
-        Some(Value::String(s)) => Answer::Records(vec![Record::Txt(s.as_bytes().to_vec())].into()),
-        Some(Value::Array(parts)) => Answer::Records(
-            vec![Record::Txt(
-                parts
-                    .iter()
-                    .map(|p| p.as_str().unwrap())
-                    .collect::<String>()
-                    .into_bytes(),
-            )]
-            .into(),
-        ),
+        Some(value @ (Value::String(_) | Value::Array(_))) => common::txt_answer(value).unwrap(),
         Some(Value::Object(_)) => Answer::TempFail,
         Some(other) => panic!("unexpected dns value {other}"),
     }

@@ -14,8 +14,10 @@ use std::path::PathBuf;
 use postern_dkim::{
     Canonicalization, DkimResult, Error, SignParams, Signer, SigningKey, VerifyOptions, verify_with,
 };
-use postern_dns::{Answer, Record};
+use postern_dns::Answer;
 use serde_json::Value;
+
+mod common;
 
 fn dir() -> PathBuf {
     PathBuf::from(concat!(
@@ -84,17 +86,7 @@ fn keys(case: &Value) -> Vec<(String, Result<SigningKey, Error>)> {
 fn dns_answer(dns: &Value, name: &str) -> Answer {
     match dns.get(name.trim_end_matches('.')) {
         None => Answer::NxDomain,
-        Some(Value::String(s)) => Answer::Records(vec![Record::Txt(s.clone().into_bytes())].into()),
-        Some(Value::Array(parts)) => Answer::Records(
-            vec![Record::Txt(
-                parts
-                    .iter()
-                    .map(|p| p.as_str().unwrap())
-                    .collect::<String>()
-                    .into_bytes(),
-            )]
-            .into(),
-        ),
+        Some(value @ (Value::String(_) | Value::Array(_))) => common::txt_answer(value).unwrap(),
         Some(other) => panic!("{other}"),
     }
 }
