@@ -729,32 +729,28 @@ fn split_slash(text: &str) -> Option<(&str, &str)> {
 
 /// An IPv6 address in RFC 4291 §2.2 text form: up to eight groups of 1-4 hex digits, one `::`
 /// for a run of zero groups, optionally ending in a dotted quad. Accepts exactly what
-/// `Ipv6Addr::from_str` accepts, at a fraction of its cost: one pass over the bytes for the
-/// usual hex-only form, [`ipv6_general`] for the dotted-quad ending.
+/// `Ipv6Addr::from_str` accepts, at a fraction of its cost, in one pass over the bytes.
 fn ipv6(text: &str) -> Option<Ipv6Addr> {
-    // Any text with a `.` is for the general form; the fast loop below fails on a `.`.
-    let fallback = || {
-        if text.as_bytes().contains(&b'.') {
-            ipv6_general(text)
-        } else {
-            None
-        }
-    };
-    ipv6_hex(text.as_bytes()).or_else(fallback)
-}
-
-/// [`ipv6`] for the hex-only form, in one pass: the groups before the `::` gap and those
-/// after it are gathered into two numbers, 16 bits at a time (no group array to move).
-fn ipv6_hex(bytes: &[u8]) -> Option<Ipv6Addr> {
+    let bytes = text.as_bytes();
     let hex = |b: Option<&u8>| match b {
         Some(&b @ b'0'..=b'9') => Some(u16::from(b - b'0')),
         Some(&b @ b'a'..=b'f') => Some(u16::from(b - b'a') + 10),
         Some(&b @ b'A'..=b'F') => Some(u16::from(b - b'A') + 10),
         _ => None,
     };
+    // The groups before the `::` gap and those after it, gathered into two numbers 16 bits
+    // at a time (no group array to move).
     let (mut head, mut tail) = (0u128, 0u128);
     let (mut groups, mut head_groups) = (0u32, 0u32);
     let mut gap = false;
+    let mut push = |value: u16, gap: bool| {
+        if gap {
+            tail = (tail << 16) | u128::from(value);
+        } else {
+            head = (head << 16) | u128::from(value);
+            head_groups += 1;
+        }
+    };
     let mut i = 0usize;
     if bytes.starts_with(b"::") {
         gap = true;
@@ -762,6 +758,7 @@ fn ipv6_hex(bytes: &[u8]) -> Option<Ipv6Addr> {
     }
     while i < bytes.len() {
         // A group: one to four hex digits.
+        let start = i;
         let mut value = hex(bytes.get(i))?;
         i = i.saturating_add(1);
         for _ in 0..3 {
@@ -771,16 +768,22 @@ fn ipv6_hex(bytes: &[u8]) -> Option<Ipv6Addr> {
             value = (value << 4) | digit;
             i = i.saturating_add(1);
         }
+        if bytes.get(i) == Some(&b'.') {
+            // A trailing dotted quad takes the place of the last two groups.
+            if groups > 6 {
+                return None;
+            }
+            let v4 = dotted_quad(text.get(start..)?)?.octets();
+            push(u16::from_be_bytes([v4[0], v4[1]]), gap);
+            push(u16::from_be_bytes([v4[2], v4[3]]), gap);
+            groups += 2;
+            break;
+        }
         if groups == 8 {
             return None;
         }
         groups += 1;
-        if gap {
-            tail = (tail << 16) | u128::from(value);
-        } else {
-            head = (head << 16) | u128::from(value);
-            head_groups += 1;
-        }
+        push(value, gap);
         match bytes.get(i) {
             None => break,
             Some(b':') => {
@@ -807,92 +810,6 @@ fn ipv6_hex(bytes: &[u8]) -> Option<Ipv6Addr> {
         }
         _ => None,
     }
-}
-
-/// [`ipv6`] for any form, a trailing dotted quad included.
-fn ipv6_general(text: &str) -> Option<Ipv6Addr> {
-    let bytes = text.as_bytes();
-    let mut head = [0u16; 8];
-    let mut tail = [0u16; 8];
-    let (mut n_head, mut n_tail) = (0usize, 0usize);
-    let mut gap = false;
-    let mut i = 0usize;
-    if bytes.starts_with(b"::") {
-        gap = true;
-        i = 2;
-    } else if bytes.first() == Some(&b':') {
-        return None;
-    }
-    while i < bytes.len() {
-        let count = if gap { n_tail } else { n_head };
-        // A trailing dotted quad takes the place of two groups.
-        let rest = text.get(i..)?;
-        let group_end = rest.bytes().position(|b| b == b':').unwrap_or(rest.len());
-        if rest.get(..group_end)?.contains('.') {
-            if group_end != rest.len() || n_head.saturating_add(n_tail).saturating_add(2) > 8 {
-                return None;
-            }
-            let v4 = dotted_quad(rest)?.octets();
-            let groups = [
-                u16::from_be_bytes([v4[0], v4[1]]),
-                u16::from_be_bytes([v4[2], v4[3]]),
-            ];
-            for g in groups {
-                if gap {
-                    *tail.get_mut(n_tail)? = g;
-                    n_tail = n_tail.saturating_add(1);
-                } else {
-                    *head.get_mut(n_head)? = g;
-                    n_head = n_head.saturating_add(1);
-                }
-            }
-            break;
-        }
-        if group_end == 0 || group_end > 4 || count >= 8 {
-            return None;
-        }
-        let mut value = 0u16;
-        for &b in rest.as_bytes().get(..group_end)? {
-            let digit = char::from(b).to_digit(16)?;
-            value = value
-                .checked_mul(16)?
-                .checked_add(u16::try_from(digit).ok()?)?;
-        }
-        if gap {
-            *tail.get_mut(n_tail)? = value;
-            n_tail = n_tail.saturating_add(1);
-        } else {
-            *head.get_mut(n_head)? = value;
-            n_head = n_head.saturating_add(1);
-        }
-        i = i.saturating_add(group_end);
-        if i == bytes.len() {
-            break;
-        }
-        // At a ':'; "::" opens the gap (once), a single ':' must be followed by a group.
-        i = i.saturating_add(1);
-        if bytes.get(i) == Some(&b':') {
-            if gap {
-                return None;
-            }
-            gap = true;
-            i = i.saturating_add(1);
-        } else if i == bytes.len() {
-            return None;
-        }
-    }
-    let total = n_head.saturating_add(n_tail);
-    if (gap && total > 7) || (!gap && total != 8) {
-        return None;
-    }
-    let mut groups = [0u16; 8];
-    groups
-        .get_mut(..n_head)?
-        .copy_from_slice(head.get(..n_head)?);
-    groups
-        .get_mut(8usize.checked_sub(n_tail)?..)?
-        .copy_from_slice(tail.get(..n_tail)?);
-    Some(Ipv6Addr::from(groups))
 }
 
 /// The `ip4-network` (RFC 7208 §5.6) before the first `/` of `text` (as [`dotted_quad`]),
@@ -1096,6 +1013,13 @@ mod tests {
         #[test]
         fn find_space_finds_the_first_space(text in "[ a-z]{0,40}") {
             proptest::prop_assert_eq!(find_space(text.as_bytes()), text.find(' '));
+        }
+
+        #[test]
+        fn ipv6_with_a_dotted_quad_parses_as_std_does(
+            text in "(::)?([0-9a-fA-F]{1,4}:{1,2}){0,7}[0-9a-f]{0,2}[0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,4}(:|::)?"
+        ) {
+            proptest::prop_assert_eq!(ipv6(&text), text.parse::<Ipv6Addr>().ok());
         }
 
         #[test]
