@@ -319,6 +319,22 @@ fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, len: u8) -> bool {
     u128::from(ip) & mask == u128::from(net) & mask
 }
 
+/// Whether a mechanism that needs no DNS (`all`, `ip4`, `ip6`) matches the client; `None`
+/// for the others.
+fn local_match<S>(ip: IpAddr, mechanism: MechanismRef<S>) -> Option<bool> {
+    Some(match (mechanism, ip) {
+        (MechanismRef::All, _) => true,
+        (MechanismRef::Ip4(network, prefix), IpAddr::V4(ip)) => {
+            in_v4(ip, network, prefix.unwrap_or(32))
+        }
+        (MechanismRef::Ip6(network, prefix), IpAddr::V6(ip)) => {
+            in_v6(ip, network, prefix.unwrap_or(128))
+        }
+        (MechanismRef::Ip4(..) | MechanismRef::Ip6(..), _) => false,
+        _ => return None,
+    })
+}
+
 /// Where a fetched SPF record is: its TXT record in the evaluator's answers, which keep it
 /// for the whole check, so that domain-specs are read from the text in place.
 #[derive(Debug, Clone, Copy)]
@@ -709,17 +725,12 @@ impl Evaluator {
         let start = frame.pos;
         let ip = self.subject.ip;
         while frame.pos < loaded.end {
-            let (qualifier, matched) = match self.directives.get(frame.pos) {
-                Some((qualifier, MechanismRef::Ip4(network, prefix))) => (
-                    qualifier,
-                    matches!(ip, IpAddr::V4(ip) if in_v4(ip, network, prefix.unwrap_or(32))),
-                ),
-                Some((qualifier, MechanismRef::Ip6(network, prefix))) => (
-                    qualifier,
-                    matches!(ip, IpAddr::V6(ip) if in_v6(ip, network, prefix.unwrap_or(128))),
-                ),
-                Some((qualifier, MechanismRef::All)) => (qualifier, true),
-                _ => break,
+            let Some((qualifier, Some(matched))) = self
+                .directives
+                .get(frame.pos)
+                .map(|(qualifier, mechanism)| (qualifier, local_match(ip, mechanism)))
+            else {
+                break;
             };
             if matched {
                 self.matched(qualifier, None);
@@ -1262,15 +1273,9 @@ fn evaluate_mechanism(
         cur.count_term()?;
     }
     match mech {
-        MechanismRef::All => Ok(Effect::Match(qualifier, None)),
-        MechanismRef::Ip4(network, prefix) => Ok(matched(match subject.ip {
-            IpAddr::V4(ip) => in_v4(ip, network, prefix.unwrap_or(32)),
-            IpAddr::V6(_) => false,
-        })),
-        MechanismRef::Ip6(network, prefix) => Ok(matched(match subject.ip {
-            IpAddr::V6(ip) => in_v6(ip, network, prefix.unwrap_or(128)),
-            IpAddr::V4(_) => false,
-        })),
+        MechanismRef::All | MechanismRef::Ip4(..) | MechanismRef::Ip6(..) => {
+            Ok(matched(local_match(subject.ip, mech).unwrap_or(false)))
+        }
         MechanismRef::Include(spec) => match target_name(subject, cur, spec, domain)? {
             // The included record is fetched and evaluated by a new frame (RFC 7208 §5.2).
             Some(target) => Ok(Effect::Include(target, qualifier)),
