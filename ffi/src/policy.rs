@@ -18,7 +18,9 @@ use postern_policy::tls::{
     DaneStatus, ListenerRole, OutboundDecision, OutboundFacts, OutboundOptions, Reputation,
     StartTlsDecision, StartTlsFacts, StartTlsOptions, TlsAuth, TlsFailure, TlsOverride,
 };
-use postern_policy::{Overflow, PrefixLengths, Quota, RateLimiter, RateMode, Subjects, Verdict};
+use postern_policy::{
+    Overflow, PrefixLengths, Quota, RateLimiter, RateMode, Reply, Subjects, Verdict,
+};
 
 use crate::dns::write_text;
 use crate::spf::{
@@ -88,14 +90,12 @@ fn client_ip(bytes: &[u8]) -> Result<IpAddr, postern_result> {
 struct VerdictOut<'a> {
     action: OutParam<'a, u32>,
     ms: OutParam<'a, u64>,
-    reply: &'a mut [u8],
-    reply_len: Option<OutParam<'a, usize>>,
+    reply: ReplyOut<'a>,
 }
 
 impl VerdictOut<'_> {
     /// # Safety
-    /// The pointers must be writable for their lengths (`reply` may be NULL with `cap` 0 and
-    /// `reply_len` NULL, to skip the reply text).
+    /// As [`ReplyOut::new`]; `action` and `ms` must be writable.
     unsafe fn new(
         action: *mut u32,
         ms: *mut u64,
@@ -104,27 +104,9 @@ impl VerdictOut<'_> {
         reply_len: *mut usize,
     ) -> Result<Self, postern_result> {
         let (action, ms) = (out_param(action)?, out_param(ms)?);
-        if reply.is_null() && reply_cap == 0 && reply_len.is_null() {
-            return Ok(Self {
-                action,
-                ms,
-                reply: &mut [],
-                reply_len: None,
-            });
-        }
-        let reply_len = out_param(reply_len)?;
-        if reply_cap < POSTERN_REPLY_MAX {
-            reply_len.write(POSTERN_REPLY_MAX);
-            return Err(postern_result::BufferTooSmall);
-        }
         // SAFETY: the caller's contract.
-        let reply = unsafe { output(reply, reply_cap)? };
-        Ok(Self {
-            action,
-            ms,
-            reply,
-            reply_len: Some(reply_len),
-        })
+        let reply = unsafe { ReplyOut::new(reply, reply_cap, reply_len)? };
+        Ok(Self { action, ms, reply })
     }
 
     fn write(self, verdict: &Verdict) -> Result<postern_result, postern_result> {
@@ -139,13 +121,57 @@ impl VerdictOut<'_> {
                 (POSTERN_ACTION_DISCONNECT, retry_after_ms.unwrap_or(0))
             }
         };
-        if let Some(len) = self.reply_len {
-            let line = verdict.reply().map(ToString::to_string).unwrap_or_default();
-            write_text(line.as_bytes(), self.reply, len)?;
-        }
+        self.reply.write(verdict.reply())?;
         self.action.write(action);
         self.ms.write(ms);
         Ok(postern_result::Ok)
+    }
+}
+
+/// A checked reply-text buffer, checked before any state changes: skipped (NULL, 0, NULL)
+/// or at least [`POSTERN_REPLY_MAX`] bytes, so that any reply fits.
+struct ReplyOut<'a> {
+    buf: &'a mut [u8],
+    len: Option<OutParam<'a, usize>>,
+}
+
+impl ReplyOut<'_> {
+    /// # Safety
+    /// `reply` must be writable for `reply_cap` bytes and `reply_len` writable (or all three
+    /// NULL/0, to skip the reply text).
+    unsafe fn new(
+        reply: *mut u8,
+        reply_cap: usize,
+        reply_len: *mut usize,
+    ) -> Result<Self, postern_result> {
+        if reply.is_null() && reply_cap == 0 && reply_len.is_null() {
+            return Ok(Self {
+                buf: &mut [],
+                len: None,
+            });
+        }
+        let len = out_param(reply_len)?;
+        if reply_cap < POSTERN_REPLY_MAX {
+            len.write(POSTERN_REPLY_MAX);
+            return Err(postern_result::BufferTooSmall);
+        }
+        // SAFETY: the caller's contract.
+        let buf = unsafe { output(reply, reply_cap)? };
+        Ok(Self {
+            buf,
+            len: Some(len),
+        })
+    }
+
+    /// Writes the reply's text (empty for none), unless the buffer was skipped.
+    fn write(self, reply: Option<&Reply>) -> Result<postern_result, postern_result> {
+        match self.len {
+            Some(len) => {
+                let line = reply.map(ToString::to_string).unwrap_or_default();
+                write_text(line.as_bytes(), self.buf, len)
+            }
+            None => Ok(postern_result::Ok),
+        }
     }
 }
 
@@ -1174,17 +1200,8 @@ pub unsafe extern "C" fn postern_outbound_decide(
             out_param(failure)?,
             out_param(downgrade_suspected)?,
         );
-        let reply = if reply.is_null() && reply_cap == 0 && reply_len.is_null() {
-            None
-        } else {
-            let len = out_param(reply_len)?;
-            if reply_cap < POSTERN_REPLY_MAX {
-                len.write(POSTERN_REPLY_MAX);
-                return Err(postern_result::BufferTooSmall);
-            }
-            // SAFETY: per this function's contract.
-            Some((unsafe { output(reply, reply_cap)? }, len))
-        };
+        // SAFETY: per this function's contract.
+        let reply = unsafe { ReplyOut::new(reply, reply_cap, reply_len)? };
         if flags >= POSTERN_OUTBOUND_REFUSE_SUSPECTED_DOWNGRADE << 1 {
             return Err(postern_result::InvalidArgument);
         }
@@ -1248,10 +1265,7 @@ pub unsafe extern "C" fn postern_outbound_decide(
                 Some(reply),
             ),
         };
-        if let Some((out, len)) = reply {
-            let line = line.map(|r| r.to_string()).unwrap_or_default();
-            write_text(line.as_bytes(), out, len)?;
-        }
+        reply.write(line.as_ref())?;
         decision.write(code);
         auth.write(needed);
         failure.write(why.map_or(POSTERN_TLS_FAILURE_NONE, failure_code));
