@@ -7,12 +7,12 @@ use postern_dns::{Answer, Name, Query, Record as DnsRecord, RecordType};
 
 use crate::error::Error;
 use crate::macros::{
-    MacroContext, NeedValidated, check_macro_text, expand_text, is_toplabel, write_octet,
+    MacroContext, NeedValidated, check_macro_text, expand_text, has_percent, is_toplabel,
+    write_octet,
 };
 use crate::outcome::{Identities, Identity, Outcome, Verdict};
 use crate::record::{
-    Directive, DualCidr, MechanismRef, Modifiers, Qualifier, Span, TermRef, is_spf_record,
-    scan_record,
+    Directive, DualCidr, MechanismRef, Qualifier, Span, TermRef, is_spf_record, scan_record,
 };
 
 /// Most mechanisms and modifiers that query DNS (`include`, `a`, `mx`, `ptr`, `exists`,
@@ -340,11 +340,13 @@ fn local_match<S>(ip: IpAddr, mechanism: MechanismRef<S>) -> Option<bool> {
 #[derive(Debug, Clone, Copy)]
 struct Loaded {
     /// Index of the answer in the cache.
-    entry: usize,
+    entry: u32,
     /// Index of the TXT record in the answer.
-    index: usize,
-    /// Where its `redirect=` and `exp=` values are.
-    modifiers: Modifiers,
+    index: u32,
+    /// Where its `redirect=` value is.
+    redirect: Option<Span>,
+    /// Where its `exp=` value is.
+    exp: Option<Span>,
     /// Its directives in the evaluator's list: `base..end`.
     end: usize,
 }
@@ -352,25 +354,20 @@ struct Loaded {
 /// The text of a loaded record (empty if it is not there, which cannot happen).
 fn record_text(cache: &Cache, loaded: Loaded) -> &[u8] {
     match cache
-        .get(loaded.entry)
-        .and_then(|(_, _, answer)| answer.records().get(loaded.index))
+        .get(loaded.entry as usize)
+        .and_then(|(_, _, answer)| answer.records().get(loaded.index as usize))
     {
         Some(DnsRecord::Txt(text)) => text,
         _ => &[],
     }
 }
 
-/// A byte range of checked record text as text.
-fn span(bytes: &[u8], (start, end): (usize, usize)) -> &str {
+/// A byte range of checked record text (a stored domain-spec) as text.
+fn spec_text(bytes: &[u8], (start, end): Span) -> &str {
     bytes
-        .get(start..end)
+        .get(start as usize..end as usize)
         .and_then(|b| core::str::from_utf8(b).ok())
         .unwrap_or_default()
-}
-
-/// A stored domain-spec as text.
-fn spec_text(bytes: &[u8], (start, end): Span) -> &str {
-    span(bytes, (start as usize, end as usize))
 }
 
 /// One directive of a checked record, its domain-specs as ranges of the record text.
@@ -593,8 +590,8 @@ pub struct Evaluator {
     next_id: u32,
     terms: u32,
     voids: u32,
-    /// Set once the top frame failed and has an `exp=`.
-    explain: Option<Explain>,
+    /// Set once the top frame failed and has an `exp=` (boxed: rare, and large).
+    explain: Option<Box<Explain>>,
     /// The directives of the records being evaluated, frame above frame; reused.
     directives: InlineVec<Stored, INLINE_DIRECTIVES>,
     /// Reused buffers for macro expansion (see [`Cursor`]).
@@ -604,7 +601,16 @@ pub struct Evaluator {
     /// The matched top-level directive (built into the outcome's [`Directive`] when the
     /// outcome is returned).
     mechanism: Option<Matched>,
-    outcome: Option<Outcome>,
+    /// Set when the check is over (the rest of the outcome is the evaluator's state).
+    finished: Option<Finished>,
+}
+
+/// How a check ended.
+#[derive(Debug, Clone)]
+struct Finished {
+    verdict: Verdict,
+    explanation: Option<String>,
+    problem: Option<String>,
 }
 
 impl Evaluator {
@@ -643,10 +649,14 @@ impl Evaluator {
         };
         // RFC 7208 §4.3: a malformed or single-label domain gives none without any lookup.
         let domain = initial_domain(subject.sender_domain());
-        let unchecked = domain.is_none();
-        // Built in place (the evaluator is large: its first answer, frame and directives
-        // are inline).
-        let mut eval = Self {
+        let finished = domain.is_none().then(|| Finished {
+            verdict: Verdict::None,
+            explanation: None,
+            problem: Some("malformed or single-label domain".to_owned()),
+        });
+        // Built in place, returned as built (the evaluator is large: its first answer,
+        // frame and directives are inline).
+        Self {
             identity: if helo_identity {
                 Identity::Helo
             } else {
@@ -668,17 +678,9 @@ impl Evaluator {
             scratch: String::new(),
             memo: MemoCell::default(),
             mechanism: None,
-            outcome: None,
+            finished,
             subject,
-        };
-        if unchecked {
-            eval.finish(
-                Verdict::None,
-                None,
-                Some("malformed or single-label domain".to_owned()),
-            );
         }
-        eval
     }
 
     /// Advances as far as possible without a missing DNS answer.
@@ -687,10 +689,8 @@ impl Evaluator {
             if let Some(query) = &self.pending {
                 return Step::Lookup(query.clone());
             }
-            if let Some(outcome) = &self.outcome {
-                let mut outcome = outcome.clone();
-                outcome.mechanism = self.mechanism.map(|m| owned_directive(&self.cache, m));
-                return Step::Done(outcome);
+            if let Some(finished) = &self.finished {
+                return Step::Done(self.outcome(finished));
             }
             if self.local_terms() {
                 continue;
@@ -792,20 +792,27 @@ impl Evaluator {
         ) {
             self.mechanism = None;
         }
-        let queries = self.next_id.saturating_sub(1);
-        // The mechanism is filled in from `self.mechanism` by `step`.
-        self.outcome = Some(Outcome {
+        self.finished = Some(Finished {
             verdict,
-            mechanism: None,
             explanation,
             problem,
+        });
+    }
+
+    /// The outcome of a finished check (the counts no longer change once it is finished).
+    fn outcome(&self, finished: &Finished) -> Outcome {
+        Outcome {
+            verdict: finished.verdict,
+            mechanism: self.mechanism.map(|m| owned_directive(&self.cache, m)),
+            explanation: finished.explanation.clone(),
+            problem: finished.problem.clone(),
             dns_lookups: self.terms,
             void_lookups: self.voids,
-            queries,
+            queries: self.next_id.saturating_sub(1),
             identity: self.identity,
             ip: self.subject.ip,
             identities: self.subject.identities.clone(),
-        });
+        }
     }
 
     /// Runs the next piece of work from its start with the answers known so far.
@@ -821,7 +828,7 @@ impl Evaluator {
         };
         let result = piece(
             &self.frames,
-            self.explain.as_ref(),
+            self.explain.as_deref(),
             &self.subject,
             &mut cur,
             &mut self.directives,
@@ -925,13 +932,13 @@ impl Evaluator {
         // RFC 7208 §6.2: the explanation of the record that gave fail (never of an included
         // record, and after redirect only the target's).
         if let (Verdict::Fail, Some(loaded)) = (verdict, frame.record)
-            && loaded.modifiers.exp.is_some()
+            && loaded.exp.is_some()
         {
-            self.explain = Some(Explain {
+            self.explain = Some(Box::new(Explain {
                 record: loaded,
                 domain: frame.domain,
                 mechanism: self.mechanism.take(),
-            });
+            }));
             return;
         }
         self.finish(verdict, None, None);
@@ -948,11 +955,9 @@ fn piece(
 ) -> Result<Effect, Interrupt> {
     let cache = cur.cache;
     if let Some(explain) = explain {
-        let spec = explain
-            .record
-            .modifiers
-            .exp
-            .map_or("", |range| span(record_text(cache, explain.record), range));
+        let spec = explain.record.exp.map_or("", |range| {
+            spec_text(record_text(cache, explain.record), range)
+        });
         // RFC 7208 §6.2: any error while getting the explanation means none is used.
         return match explanation(subject, cur, spec, &explain.domain) {
             Ok(text) => Ok(Effect::Explained(text)),
@@ -978,15 +983,17 @@ fn piece(
     };
     let Some(stored @ (qualifier, mechanism)) = next else {
         // RFC 7208 §6.1: redirect applies when no mechanism matched.
-        return match loaded.modifiers.redirect {
+        return match loaded.redirect {
             // Counted when the record was loaded (see fetch_record).
-            Some(range) => match target_name(subject, cur, span(text, range), &frame.domain)? {
-                Some(target) => Ok(Effect::Redirect(target)),
-                None => Err(Interrupt::Abort(
-                    Verdict::PermError,
-                    "invalid redirect target".to_owned(),
-                )),
-            },
+            Some(range) => {
+                match target_name(subject, cur, spec_text(text, range), &frame.domain)? {
+                    Some(target) => Ok(Effect::Redirect(target)),
+                    None => Err(Interrupt::Abort(
+                        Verdict::PermError,
+                        "invalid redirect target".to_owned(),
+                    )),
+                }
+            }
             None => Ok(Effect::Default),
         };
     };
@@ -1084,10 +1091,20 @@ fn fetch_record(
             if modifiers.redirect.is_some() {
                 cur.count_term()?;
             }
+            // Answers and records are far fewer than `u32::MAX` (the cache grows by one
+            // answer per query, at most a few dozen), as are record offsets (a TXT record is
+            // at most 64 KiB).
+            let span = |(start, end): (usize, usize)| {
+                (
+                    u32::try_from(start).unwrap_or(u32::MAX),
+                    u32::try_from(end).unwrap_or(u32::MAX),
+                )
+            };
             Effect::Record(Loaded {
-                entry,
-                index,
-                modifiers,
+                entry: u32::try_from(entry).unwrap_or(u32::MAX),
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                redirect: modifiers.redirect.map(span),
+                exp: modifiers.exp.map(span),
                 end: directives.len(),
             })
         }
@@ -1108,7 +1125,7 @@ fn includes_itself(
     out: &mut String,
     scratch: &mut String,
 ) -> bool {
-    let expanded = if spec.contains('%') {
+    let expanded = if has_percent(spec) {
         out.clear();
         let ctx = subject.macro_context(domain.as_str(), None);
         if expand_text(spec, false, &ctx, true, out, scratch).is_err() {
@@ -1209,7 +1226,7 @@ fn target_name(
     domain: &Name,
 ) -> Result<Option<Name>, Interrupt> {
     // Most domain-specs are plain names: their expansion is themselves.
-    if !spec.as_bytes().contains(&b'%') {
+    if !has_percent(spec) {
         return Ok(name_from_expanded(spec));
     }
     let key = (spec.as_ptr().addr(), spec.len());

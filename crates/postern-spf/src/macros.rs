@@ -300,6 +300,27 @@ fn macro_expand(bytes: &[u8], pos: usize, exp: bool) -> Result<(Macro, usize), S
     Ok((m, i.saturating_add(1)))
 }
 
+/// Whether text has a `%` (so macros or escapes): eight bytes at a time, as domain-specs
+/// are too short for a vector search to pay for its setup.
+pub(crate) fn has_percent(text: &str) -> bool {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+    const PERCENTS: u64 = u64::from_le_bytes([b'%'; 8]);
+    let mut chunks = text.as_bytes().chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // A zero byte where the word has a `%`.
+        let x = u64::from_le_bytes(word) ^ PERCENTS;
+        if x.wrapping_sub(ONES) & !x & HIGH != 0 {
+            return true;
+        }
+    }
+    // Not `contains`: a call to the vector search for at most seven bytes.
+    #[allow(clippy::manual_contains, reason = "see above")]
+    chunks.remainder().iter().any(|&b| b == b'%')
+}
+
 /// The tokens of already validated macro text, in order (stops early on invalid text).
 pub(crate) fn pieces(text: &str, exp: bool) -> impl Iterator<Item = Piece<'_>> {
     let mut pos = 0usize;
@@ -415,7 +436,7 @@ impl MacroString {
     /// Macro text already checked by [`check_macro_text`] (domain-spec mode).
     pub(crate) fn from_checked(text: &str) -> Self {
         // Without a `%`, checked text is one literal: its own canonical form.
-        if !text.as_bytes().contains(&b'%') {
+        if !has_percent(text) {
             return Self(Box::from(text));
         }
         Self::parse_at(text, false, 0).unwrap_or_default()
@@ -527,15 +548,16 @@ pub(crate) fn is_toplabel(label: &str) -> bool {
 
 /// Writes the raw value of a macro letter.
 fn write_value(letter: MacroLetter, ctx: &MacroContext<'_>, out: &mut String) {
+    if let Some(value) = borrowed_value(letter, ctx) {
+        out.push_str(value);
+        return;
+    }
     match letter {
         MacroLetter::Sender => {
             out.push_str(ctx.local_part);
             out.push('@');
             out.push_str(ctx.sender_domain);
         }
-        MacroLetter::LocalPart => out.push_str(ctx.local_part),
-        MacroLetter::SenderDomain => out.push_str(ctx.sender_domain),
-        MacroLetter::Domain => out.push_str(ctx.domain),
         MacroLetter::Ip => match ctx.ip {
             IpAddr::V4(v4) => write_ipv4(v4, out),
             // RFC 7208 §7.3: dot-separated nibbles. Upper-case hex as pyspf, the reference
@@ -551,20 +573,40 @@ fn write_value(letter: MacroLetter, ctx: &MacroContext<'_>, out: &mut String) {
                 }
             }
         },
-        MacroLetter::ValidatedDomain => out.push_str(ctx.validated.unwrap_or("unknown")),
-        MacroLetter::IpVersion => out.push_str(match ctx.ip {
-            IpAddr::V4(_) => "in-addr",
-            IpAddr::V6(_) => "ip6",
-        }),
-        MacroLetter::Helo => out.push_str(ctx.helo),
         MacroLetter::ClientIp => {
             let _ = write!(out, "{}", ctx.ip);
         }
-        MacroLetter::Receiver => out.push_str(ctx.receiver),
         MacroLetter::Timestamp => {
             let _ = write!(out, "{}", ctx.timestamp);
         }
+        // Written above.
+        MacroLetter::LocalPart
+        | MacroLetter::SenderDomain
+        | MacroLetter::Domain
+        | MacroLetter::ValidatedDomain
+        | MacroLetter::IpVersion
+        | MacroLetter::Helo
+        | MacroLetter::Receiver => {}
     }
+}
+
+/// The value of a macro letter when the context holds it as text (see [`write_value`]).
+fn borrowed_value<'c>(letter: MacroLetter, ctx: &MacroContext<'c>) -> Option<&'c str> {
+    Some(match letter {
+        MacroLetter::LocalPart => ctx.local_part,
+        MacroLetter::SenderDomain => ctx.sender_domain,
+        MacroLetter::Domain => ctx.domain,
+        MacroLetter::ValidatedDomain => ctx.validated.unwrap_or("unknown"),
+        MacroLetter::Helo => ctx.helo,
+        MacroLetter::Receiver => ctx.receiver,
+        MacroLetter::IpVersion => match ctx.ip {
+            IpAddr::V4(_) => "in-addr",
+            IpAddr::V6(_) => "ip6",
+        },
+        MacroLetter::Sender | MacroLetter::Ip | MacroLetter::ClientIp | MacroLetter::Timestamp => {
+            return None;
+        }
+    })
 }
 
 /// The `%{i}` value split on `.` and reversed (`%{ir}`, RFC 7208 §7.3).
@@ -656,9 +698,15 @@ fn expand_macro(m: Macro, ctx: &MacroContext<'_>, out: &mut String, scratch: &mu
         write_value(m.letter, ctx, out);
         return;
     }
-    scratch.clear();
-    scratch.reserve(64);
-    write_value(m.letter, ctx, scratch);
+    // The value: borrowed when the context holds it as text, else written into `scratch`.
+    let value = if let Some(value) = borrowed_value(m.letter, ctx) {
+        value
+    } else {
+        scratch.clear();
+        scratch.reserve(64);
+        write_value(m.letter, ctx, scratch);
+        scratch.as_str()
+    };
     let emit = |out: &mut String, part: &str| {
         if m.url_escape {
             push_escaped(out, part);
@@ -667,7 +715,7 @@ fn expand_macro(m: Macro, ctx: &MacroContext<'_>, out: &mut String, scratch: &mu
         }
     };
     if !transformed {
-        emit(out, scratch);
+        emit(out, value);
         return;
     }
     // RFC 7208 §7.3: split on the delimiters, reverse, keep the right-hand parts, rejoin with
@@ -680,7 +728,7 @@ fn expand_macro(m: Macro, ctx: &MacroContext<'_>, out: &mut String, scratch: &mu
         m.delimiters.0
     };
     let is_delim = |b: &u8| Delimiters::byte_bit(*b).is_some_and(|bit| mask & bit != 0);
-    let bytes = scratch.as_bytes();
+    let bytes = value.as_bytes();
     let count = bytes
         .iter()
         .filter(|b| is_delim(b))
@@ -694,7 +742,7 @@ fn expand_macro(m: Macro, ctx: &MacroContext<'_>, out: &mut String, scratch: &mu
             if index > skip {
                 out.push('.');
             }
-            emit(out, scratch.get(start..end).unwrap_or_default());
+            emit(out, value.get(start..end).unwrap_or_default());
         }
         index = index.saturating_add(1);
     };
@@ -903,6 +951,13 @@ mod tests {
                 Err(Error::Syntax { offset, problem }),
                 "{text}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn has_percent_finds_any_percent(text in "[a-z.%]{0,40}") {
+            proptest::prop_assert_eq!(has_percent(&text), text.contains('%'));
         }
     }
 
