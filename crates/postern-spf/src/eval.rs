@@ -654,6 +654,11 @@ impl Evaluator {
             explanation: None,
             problem: Some("malformed or single-label domain".to_owned()),
         });
+        // The first piece of work is always the checked domain's TXT lookup (RFC 7208 §4.4):
+        // asked at once.
+        let pending = domain
+            .as_ref()
+            .map(|domain| Query::new(1, domain.clone(), RecordType::Txt));
         // Built in place, returned as built (the evaluator is large: its first answer,
         // frame and directives are inline).
         Self {
@@ -668,8 +673,8 @@ impl Evaluator {
                 rest: Vec::new(),
             },
             cache: FirstInline::new(),
-            pending: None,
-            next_id: 1,
+            next_id: if pending.is_some() { 2 } else { 1 },
+            pending,
             terms: 0,
             voids: 0,
             explain: None,

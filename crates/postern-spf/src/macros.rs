@@ -959,6 +959,16 @@ mod tests {
         fn has_percent_finds_any_percent(text in "[a-z.%]{0,40}") {
             proptest::prop_assert_eq!(has_percent(&text), text.contains('%'));
         }
+
+        #[test]
+        fn checked_text_keeps_the_canonical_form_parse_gives(
+            text in r"([a-z.]{0,4}(%\{[slodipvhSLODIPVH]0?[0-9]{0,3}[rR]?[-.+,/_=]{0,4}\}|%%|%_|%-)?){0,4}"
+        ) {
+            if check_macro_text(&text, false, 0).is_ok() {
+                let parsed = MacroString::parse(&text, false).unwrap_or_default();
+                proptest::prop_assert_eq!(MacroString::from_checked(&text), parsed);
+            }
+        }
     }
 
     #[test]
