@@ -550,8 +550,8 @@ enum Effect {
     Record(Loaded),
     NoRecord(Verdict, String),
     NoMatch,
-    /// A match, with the directive when it is the checked domain's own (for the outcome).
-    Match(Qualifier, Option<Matched>),
+    /// The current directive of the top frame matched.
+    Match(Qualifier),
     /// Evaluate the target's record; the include's qualifier.
     Include(Name, Qualifier),
     Redirect(Name),
@@ -738,7 +738,7 @@ impl Evaluator {
                 break;
             };
             if matched {
-                self.matched(qualifier, None);
+                self.matched(qualifier);
                 return true;
             }
             frame.pos = frame.pos.saturating_add(1);
@@ -877,7 +877,7 @@ impl Evaluator {
                     frame.pos = frame.pos.saturating_add(1);
                 }
             }
-            Effect::Match(qualifier, directive) => self.matched(qualifier, directive),
+            Effect::Match(qualifier) => self.matched(qualifier),
             Effect::Include(target, qualifier) => {
                 let base = self.directives.len();
                 self.frames.push(Frame::new(target, base, Some(qualifier)));
@@ -896,18 +896,17 @@ impl Evaluator {
         }
     }
 
-    /// The current directive of the top frame matched; `directive` is that directive when
-    /// the frame is the checked domain's (it is read again from the record if not given).
-    fn matched(&mut self, qualifier: Qualifier, directive: Option<Matched>) {
-        // The directive is only needed (as an owned value) when this frame is the top one.
+    /// The current directive of the top frame matched.
+    fn matched(&mut self, qualifier: Qualifier) {
+        // The directive goes into the outcome when this frame is the checked domain's own.
         let directive = match self.frames.last() {
-            Some(frame) if frame.included.is_none() && directive.is_none() => {
+            Some(frame) if frame.included.is_none() => {
                 match (frame.record, self.directives.get(frame.pos)) {
                     (Some(loaded), Some(stored)) => Some((loaded, stored)),
                     _ => None,
                 }
             }
-            _ => directive,
+            _ => None,
         };
         let verdict = match qualifier {
             Qualifier::Pass => Verdict::Pass,
@@ -927,7 +926,7 @@ impl Evaluator {
         if let Some(qualifier) = frame.included {
             // RFC 7208 §5.2: include matches on pass; fail, softfail and neutral do not match.
             if verdict == Verdict::Pass {
-                self.matched(qualifier, None);
+                self.matched(qualifier);
             } else if let Some(parent) = self.frames.last_mut() {
                 parent.pos = parent.pos.saturating_add(1);
             }
@@ -986,7 +985,7 @@ fn piece(
     } else {
         None
     };
-    let Some(stored @ (qualifier, mechanism)) = next else {
+    let Some((qualifier, mechanism)) = next else {
         // RFC 7208 §6.1: redirect applies when no mechanism matched.
         return match loaded.redirect {
             // Counted when the record was loaded (see fetch_record).
@@ -1003,13 +1002,7 @@ fn piece(
         };
     };
     let mechanism = mechanism.map(|s| spec_text(text, s));
-    match evaluate_mechanism(subject, cur, qualifier, mechanism, &frame.domain)? {
-        // The checked domain's own directive goes into the outcome.
-        Effect::Match(qualifier, None) if frame.included.is_none() => {
-            Ok(Effect::Match(qualifier, Some((loaded, stored))))
-        }
-        effect => Ok(effect),
-    }
+    evaluate_mechanism(subject, cur, qualifier, mechanism, &frame.domain)
 }
 
 /// RFC 7208 §4.3: the domain must be a valid, multi-label name ending in a top label.
@@ -1286,7 +1279,7 @@ fn evaluate_mechanism(
 ) -> Result<Effect, Interrupt> {
     let matched = |m: bool| {
         if m {
-            Effect::Match(qualifier, None)
+            Effect::Match(qualifier)
         } else {
             Effect::NoMatch
         }
