@@ -203,10 +203,8 @@ impl<'e> Cursor<'e> {
         countable: bool,
     ) -> Result<(usize, &'e Answer), Interrupt> {
         let cache = self.cache;
-        let Some((entry, (_, _, answer))) = cache
-            .iter()
-            .enumerate()
-            .find(|(_, (n, t, _))| *t == rtype && n == name)
+        // Newest first: the answer just supplied is usually the one asked for.
+        let Some((entry, (_, _, answer))) = cache.rfind(|(n, t, _)| *t == rtype && n == name)
         else {
             return Err(Interrupt::Need(name.clone(), rtype));
         };
@@ -440,8 +438,12 @@ impl<T> FirstInline<T> {
         }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &T> {
-        self.first.iter().chain(&self.rest)
+    /// The last element that satisfies `pred`, with its index.
+    fn rfind(&self, mut pred: impl FnMut(&T) -> bool) -> Option<(usize, &T)> {
+        if let Some((index, value)) = self.rest.iter().enumerate().rfind(|(_, v)| pred(v)) {
+            return Some((index.saturating_add(1), value));
+        }
+        self.first.as_ref().filter(|v| pred(v)).map(|v| (0, v))
     }
 
     fn clear(&mut self) {
@@ -896,33 +898,44 @@ impl Evaluator {
         }
     }
 
-    /// The current directive of the top frame matched.
-    fn matched(&mut self, qualifier: Qualifier) {
-        // The directive goes into the outcome when this frame is the checked domain's own.
-        let directive = match self.frames.last() {
-            Some(frame) if frame.included.is_none() => {
-                match (frame.record, self.directives.get(frame.pos)) {
+    /// The current directive of the top frame matched. An included record that passes
+    /// makes its `include` match in turn (RFC 7208 §5.2), record by record down to the one
+    /// that ends the check.
+    fn matched(&mut self, mut qualifier: Qualifier) {
+        loop {
+            let Some(frame) = self.frames.last() else {
+                return;
+            };
+            let Some(include) = frame.included else {
+                // The checked domain's own directive goes into the outcome.
+                let directive = match (frame.record, self.directives.get(frame.pos)) {
                     (Some(loaded), Some(stored)) => Some((loaded, stored)),
                     _ => None,
-                }
+                };
+                self.complete_frame(Verdict::from(qualifier), directive);
+                return;
+            };
+            if qualifier != Qualifier::Pass {
+                self.complete_frame(Verdict::from(qualifier), None);
+                return;
             }
-            _ => None,
-        };
-        let verdict = match qualifier {
-            Qualifier::Pass => Verdict::Pass,
-            Qualifier::Fail => Verdict::Fail,
-            Qualifier::SoftFail => Verdict::SoftFail,
-            Qualifier::Neutral => Verdict::Neutral,
-        };
-        self.complete_frame(verdict, directive);
+            self.pop_frame();
+            qualifier = include;
+        }
+    }
+
+    /// Removes the top frame and its directives.
+    fn pop_frame(&mut self) -> Option<Frame> {
+        let frame = self.frames.pop()?;
+        self.directives.truncate(frame.base);
+        Some(frame)
     }
 
     /// The top frame ended with `verdict`.
     fn complete_frame(&mut self, verdict: Verdict, mechanism: Option<Matched>) {
-        let Some(frame) = self.frames.pop() else {
+        let Some(frame) = self.pop_frame() else {
             return;
         };
-        self.directives.truncate(frame.base);
         if let Some(qualifier) = frame.included {
             // RFC 7208 §5.2: include matches on pass; fail, softfail and neutral do not match.
             if verdict == Verdict::Pass {

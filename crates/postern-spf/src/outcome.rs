@@ -4,7 +4,7 @@ use core::fmt::{self, Write as _};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::record::Directive;
+use crate::record::{Directive, Qualifier};
 
 /// The result of an SPF check (RFC 7208 §2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,6 +36,18 @@ impl Verdict {
             Self::SoftFail => "softfail",
             Self::TempError => "temperror",
             Self::PermError => "permerror",
+        }
+    }
+}
+
+/// The result of a matching directive with this qualifier (RFC 7208 §4.6.2).
+impl From<Qualifier> for Verdict {
+    fn from(qualifier: Qualifier) -> Self {
+        match qualifier {
+            Qualifier::Pass => Self::Pass,
+            Qualifier::Fail => Self::Fail,
+            Qualifier::SoftFail => Self::SoftFail,
+            Qualifier::Neutral => Self::Neutral,
         }
     }
 }
