@@ -383,11 +383,7 @@ pub unsafe extern "C" fn postern_spf_eval_text(
             POSTERN_SPF_TEXT_RECEIVED_SPF => o.received_spf(),
             POSTERN_SPF_TEXT_AUTHENTICATION_RESULTS => o.authentication_results(),
             POSTERN_SPF_TEXT_EXPLANATION => o.explanation.clone().unwrap_or_default(),
-            POSTERN_SPF_TEXT_MECHANISM => o
-                .mechanism
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default(),
+            POSTERN_SPF_TEXT_MECHANISM => o.mechanism().map(|m| m.to_string()).unwrap_or_default(),
             _ => return Err(postern_result::InvalidArgument),
         };
         write_text(text.as_bytes(), out, len)

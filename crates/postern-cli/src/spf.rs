@@ -135,7 +135,7 @@ fn print_outcome(outcome: &Outcome, as_json: bool) {
         let value = json!({
             "result": outcome.verdict.as_str(),
             "explanation": outcome.explanation,
-            "mechanism": outcome.mechanism.as_ref().map(ToString::to_string),
+            "mechanism": outcome.mechanism().map(|m| m.to_string()),
             "dns_lookups": outcome.dns_lookups,
             "void_lookups": outcome.void_lookups,
             "received_spf": outcome.received_spf(),
@@ -150,7 +150,7 @@ fn print_outcome(outcome: &Outcome, as_json: bool) {
         outcome.identity.as_str(),
         outcome.sender()
     );
-    if let Some(m) = &outcome.mechanism {
+    if let Some(m) = outcome.mechanism() {
         let _ = write!(line, " mechanism={m}");
     }
     if let Some(p) = &outcome.problem {

@@ -10,7 +10,7 @@ use crate::macros::{
     MacroContext, NeedValidated, check_macro_text, expand_text, has_percent, is_toplabel,
     write_octet,
 };
-use crate::outcome::{Identities, Identity, Outcome, Verdict};
+use crate::outcome::{Identities, Identity, MatchedDirective, Outcome, Verdict};
 use crate::record::{
     Directive, DualCidr, MechanismRef, Qualifier, Span, TermRef, is_spf_record, scan_record,
 };
@@ -375,12 +375,30 @@ type Stored = (Qualifier, MechanismRef<Span>);
 /// The owned [`Directive`] of the outcome is built from it only when the outcome is returned.
 type Matched = (Loaded, Stored);
 
-/// The owned directive of a match.
-fn owned_directive(cache: &Cache, (loaded, stored): Matched) -> Directive {
-    let text = record_text(cache, loaded);
-    Directive {
-        qualifier: stored.0,
-        mechanism: stored.1.map(|s| spec_text(text, s)).to_owned_mechanism(),
+/// The outcome's form of a match: built at once when it has no domain-spec, else the place
+/// of its text (built when asked for).
+fn matched_directive(cache: &Cache, (loaded, (qualifier, mechanism)): Matched) -> MatchedDirective {
+    let answer = match mechanism {
+        MechanismRef::A(Some(_), _)
+        | MechanismRef::Mx(Some(_), _)
+        | MechanismRef::Ptr(Some(_))
+        | MechanismRef::Include(_)
+        | MechanismRef::Exists(_) => cache.get(loaded.entry as usize).map(|(_, _, a)| a),
+        _ => None,
+    };
+    if let Some(answer) = answer {
+        MatchedDirective::InRecord {
+            answer: answer.clone(),
+            index: loaded.index as usize,
+            qualifier,
+            mechanism,
+        }
+    } else {
+        let text = record_text(cache, loaded);
+        MatchedDirective::Built(Directive {
+            qualifier,
+            mechanism: mechanism.map(|s| spec_text(text, s)).to_owned_mechanism(),
+        })
     }
 }
 
@@ -578,7 +596,7 @@ enum Effect {
 ///     }
 /// };
 /// assert_eq!(outcome.verdict, Verdict::Pass);
-/// assert_eq!(outcome.mechanism.as_ref().unwrap().to_string(), "ip4:192.0.2.0/24");
+/// assert_eq!(outcome.mechanism().unwrap().to_string(), "ip4:192.0.2.0/24");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]
@@ -810,7 +828,7 @@ impl Evaluator {
     fn outcome(&self, finished: &Finished) -> Outcome {
         Outcome {
             verdict: finished.verdict,
-            mechanism: self.mechanism.map(|m| owned_directive(&self.cache, m)),
+            matched: self.mechanism.map(|m| matched_directive(&self.cache, m)),
             explanation: finished.explanation.clone(),
             problem: finished.problem.clone(),
             dns_lookups: self.terms,
@@ -1507,7 +1525,7 @@ mod tests {
             &Options::default(),
         );
         assert_eq!(o.verdict, Verdict::Pass);
-        assert_eq!(o.mechanism.unwrap().to_string(), "ip4:192.0.2.0/24");
+        assert_eq!(o.mechanism().unwrap().to_string(), "ip4:192.0.2.0/24");
         assert_eq!(o.ip, "192.0.2.10".parse::<IpAddr>().unwrap());
     }
 
@@ -1625,10 +1643,7 @@ mod tests {
         );
         let whole = evaluate_with(&request, &Options::default(), |q| z.resolve(q));
         assert_eq!(whole.verdict, Verdict::Pass);
-        assert_eq!(
-            whole.mechanism.as_ref().unwrap().to_string(),
-            "include:inc.%{d2}"
-        );
+        assert_eq!(whole.mechanism().unwrap().to_string(), "include:inc.%{d2}");
         // Clone before each step (with the expansion memo of a rerun piece) and finish both.
         for stop in 0..8 {
             let mut eval = Evaluator::new(&request, &Options::default());

@@ -37,7 +37,7 @@
 //!     }
 //! };
 //! assert_eq!(outcome.verdict, Verdict::Pass);
-//! assert_eq!(outcome.mechanism.as_ref().unwrap().to_string(), "include:_spf.example.com");
+//! assert_eq!(outcome.mechanism().unwrap().to_string(), "include:_spf.example.com");
 //! assert_eq!(outcome.dns_lookups, 1);
 //! assert_eq!(outcome.authentication_results(), "spf=pass smtp.mailfrom=alice@example.com");
 //! # Ok::<(), Box<dyn std::error::Error>>(())

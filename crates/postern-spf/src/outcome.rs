@@ -4,7 +4,9 @@ use core::fmt::{self, Write as _};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::record::{Directive, Qualifier};
+use postern_dns::{Answer, Record as DnsRecord};
+
+use crate::record::{Directive, MechanismRef, Qualifier, Span};
 
 /// The result of an SPF check (RFC 7208 §2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -160,10 +162,8 @@ impl fmt::Debug for Identities {
 pub struct Outcome {
     /// The result.
     pub verdict: Verdict,
-    /// The matching directive of the checked domain's record (or of its `redirect=` target):
-    /// it prints in canonical form (`-all`, `include:_spf.example.com`, `mx`). `None` when no
-    /// mechanism matched (default result, errors, none).
-    pub mechanism: Option<Directive>,
+    /// The matching directive (see [`Outcome::mechanism`]).
+    pub(crate) matched: Option<MatchedDirective>,
     /// The expanded `exp=` text of a fail result; `None` means the receiver's default
     /// explanation applies (no `exp=`, or it could not be used; RFC 7208 §6.2).
     pub explanation: Option<String>,
@@ -182,6 +182,64 @@ pub struct Outcome {
     pub ip: IpAddr,
     /// The sender, HELO name and receiver (see [`Outcome::sender`]).
     pub(crate) identities: Identities,
+}
+
+/// The matching directive of an outcome: built, or where it is in its record's text (built
+/// when asked for: most callers only want the verdict, and a domain-spec with macros takes
+/// some work to put in canonical form).
+#[derive(Clone)]
+pub(crate) enum MatchedDirective {
+    Built(Directive),
+    InRecord {
+        /// The TXT answer the record is in, and its index there.
+        answer: Answer,
+        index: usize,
+        qualifier: Qualifier,
+        /// Its domain-specs as byte ranges of the record text.
+        mechanism: MechanismRef<Span>,
+    },
+}
+
+impl MatchedDirective {
+    fn directive(&self) -> Directive {
+        match self {
+            Self::Built(directive) => directive.clone(),
+            Self::InRecord {
+                answer,
+                index,
+                qualifier,
+                mechanism,
+            } => {
+                let text = match answer.records().get(*index) {
+                    Some(DnsRecord::Txt(text)) => &text[..],
+                    _ => &[],
+                };
+                let spec = |(start, end): Span| {
+                    text.get(start as usize..end as usize)
+                        .and_then(|b| core::str::from_utf8(b).ok())
+                        .unwrap_or_default()
+                };
+                Directive {
+                    qualifier: *qualifier,
+                    mechanism: mechanism.map(spec).to_owned_mechanism(),
+                }
+            }
+        }
+    }
+}
+
+impl PartialEq for MatchedDirective {
+    fn eq(&self, other: &Self) -> bool {
+        self.directive() == other.directive()
+    }
+}
+
+impl Eq for MatchedDirective {}
+
+impl fmt::Debug for MatchedDirective {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.directive(), f)
+    }
 }
 
 /// RFC 5322 `atext`.
@@ -254,6 +312,13 @@ fn is_domain_name(s: &str) -> bool {
 }
 
 impl Outcome {
+    /// The matching directive of the checked domain's record (or of its `redirect=` target),
+    /// which prints in canonical form (`-all`, `include:_spf.example.com`, `mx`); `None` when
+    /// no mechanism matched (default result, errors, none). Built when asked for.
+    pub fn mechanism(&self) -> Option<Directive> {
+        self.matched.as_ref().map(MatchedDirective::directive)
+    }
+
     /// The sender: `local-part@domain` as used for the check (`postmaster@<helo>` for the
     /// HELO identity or a null MAIL FROM).
     pub fn sender(&self) -> &str {
@@ -321,7 +386,7 @@ impl Outcome {
         write_value(&mut out, self.receiver());
         out.push_str("; identity=");
         out.push_str(self.identity.as_str());
-        if let Some(m) = &self.mechanism {
+        if let Some(m) = self.mechanism() {
             out.push_str("; mechanism=");
             write_value(&mut out, &m.to_string());
         } else if let Some(p) = &self.problem {
@@ -383,7 +448,7 @@ mod tests {
     fn outcome(verdict: Verdict, identity: Identity, sender: &str, helo: &str) -> Outcome {
         Outcome {
             verdict,
-            mechanism: None,
+            matched: None,
             explanation: None,
             problem: None,
             dns_lookups: 0,
@@ -407,7 +472,11 @@ mod tests {
             "mail.example.com",
         );
         let record = Record::parse("v=spf1 include:_spf.example.com -all").unwrap();
-        o.mechanism = record.directives().next().cloned();
+        o.matched = record
+            .directives()
+            .next()
+            .cloned()
+            .map(MatchedDirective::Built);
         assert_eq!(
             o.received_spf(),
             "pass (mx.example.net: domain of alice@example.com designates 192.0.2.1 as permitted \

@@ -101,7 +101,7 @@ fn run_suite(file: &str) -> (usize, Vec<Failure>, Vec<(String, String)>) {
                     test.get("explanation"),
                     outcome.explanation,
                     outcome.problem,
-                    outcome.mechanism
+                    outcome.mechanism()
                 )));
             }
         }

@@ -502,7 +502,7 @@ fn agrees_with_pyspf() {
                 ours.verdict,
                 ours.explanation,
                 ours.problem,
-                ours.mechanism,
+                ours.mechanism(),
                 Value::Object(case_zone)
             ));
         }
