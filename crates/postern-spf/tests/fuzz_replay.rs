@@ -12,6 +12,7 @@ mod replay;
 const TARGETS: &[(&str, replay::Harness)] = &[
     ("spf_record", postern_spf::__fuzz::spf_record),
     ("spf_macro", postern_spf::__fuzz::spf_macro),
+    ("spf_eval", postern_spf::__fuzz::spf_eval),
 ];
 
 #[test]
