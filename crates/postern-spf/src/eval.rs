@@ -1046,25 +1046,24 @@ fn fetch_record(
             format!("more than one SPF record at {domain}"),
         ));
     }
-    let Ok(text) = core::str::from_utf8(text) else {
-        return Ok(Effect::NoRecord(
-            Verdict::PermError,
-            format!("non-ASCII byte in the SPF record of {domain}"),
-        ));
-    };
     // The whole record is checked before anything is evaluated (RFC 7208 §4.6); its
-    // directives are kept with their domain-specs as ranges of the text.
+    // directives are kept with their domain-specs as ranges of the text. The scanner checks
+    // bytes (printable ASCII first), so the text needs no UTF-8 check.
     let (mut out, mut scratch) = (core::mem::take(cur.out), core::mem::take(cur.scratch));
     let mut self_include = false;
-    let base = text.as_ptr().addr();
-    let range = |s: &str| -> Span {
-        let start = u32::try_from(s.as_ptr().addr().wrapping_sub(base)).unwrap_or(u32::MAX);
-        let len = u32::try_from(s.len()).unwrap_or(0);
-        (start, start.saturating_add(len))
+    // Text for include domain-specs: the record's, checked as UTF-8 at the first include.
+    let mut record_str = None;
+    let range = |(start, end): (usize, usize)| -> Span {
+        let start_at = u32::try_from(start).unwrap_or(u32::MAX);
+        let len = u32::try_from(end.saturating_sub(start)).unwrap_or(0);
+        (start_at, start_at.saturating_add(len))
     };
     let checked = scan_record(text, |_, term| {
         if let TermRef::Directive(qualifier, mechanism) = term {
             if let MechanismRef::Include(spec) = mechanism {
+                let record_str =
+                    *record_str.get_or_insert_with(|| core::str::from_utf8(text).unwrap_or(""));
+                let spec = record_str.get(spec.0..spec.1).unwrap_or_default();
                 self_include =
                     self_include || includes_itself(subject, spec, domain, &mut out, &mut scratch);
             }
@@ -1091,6 +1090,10 @@ fn fetch_record(
                 end: directives.len(),
             })
         }
+        Err(_) if core::str::from_utf8(text).is_err() => Effect::NoRecord(
+            Verdict::PermError,
+            format!("non-ASCII byte in the SPF record of {domain}"),
+        ),
         Err(problem) => Effect::NoRecord(
             Verdict::PermError,
             format!("{problem} in the SPF record of {domain}"),

@@ -200,20 +200,31 @@ pub(crate) enum Piece<'a> {
     UrlSpace,
 }
 
-/// The token of `text` at `pos` and the offset after it (RFC 7208 §7.1); `None` at the end.
-/// Errors carry offsets relative to `base`.
+/// One token of macro text without its text: what [`next_token`] yields (a literal's text is
+/// the bytes it spans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token {
+    Literal,
+    Macro(Macro),
+    Percent,
+    Space,
+    UrlSpace,
+}
+
+/// The token of `bytes` at `pos` and the offset after it (RFC 7208 §7.1); `None` at the end.
+/// Errors carry offsets relative to `base`. The one tokenizer, on bytes: [`next_piece`]
+/// gives it the text of literals.
 #[allow(
     clippy::inline_always,
     reason = "its result (a token or an error) would otherwise go through memory on every token"
 )]
 #[inline(always)]
-pub(crate) fn next_piece(
-    text: &str,
+pub(crate) fn next_token(
+    bytes: &[u8],
     pos: usize,
     exp: bool,
     base: usize,
-) -> Result<Option<(Piece<'_>, usize)>, Error> {
-    let bytes = text.as_bytes();
+) -> Result<Option<(Token, usize)>, Error> {
     let Some(&first) = bytes.get(pos) else {
         return Ok(None);
     };
@@ -225,25 +236,49 @@ pub(crate) fn next_piece(
             .iter()
             .position(|&b| !is_literal_byte(b, exp))
             .unwrap_or(bytes.len().saturating_sub(pos));
-        let end = pos.saturating_add(len);
-        let literal = text.get(pos..end).unwrap_or_default();
-        return Ok(Some((Piece::Literal(literal), end)));
+        return Ok(Some((Token::Literal, pos.saturating_add(len))));
     }
     if first != b'%' {
         return Err(Error::syntax(offset, SyntaxProblem::BadByte(first)));
     }
     let after = pos.saturating_add(2);
     match bytes.get(pos.saturating_add(1)) {
-        Some(b'%') => Ok(Some((Piece::Percent, after))),
-        Some(b'_') => Ok(Some((Piece::Space, after))),
-        Some(b'-') => Ok(Some((Piece::UrlSpace, after))),
+        Some(b'%') => Ok(Some((Token::Percent, after))),
+        Some(b'_') => Ok(Some((Token::Space, after))),
+        Some(b'-') => Ok(Some((Token::UrlSpace, after))),
         Some(b'{') => {
             let (m, end) = macro_expand(bytes, after, exp)
                 .map_err(|problem| Error::syntax(offset, problem))?;
-            Ok(Some((Piece::Macro(m), end)))
+            Ok(Some((Token::Macro(m), end)))
         }
         _ => Err(Error::syntax(offset, SyntaxProblem::BadPercent)),
     }
+}
+
+/// The token of `text` at `pos` and the offset after it, as [`next_token`], with the text of
+/// a literal.
+#[allow(
+    clippy::inline_always,
+    reason = "its result (a token or an error) would otherwise go through memory on every token"
+)]
+#[inline(always)]
+pub(crate) fn next_piece(
+    text: &str,
+    pos: usize,
+    exp: bool,
+    base: usize,
+) -> Result<Option<(Piece<'_>, usize)>, Error> {
+    let Some((token, end)) = next_token(text.as_bytes(), pos, exp, base)? else {
+        return Ok(None);
+    };
+    let piece = match token {
+        Token::Literal => Piece::Literal(text.get(pos..end).unwrap_or_default()),
+        Token::Macro(m) => Piece::Macro(m),
+        Token::Percent => Piece::Percent,
+        Token::Space => Piece::Space,
+        Token::UrlSpace => Piece::UrlSpace,
+    };
+    Ok(Some((piece, end)))
 }
 
 /// `macro-letter transformers *delimiter "}"` from `pos` (just after `%{`): the macro and the
@@ -310,19 +345,28 @@ pub(crate) fn pieces(text: &str, exp: bool) -> impl Iterator<Item = Piece<'_>> {
     })
 }
 
-/// Checks macro text and returns its last token (`None` for empty text).
+/// Checks macro text.
 ///
 /// # Errors
 /// As [`MacroString::parse`], with offsets relative to `base`.
-pub(crate) fn check_macro_text(
-    text: &str,
+pub(crate) fn check_macro_text(text: &str, exp: bool, base: usize) -> Result<(), Error> {
+    check_macro_bytes(text.as_bytes(), exp, base).map(|_| ())
+}
+
+/// Checks macro text given as bytes and returns its last token and where that starts (`None`
+/// for empty text).
+///
+/// # Errors
+/// As [`MacroString::parse`], with offsets relative to `base`.
+pub(crate) fn check_macro_bytes(
+    bytes: &[u8],
     exp: bool,
     base: usize,
-) -> Result<Option<Piece<'_>>, Error> {
+) -> Result<Option<(Token, usize)>, Error> {
     let mut pos = 0usize;
     let mut last = None;
-    while let Some((piece, next)) = next_piece(text, pos, exp, base)? {
-        last = Some(piece);
+    while let Some((token, next)) = next_token(bytes, pos, exp, base)? {
+        last = Some((token, pos));
         pos = next;
     }
     Ok(last)
@@ -333,14 +377,18 @@ pub(crate) fn check_macro_text(
 pub(crate) fn is_domain_end(last: Option<Piece<'_>>) -> bool {
     match last {
         None => false,
-        Some(Piece::Literal(text)) => {
-            let text = text.strip_suffix('.').unwrap_or(text);
-            match text.rsplit_once('.') {
-                Some((_, top)) => is_toplabel(top),
-                None => false,
-            }
-        }
+        Some(Piece::Literal(text)) => literal_ends_domain(text.as_bytes()),
         Some(_) => true,
+    }
+}
+
+/// Whether a literal that ends a macro string is a `domain-end` (RFC 7208 §7.1): `.`, a top
+/// label and an optional `.`.
+pub(crate) fn literal_ends_domain(literal: &[u8]) -> bool {
+    let literal = literal.strip_suffix(b".").unwrap_or(literal);
+    match literal.iter().rposition(|&b| b == b'.') {
+        Some(dot) => is_toplabel_bytes(literal.get(dot.saturating_add(1)..).unwrap_or_default()),
+        None => false,
     }
 }
 
@@ -504,11 +552,15 @@ impl MacroString {
 
 /// `toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )`
 pub(crate) fn is_toplabel(label: &str) -> bool {
+    is_toplabel_bytes(label.as_bytes())
+}
+
+/// [`is_toplabel`] on bytes.
+fn is_toplabel_bytes(label: &[u8]) -> bool {
     // One pass: only alphanumerics and `-`; with a `-`, alphanumeric at both ends; without
     // one, at least one letter.
-    let bytes = label.as_bytes();
     let (mut alpha, mut dash) = (false, false);
-    for &b in bytes {
+    for &b in label {
         if b.is_ascii_alphabetic() {
             alpha = true;
         } else if b == b'-' {
@@ -518,8 +570,8 @@ pub(crate) fn is_toplabel(label: &str) -> bool {
         }
     }
     if dash {
-        bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-            && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+        label.first().is_some_and(u8::is_ascii_alphanumeric)
+            && label.last().is_some_and(u8::is_ascii_alphanumeric)
     } else {
         alpha
     }
