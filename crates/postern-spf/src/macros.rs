@@ -449,8 +449,8 @@ impl MacroString {
         // (`%{d01}` is `%{d1}`, delimiters come in one order).
         let mut canonical = String::with_capacity(text.len());
         let mut pos = 0usize;
-        while let Some((piece, next)) = next_piece(text, pos, exp, base)? {
-            if let Piece::Macro(m) = piece {
+        while let Some((token, next)) = next_token(text.as_bytes(), pos, exp, base)? {
+            if let Token::Macro(m) = token {
                 let _ = write_macro(m, &mut canonical);
             } else if let Some(written) = text.get(pos..next) {
                 canonical.push_str(written);
