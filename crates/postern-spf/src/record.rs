@@ -552,6 +552,37 @@ fn required_domain(rest: &[u8], offset: usize) -> Result<TextRange, Error> {
     }
 }
 
+/// How many alphanumerics `bytes` starts with: the first eight at once when there are eight.
+fn alphanumeric_len(bytes: &[u8]) -> usize {
+    let (head, rest) = match bytes.split_first_chunk::<8>() {
+        Some((head, rest)) => (u64::from_le_bytes(*head), rest),
+        None => {
+            return bytes
+                .iter()
+                .position(|b| !b.is_ascii_alphanumeric())
+                .unwrap_or(bytes.len());
+        }
+    };
+    // On the low seven bits of each byte (no carry between bytes): a digit, or a letter once
+    // bit 5 is set (only the two cases of a letter land in `a`-`z`); and no high bit.
+    let low = head & !HIGH;
+    let in_range = |v: u64, from: u8, to: u8| {
+        let at_least = v.wrapping_add(ONES * u64::from(0x80 - from));
+        let above = v.wrapping_add(ONES * u64::from(0x80 - to - 1));
+        at_least & !above
+    };
+    let lower = low | (ONES * 0x20);
+    let alphanumeric = (in_range(low, b'0', b'9') | in_range(lower, b'a', b'z')) & !head & HIGH;
+    let other = !alphanumeric & HIGH;
+    if other != 0 {
+        return (other.trailing_zeros() / 8) as usize;
+    }
+    8 + rest
+        .iter()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .unwrap_or(rest.len())
+}
+
 /// Whether a mechanism name (alphanumerics) is `word` (lower case), case-insensitively: on
 /// alphanumerics, setting bit 5 lower-cases letters and keeps digits.
 fn is_keyword<const N: usize>(name: &[u8], word: &[u8; N]) -> bool {
@@ -576,23 +607,22 @@ fn parse_term(term: &[u8], start: usize) -> Result<TermRef<TextRange>, Error> {
     };
     let after_q = term.get(name_start..).unwrap_or_default();
     // The mechanism name: alphanumerics after the qualifier.
-    let name_len = after_q
-        .iter()
-        .position(|&b| !b.is_ascii_alphanumeric())
-        .unwrap_or(after_q.len());
+    let name_len = alphanumeric_len(after_q);
     let name_end = name_start.saturating_add(name_len);
     // RFC 7208 §4.6.1: a modifier is `name "=" macro-string`; the name starts with ALPHA.
     // Its name bytes are those of a mechanism name and `-`, `_` and `.`: from the start of
     // the term, through a leading `-` (not a `+`, `~` or `?`).
-    let modifier_end = if name_start == 0 || term.first() == Some(&b'-') {
-        let more = term.get(name_end..).unwrap_or_default();
-        name_end.saturating_add(
-            more.iter()
-                .position(|&b| !is_name_byte(b))
-                .unwrap_or(more.len()),
-        )
-    } else {
-        0
+    let modifier_end = match term.get(name_end) {
+        _ if name_start == 1 && term.first() != Some(&b'-') => 0,
+        Some(b'-' | b'_' | b'.') => {
+            let more = term.get(name_end..).unwrap_or_default();
+            name_end.saturating_add(
+                more.iter()
+                    .position(|&b| !is_name_byte(b))
+                    .unwrap_or(more.len()),
+            )
+        }
+        _ => name_end,
     };
     if term.get(modifier_end) == Some(&b'=') {
         return modifier(term, start, modifier_end);
@@ -1091,6 +1121,19 @@ mod tests {
             let expected = bytes.get(..6).is_some_and(|v| v.eq_ignore_ascii_case(b"v=spf1"))
                 && bytes.get(6).is_none_or(|&b| b == b' ');
             proptest::prop_assert_eq!(is_spf_record(bytes), expected);
+        }
+
+        #[test]
+        fn alphanumeric_len_counts_the_leading_alphanumerics(
+            text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20),
+            letters in "[a-zA-Z0-9]{0,12}",
+        ) {
+            for bytes in [&text[..], letters.as_bytes(), &[letters.as_bytes(), &text].concat()] {
+                proptest::prop_assert_eq!(
+                    alphanumeric_len(bytes),
+                    bytes.iter().position(|b| !b.is_ascii_alphanumeric()).unwrap_or(bytes.len())
+                );
+            }
         }
 
         #[test]
