@@ -383,13 +383,23 @@ pub(crate) fn is_domain_end(last: Option<Piece<'_>>) -> bool {
 }
 
 /// Whether a literal that ends a macro string is a `domain-end` (RFC 7208 §7.1): `.`, a top
-/// label and an optional `.`.
+/// label and an optional `.`. One pass from the end: the top label is checked as it is found.
 pub(crate) fn literal_ends_domain(literal: &[u8]) -> bool {
     let literal = literal.strip_suffix(b".").unwrap_or(literal);
-    match literal.iter().rposition(|&b| b == b'.') {
-        Some(dot) => is_toplabel_bytes(literal.get(dot.saturating_add(1)..).unwrap_or_default()),
-        None => false,
+    let (mut alpha, mut dash) = (false, false);
+    for (at, &b) in literal.iter().enumerate().rev() {
+        if b.is_ascii_alphabetic() {
+            alpha = true;
+        } else if b == b'-' {
+            dash = true;
+        } else if b == b'.' {
+            let label = literal.get(at.saturating_add(1)..).unwrap_or_default();
+            return toplabel_shape(label, alpha, dash);
+        } else if !b.is_ascii_digit() {
+            return false;
+        }
     }
+    false
 }
 
 /// Expands validated macro text into `out` (RFC 7208 §7.3), with `scratch` as the buffer
@@ -569,6 +579,12 @@ fn is_toplabel_bytes(label: &[u8]) -> bool {
             return false;
         }
     }
+    toplabel_shape(label, alpha, dash)
+}
+
+/// Whether a label of alphanumerics and `-` (`alpha`: it has a letter, `dash`: a `-`) is a
+/// top label.
+fn toplabel_shape(label: &[u8], alpha: bool, dash: bool) -> bool {
     if dash {
         label.first().is_some_and(u8::is_ascii_alphanumeric)
             && label.last().is_some_and(u8::is_ascii_alphanumeric)
@@ -955,6 +971,19 @@ mod tests {
                 Err(Error::Syntax { offset, problem }),
                 "{text}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn domain_end_is_a_dot_and_a_top_label(literal in "[a-z0-9._%-]{0,12}") {
+            let bytes = literal.as_bytes();
+            let trimmed = bytes.strip_suffix(b".").unwrap_or(bytes);
+            let expected = trimmed
+                .iter()
+                .rposition(|&b| b == b'.')
+                .is_some_and(|dot| is_toplabel_bytes(&trimmed[dot + 1..]));
+            proptest::prop_assert_eq!(literal_ends_domain(bytes), expected);
         }
     }
 
