@@ -766,7 +766,8 @@ fn ipv6(bytes: &[u8]) -> Option<Ipv6Addr> {
 fn ipv6_prefix(bytes: &[u8]) -> (Option<Ipv6Addr>, usize) {
     // The byte at `i`; none at the end or at a `/`.
     let at = |i: usize| bytes.get(i).copied().filter(|&b| b != b'/');
-    let hex = |i: usize| match at(i).and_then(|b| HEX.get(usize::from(b))) {
+    // (A `/` is not a hex digit, `:` or `.`: where those are looked for, `bytes.get` will do.)
+    let hex = |i: usize| match bytes.get(i).and_then(|&b| HEX.get(usize::from(b))) {
         Some(&value @ 0..=15) => Some(u16::from(value)),
         _ => None,
     };
@@ -784,7 +785,7 @@ fn ipv6_prefix(bytes: &[u8]) -> (Option<Ipv6Addr>, usize) {
         }
     };
     let mut i = 0usize;
-    if at(0) == Some(b':') && at(1) == Some(b':') {
+    if bytes.starts_with(b"::") {
         gap = true;
         i = 2;
     }
@@ -802,7 +803,7 @@ fn ipv6_prefix(bytes: &[u8]) -> (Option<Ipv6Addr>, usize) {
             value = (value << 4) | digit;
             i += 1;
         }
-        if at(i) == Some(b'.') {
+        if bytes.get(i) == Some(&b'.') {
             // A trailing dotted quad takes the place of the last two groups.
             if groups > 6 {
                 return (None, i);
@@ -827,7 +828,7 @@ fn ipv6_prefix(bytes: &[u8]) -> (Option<Ipv6Addr>, usize) {
             None => break,
             Some(b':') => {
                 i += 1;
-                if at(i) == Some(b':') {
+                if bytes.get(i) == Some(&b':') {
                     if gap {
                         return (None, i);
                     }
