@@ -360,6 +360,15 @@ fn record_text(cache: &Cache, loaded: Loaded) -> &[u8] {
     }
 }
 
+/// A byte range of record text as stored (a TXT record is at most 64 KiB, far below
+/// `u32::MAX`).
+fn to_span((start, end): (usize, usize)) -> Span {
+    (
+        u32::try_from(start).unwrap_or(u32::MAX),
+        u32::try_from(end).unwrap_or(u32::MAX),
+    )
+}
+
 /// A byte range of checked record text (a stored domain-spec) as text.
 fn spec_text(bytes: &[u8], (start, end): Span) -> &str {
     bytes
@@ -1082,29 +1091,19 @@ fn fetch_record(
             format!("more than one SPF record at {domain}"),
         ));
     }
-    let Ok(text) = core::str::from_utf8(text) else {
-        return Ok(Effect::NoRecord(
-            Verdict::PermError,
-            format!("non-ASCII byte in the SPF record of {domain}"),
-        ));
-    };
     // The whole record is checked before anything is evaluated (RFC 7208 §4.6); its
-    // directives are kept with their domain-specs as ranges of the text.
+    // directives are kept with their domain-specs as ranges of the text. The scanner checks
+    // bytes (printable ASCII first), so the text needs no UTF-8 check.
     let (mut out, mut scratch) = (core::mem::take(cur.out), core::mem::take(cur.scratch));
     let mut self_include = false;
-    let base = text.as_ptr().addr();
-    let range = |s: &str| -> Span {
-        let start = u32::try_from(s.as_ptr().addr().wrapping_sub(base)).unwrap_or(u32::MAX);
-        let len = u32::try_from(s.len()).unwrap_or(0);
-        (start, start.saturating_add(len))
-    };
     let checked = scan_record(text, |_, term| {
         if let TermRef::Directive(qualifier, mechanism) = term {
             if let MechanismRef::Include(spec) = mechanism {
+                let spec = spec_text(text, to_span(spec));
                 self_include =
                     self_include || includes_itself(subject, spec, domain, &mut out, &mut scratch);
             }
-            directives.push((qualifier, mechanism.map(range)));
+            directives.push((qualifier, mechanism.map(to_span)));
         }
     });
     (*cur.out, *cur.scratch) = (out, scratch);
@@ -1121,22 +1120,19 @@ fn fetch_record(
                 cur.count_term()?;
             }
             // Answers and records are far fewer than `u32::MAX` (the cache grows by one
-            // answer per query, at most a few dozen), as are record offsets (a TXT record is
-            // at most 64 KiB).
-            let span = |(start, end): (usize, usize)| {
-                (
-                    u32::try_from(start).unwrap_or(u32::MAX),
-                    u32::try_from(end).unwrap_or(u32::MAX),
-                )
-            };
+            // answer per query, at most a few dozen).
             Effect::Record(Loaded {
                 entry: u32::try_from(entry).unwrap_or(u32::MAX),
                 index: u32::try_from(index).unwrap_or(u32::MAX),
-                redirect: modifiers.redirect.map(span),
-                exp: modifiers.exp.map(span),
+                redirect: modifiers.redirect.map(to_span),
+                exp: modifiers.exp.map(to_span),
                 end: directives.len(),
             })
         }
+        Err(_) if core::str::from_utf8(text).is_err() => Effect::NoRecord(
+            Verdict::PermError,
+            format!("non-ASCII byte in the SPF record of {domain}"),
+        ),
         Err(problem) => Effect::NoRecord(
             Verdict::PermError,
             format!("{problem} in the SPF record of {domain}"),

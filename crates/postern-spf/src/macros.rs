@@ -200,20 +200,31 @@ pub(crate) enum Piece<'a> {
     UrlSpace,
 }
 
-/// The token of `text` at `pos` and the offset after it (RFC 7208 §7.1); `None` at the end.
-/// Errors carry offsets relative to `base`.
+/// One token of macro text without its text: what [`next_token`] yields (a literal's text is
+/// the bytes it spans).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token {
+    Literal,
+    Macro(Macro),
+    Percent,
+    Space,
+    UrlSpace,
+}
+
+/// The token of `bytes` at `pos` and the offset after it (RFC 7208 §7.1); `None` at the end.
+/// Errors carry offsets relative to `base`. The one tokenizer, on bytes: [`next_piece`]
+/// gives it the text of literals.
 #[allow(
     clippy::inline_always,
     reason = "its result (a token or an error) would otherwise go through memory on every token"
 )]
 #[inline(always)]
-pub(crate) fn next_piece(
-    text: &str,
+pub(crate) fn next_token(
+    bytes: &[u8],
     pos: usize,
     exp: bool,
     base: usize,
-) -> Result<Option<(Piece<'_>, usize)>, Error> {
-    let bytes = text.as_bytes();
+) -> Result<Option<(Token, usize)>, Error> {
     let Some(&first) = bytes.get(pos) else {
         return Ok(None);
     };
@@ -225,25 +236,49 @@ pub(crate) fn next_piece(
             .iter()
             .position(|&b| !is_literal_byte(b, exp))
             .unwrap_or(bytes.len().saturating_sub(pos));
-        let end = pos.saturating_add(len);
-        let literal = text.get(pos..end).unwrap_or_default();
-        return Ok(Some((Piece::Literal(literal), end)));
+        return Ok(Some((Token::Literal, pos.saturating_add(len))));
     }
     if first != b'%' {
         return Err(Error::syntax(offset, SyntaxProblem::BadByte(first)));
     }
     let after = pos.saturating_add(2);
     match bytes.get(pos.saturating_add(1)) {
-        Some(b'%') => Ok(Some((Piece::Percent, after))),
-        Some(b'_') => Ok(Some((Piece::Space, after))),
-        Some(b'-') => Ok(Some((Piece::UrlSpace, after))),
+        Some(b'%') => Ok(Some((Token::Percent, after))),
+        Some(b'_') => Ok(Some((Token::Space, after))),
+        Some(b'-') => Ok(Some((Token::UrlSpace, after))),
         Some(b'{') => {
             let (m, end) = macro_expand(bytes, after, exp)
                 .map_err(|problem| Error::syntax(offset, problem))?;
-            Ok(Some((Piece::Macro(m), end)))
+            Ok(Some((Token::Macro(m), end)))
         }
         _ => Err(Error::syntax(offset, SyntaxProblem::BadPercent)),
     }
+}
+
+/// The token of `text` at `pos` and the offset after it, as [`next_token`], with the text of
+/// a literal.
+#[allow(
+    clippy::inline_always,
+    reason = "its result (a token or an error) would otherwise go through memory on every token"
+)]
+#[inline(always)]
+pub(crate) fn next_piece(
+    text: &str,
+    pos: usize,
+    exp: bool,
+    base: usize,
+) -> Result<Option<(Piece<'_>, usize)>, Error> {
+    let Some((token, end)) = next_token(text.as_bytes(), pos, exp, base)? else {
+        return Ok(None);
+    };
+    let piece = match token {
+        Token::Literal => Piece::Literal(text.get(pos..end).unwrap_or_default()),
+        Token::Macro(m) => Piece::Macro(m),
+        Token::Percent => Piece::Percent,
+        Token::Space => Piece::Space,
+        Token::UrlSpace => Piece::UrlSpace,
+    };
+    Ok(Some((piece, end)))
 }
 
 /// `macro-letter transformers *delimiter "}"` from `pos` (just after `%{`): the macro and the
@@ -300,25 +335,9 @@ fn macro_expand(bytes: &[u8], pos: usize, exp: bool) -> Result<(Macro, usize), S
     Ok((m, i.saturating_add(1)))
 }
 
-/// Whether text has a `%` (so macros or escapes): eight bytes at a time, as domain-specs
-/// are too short for a vector search to pay for its setup.
+/// Whether text has a `%` (so macros or escapes).
 pub(crate) fn has_percent(text: &str) -> bool {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    const PERCENTS: u64 = u64::from_le_bytes([b'%'; 8]);
-    let mut chunks = text.as_bytes().chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        // A zero byte where the word has a `%`.
-        let x = u64::from_le_bytes(word) ^ PERCENTS;
-        if x.wrapping_sub(ONES) & !x & HIGH != 0 {
-            return true;
-        }
-    }
-    // Not `contains`: a call to the vector search for at most seven bytes.
-    #[allow(clippy::manual_contains, reason = "see above")]
-    chunks.remainder().iter().any(|&b| b == b'%')
+    crate::record::find_byte(text.as_bytes(), b'%').is_some()
 }
 
 /// The tokens of already validated macro text, in order (stops early on invalid text).
@@ -331,19 +350,28 @@ pub(crate) fn pieces(text: &str, exp: bool) -> impl Iterator<Item = Piece<'_>> {
     })
 }
 
-/// Checks macro text and returns its last token (`None` for empty text).
+/// Checks macro text.
 ///
 /// # Errors
 /// As [`MacroString::parse`], with offsets relative to `base`.
-pub(crate) fn check_macro_text(
-    text: &str,
+pub(crate) fn check_macro_text(text: &str, exp: bool, base: usize) -> Result<(), Error> {
+    check_macro_bytes(text.as_bytes(), exp, base).map(|_| ())
+}
+
+/// Checks macro text given as bytes and returns its last token and where that starts (`None`
+/// for empty text).
+///
+/// # Errors
+/// As [`MacroString::parse`], with offsets relative to `base`.
+pub(crate) fn check_macro_bytes(
+    bytes: &[u8],
     exp: bool,
     base: usize,
-) -> Result<Option<Piece<'_>>, Error> {
+) -> Result<Option<(Token, usize)>, Error> {
     let mut pos = 0usize;
     let mut last = None;
-    while let Some((piece, next)) = next_piece(text, pos, exp, base)? {
-        last = Some(piece);
+    while let Some((token, next)) = next_token(bytes, pos, exp, base)? {
+        last = Some((token, pos));
         pos = next;
     }
     Ok(last)
@@ -354,15 +382,29 @@ pub(crate) fn check_macro_text(
 pub(crate) fn is_domain_end(last: Option<Piece<'_>>) -> bool {
     match last {
         None => false,
-        Some(Piece::Literal(text)) => {
-            let text = text.strip_suffix('.').unwrap_or(text);
-            match text.rsplit_once('.') {
-                Some((_, top)) => is_toplabel(top),
-                None => false,
-            }
-        }
+        Some(Piece::Literal(text)) => literal_ends_domain(text.as_bytes()),
         Some(_) => true,
     }
+}
+
+/// Whether a literal that ends a macro string is a `domain-end` (RFC 7208 §7.1): `.`, a top
+/// label and an optional `.`. One pass from the end: the top label is checked as it is found.
+pub(crate) fn literal_ends_domain(literal: &[u8]) -> bool {
+    let literal = literal.strip_suffix(b".").unwrap_or(literal);
+    let (mut alpha, mut dash) = (false, false);
+    for (at, &b) in literal.iter().enumerate().rev() {
+        if b.is_ascii_alphabetic() {
+            alpha = true;
+        } else if b == b'-' {
+            dash = true;
+        } else if b == b'.' {
+            let label = literal.get(at.saturating_add(1)..).unwrap_or_default();
+            return toplabel_shape(label, alpha, dash);
+        } else if !b.is_ascii_digit() {
+            return false;
+        }
+    }
+    false
 }
 
 /// Expands validated macro text into `out` (RFC 7208 §7.3), with `scratch` as the buffer
@@ -422,8 +464,8 @@ impl MacroString {
         // (`%{d01}` is `%{d1}`, delimiters come in one order).
         let mut canonical = String::with_capacity(text.len());
         let mut pos = 0usize;
-        while let Some((piece, next)) = next_piece(text, pos, exp, base)? {
-            if let Piece::Macro(m) = piece {
+        while let Some((token, next)) = next_token(text.as_bytes(), pos, exp, base)? {
+            if let Token::Macro(m) = token {
                 let _ = write_macro(m, &mut canonical);
             } else if let Some(written) = text.get(pos..next) {
                 canonical.push_str(written);
@@ -525,11 +567,15 @@ impl MacroString {
 
 /// `toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )`
 pub(crate) fn is_toplabel(label: &str) -> bool {
+    is_toplabel_bytes(label.as_bytes())
+}
+
+/// [`is_toplabel`] on bytes.
+fn is_toplabel_bytes(label: &[u8]) -> bool {
     // One pass: only alphanumerics and `-`; with a `-`, alphanumeric at both ends; without
     // one, at least one letter.
-    let bytes = label.as_bytes();
     let (mut alpha, mut dash) = (false, false);
-    for &b in bytes {
+    for &b in label {
         if b.is_ascii_alphabetic() {
             alpha = true;
         } else if b == b'-' {
@@ -538,9 +584,15 @@ pub(crate) fn is_toplabel(label: &str) -> bool {
             return false;
         }
     }
+    toplabel_shape(label, alpha, dash)
+}
+
+/// Whether a label of alphanumerics and `-` (`alpha`: it has a letter, `dash`: a `-`) is a
+/// top label.
+fn toplabel_shape(label: &[u8], alpha: bool, dash: bool) -> bool {
     if dash {
-        bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-            && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+        label.first().is_some_and(u8::is_ascii_alphanumeric)
+            && label.last().is_some_and(u8::is_ascii_alphanumeric)
     } else {
         alpha
     }
@@ -956,11 +1008,6 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn has_percent_finds_any_percent(text in "[a-z.%]{0,40}") {
-            proptest::prop_assert_eq!(has_percent(&text), text.contains('%'));
-        }
-
-        #[test]
         fn checked_text_keeps_the_canonical_form_parse_gives(
             text in r"([a-z.]{0,4}(%\{[slodipvhSLODIPVH]0?[0-9]{0,3}[rR]?[-.+,/_=]{0,4}\}|%%|%_|%-)?){0,4}"
         ) {
@@ -968,6 +1015,17 @@ mod tests {
                 let parsed = MacroString::parse(&text, false).unwrap_or_default();
                 proptest::prop_assert_eq!(MacroString::from_checked(&text), parsed);
             }
+        }
+
+        #[test]
+        fn domain_end_is_a_dot_and_a_top_label(literal in "[a-z0-9._%-]{0,12}") {
+            let bytes = literal.as_bytes();
+            let trimmed = bytes.strip_suffix(b".").unwrap_or(bytes);
+            let expected = trimmed
+                .iter()
+                .rposition(|&b| b == b'.')
+                .is_some_and(|dot| is_toplabel_bytes(&trimmed[dot + 1..]));
+            proptest::prop_assert_eq!(literal_ends_domain(bytes), expected);
         }
     }
 

@@ -4,7 +4,7 @@ use core::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::error::{Error, SyntaxProblem};
-use crate::macros::{MacroString, Piece, check_macro_text, is_domain_end};
+use crate::macros::{MacroString, Token, check_macro_bytes, literal_ends_domain};
 
 /// The result a directive gives when its mechanism matches (RFC 7208 §4.6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,9 +147,17 @@ pub(crate) const VERSION_LEN: usize = 6;
 /// Whether `text` is an SPF version 1 record: `v=spf1` followed by a space or the end
 /// (RFC 7208 §4.5), compared case-insensitively.
 pub fn is_spf_record(text: &[u8]) -> bool {
-    text.get(..6)
-        .is_some_and(|v| v.eq_ignore_ascii_case(b"v=spf1"))
-        && text.get(6).is_none_or(|&b| b == b' ')
+    // The six bytes as one number; setting bit 5 of the letters lower-cases exactly the two
+    // cases of each (`=` and `1` compare as they are).
+    let Some(version) = text.get(..6) else {
+        return false;
+    };
+    let mut word = [0u8; 8];
+    if let Some(head) = word.get_mut(..6) {
+        head.copy_from_slice(version);
+    }
+    let lower = u64::from_le_bytes(word) | u64::from_le_bytes(*b"\x20\0\x20\x20\x20\0\0\0");
+    lower == u64::from_le_bytes(*b"v=spf1\0\0") && text.get(6).is_none_or(|&b| b == b' ')
 }
 
 impl Record {
@@ -160,7 +168,10 @@ impl Record {
     /// error makes the result permerror (RFC 7208 §4.6).
     pub fn parse(text: &str) -> Result<Self, Error> {
         let mut terms = Vec::with_capacity(8);
-        scan_record(text, |_, term| terms.push(term.to_owned_term()))?;
+        scan_record(text.as_bytes(), |_, term| {
+            let term = term.map(|(start, end)| text.get(start..end).unwrap_or_default());
+            terms.push(term.to_owned_term());
+        })?;
         Ok(Self { terms })
     }
 
@@ -233,6 +244,7 @@ impl<S> MechanismRef<S> {
 }
 
 impl MechanismRef<&str> {
+    #[inline]
     pub(crate) fn to_owned_mechanism(self) -> Mechanism {
         let spec = |s: &str| MacroString::from_checked(s);
         match self {
@@ -254,16 +266,38 @@ impl MechanismRef<&str> {
     }
 }
 
-/// A term as written, borrowing the record text (already checked).
+/// A term as written, its domain-specs (and modifier names and values) as `S`: byte ranges
+/// of the record text from the scanner, text borrowed from it for [`Record::parse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TermRef<'a> {
-    Directive(Qualifier, MechanismRef<&'a str>),
-    Redirect(&'a str),
-    Exp(&'a str),
-    Unknown { name: &'a str, value: &'a str },
+pub(crate) enum TermRef<S> {
+    Directive(Qualifier, MechanismRef<S>),
+    Redirect(S),
+    Exp(S),
+    Unknown { name: S, value: S },
 }
 
-impl TermRef<'_> {
+/// A byte range of record text, as the scanner hands it out: `(start, end)`.
+pub(crate) type TextRange = (usize, usize);
+
+impl<S> TermRef<S> {
+    /// The same term with each range (or text) mapped by `f`.
+    pub(crate) fn map<T>(self, mut f: impl FnMut(S) -> T) -> TermRef<T> {
+        match self {
+            Self::Directive(qualifier, mechanism) => {
+                TermRef::Directive(qualifier, mechanism.map(f))
+            }
+            Self::Redirect(d) => TermRef::Redirect(f(d)),
+            Self::Exp(d) => TermRef::Exp(f(d)),
+            Self::Unknown { name, value } => TermRef::Unknown {
+                name: f(name),
+                value: f(value),
+            },
+        }
+    }
+}
+
+impl TermRef<&str> {
+    #[inline]
     pub(crate) fn to_owned_term(self) -> Term {
         match self {
             Self::Directive(qualifier, mechanism) => Term::Directive(Directive {
@@ -283,51 +317,79 @@ impl TermRef<'_> {
 /// Where the `redirect=` and `exp=` values of a checked record are (byte ranges).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Modifiers {
-    pub(crate) redirect: Option<(usize, usize)>,
-    pub(crate) exp: Option<(usize, usize)>,
+    pub(crate) redirect: Option<TextRange>,
+    pub(crate) exp: Option<TextRange>,
+}
+
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
+
+/// Eight bytes as a little-endian word (`chunk` has eight bytes; shorter ones read as zero).
+fn word(chunk: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    if let Some(bytes) = chunk.get(..8) {
+        word.copy_from_slice(bytes);
+    }
+    u64::from_le_bytes(word)
+}
+
+/// The last eight bytes of `bytes` as a word, when it has at least eight and its length is
+/// not a multiple of eight: the bytes a word-at-a-time loop leaves over, with some it already
+/// saw before them.
+fn tail_word(bytes: &[u8]) -> Option<u64> {
+    if bytes.len().is_multiple_of(8) {
+        return None;
+    }
+    let start = bytes.len().checked_sub(8)?;
+    Some(word(bytes.get(start..)?))
 }
 
 /// Whether every byte is printable US-ASCII (RFC 7208 §3.1): eight bytes at a time.
 fn all_printable(bytes: &[u8]) -> bool {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A byte below 0x20 (borrow into its high bit), or at 0x7f and above (the high bit of the
+    // byte or of the byte plus one).
+    let bad = |x: u64| (x.wrapping_sub(ONES * 0x20) & !x) | x | x.wrapping_add(ONES);
     let mut chunks = bytes.chunks_exact(8);
-    let mut bad = 0u64;
+    let mut found = 0u64;
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_ne_bytes(word);
-        // A byte below 0x20 (borrow into its high bit), or at 0x7f and above (the high bit
-        // of the byte or of the byte plus one).
-        bad |= (x.wrapping_sub(ONES * 0x20) & !x) | x | x.wrapping_add(ONES);
+        found |= bad(word(chunk));
     }
-    bad & HIGH == 0 && chunks.remainder().iter().all(|b| (0x20..=0x7e).contains(b))
+    match tail_word(bytes) {
+        Some(tail) => (found | bad(tail)) & HIGH == 0,
+        None => found & HIGH == 0 && chunks.remainder().iter().all(|b| (0x20..=0x7e).contains(b)),
+    }
 }
 
-/// Where the first space is: eight bytes at a time (terms are short, too short for a
+/// Where the first `needle` is: eight bytes at a time (terms are short, too short for a
 /// vector search to pay for its setup).
-fn find_space(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
-    const SPACES: u64 = u64::from_le_bytes([b' '; 8]);
+#[inline]
+pub(crate) fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
+    // A zero byte where the word has the needle (the lowest one found is exact).
+    let zero = |x: u64| {
+        let x = x ^ (ONES * u64::from(needle));
+        x.wrapping_sub(ONES) & !x & HIGH
+    };
     let mut chunks = bytes.chunks_exact(8);
     let mut offset = 0usize;
     for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        // A zero byte where the word has a space (the lowest one is exact).
-        let x = u64::from_le_bytes(word) ^ SPACES;
-        let found = x.wrapping_sub(ONES) & !x & HIGH;
+        let found = zero(word(chunk));
         if found != 0 {
             return Some(offset + (found.trailing_zeros() / 8) as usize);
         }
         offset += 8;
     }
-    chunks
-        .remainder()
-        .iter()
-        .position(|&b| b == b' ')
-        .map(|at| offset + at)
+    match tail_word(bytes) {
+        // Its first bytes were searched already: what it finds is in the remainder.
+        Some(tail) => {
+            let found = zero(tail);
+            (found != 0).then(|| bytes.len() - 8 + (found.trailing_zeros() / 8) as usize)
+        }
+        None => chunks
+            .remainder()
+            .iter()
+            .position(|&b| b == needle)
+            .map(|at| offset + at),
+    }
 }
 
 /// The next term of record text at or after `pos`: its byte range; `None` at the end
@@ -336,17 +398,17 @@ fn next_term(bytes: &[u8], pos: usize) -> Option<(usize, usize)> {
     let rest = bytes.get(pos..)?;
     let skip = rest.iter().position(|&b| b != b' ')?;
     let start = pos.saturating_add(skip);
-    let len = find_space(bytes.get(start..)?).unwrap_or(bytes.len().saturating_sub(start));
+    let len = find_byte(bytes.get(start..)?, b' ').unwrap_or(bytes.len().saturating_sub(start));
     Some((start, start.saturating_add(len)))
 }
 
 /// Checks a whole record, `v=spf1` included, calling `each` with every term and its offset
-/// in order; the one parser behind [`Record::parse`] and the evaluator.
-pub(crate) fn scan_record<'a>(
-    text: &'a str,
-    mut each: impl FnMut(usize, TermRef<'a>),
+/// in order; the one parser behind [`Record::parse`] and the evaluator. It reads bytes (the
+/// printable-ASCII check comes first), so the evaluator needs no UTF-8 check of the record.
+pub(crate) fn scan_record(
+    bytes: &[u8],
+    mut each: impl FnMut(usize, TermRef<TextRange>),
 ) -> Result<Modifiers, Error> {
-    let bytes = text.as_bytes();
     if !all_printable(bytes) {
         let pos = bytes
             .iter()
@@ -362,12 +424,7 @@ pub(crate) fn scan_record<'a>(
     let mut pos = VERSION_LEN;
     while let Some((start, end)) = next_term(bytes, pos) {
         pos = end;
-        let term_text = text.get(start..end).unwrap_or_default();
-        let term = match quick_term(term_text) {
-            Some(term) => term,
-            None => parse_term(term_text, start)?,
-        };
-        let value_at = |value: &str| (end.saturating_sub(value.len()), end);
+        let term = parse_term(bytes.get(start..end).unwrap_or_default(), start)?;
         match term {
             TermRef::Directive(..) => {}
             TermRef::Redirect(value) | TermRef::Exp(value) => {
@@ -379,11 +436,12 @@ pub(crate) fn scan_record<'a>(
                 if slot.is_some() {
                     return Err(Error::syntax(start, SyntaxProblem::DuplicateModifier));
                 }
-                *slot = Some(value_at(value));
+                *slot = Some(value);
             }
             TermRef::Unknown { name, .. } => {
                 // The reference implementation (pyspf) rejects any modifier given twice;
                 // names of unknown modifiers compare exactly, as there.
+                let name = bytes.get(name.0..name.1).unwrap_or_default();
                 if earlier_modifier(bytes.get(..start).unwrap_or_default(), name) {
                     return Err(Error::syntax(start, SyntaxProblem::DuplicateModifier));
                 }
@@ -395,14 +453,12 @@ pub(crate) fn scan_record<'a>(
 }
 
 /// Whether checked record text before a term has a modifier named exactly `name`.
-fn earlier_modifier(before: &[u8], name: &str) -> bool {
+fn earlier_modifier(before: &[u8], name: &[u8]) -> bool {
     let mut pos = VERSION_LEN;
     while let Some((start, end)) = next_term(before, pos) {
         pos = end;
         let term = before.get(start..end).unwrap_or_default();
-        if term.len() > name.len()
-            && term.starts_with(name.as_bytes())
-            && term.get(name.len()) == Some(&b'=')
+        if term.len() > name.len() && term.starts_with(name) && term.get(name.len()) == Some(&b'=')
         {
             return true;
         }
@@ -418,249 +474,301 @@ fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')
 }
 
-fn domain_spec(text: &str, offset: usize) -> Result<&str, Error> {
-    if text.is_empty() {
+/// `domain-spec` (RFC 7208 §7.1) that starts at `offset` in the record: its byte range.
+fn domain_spec(spec: &[u8], offset: usize) -> Result<TextRange, Error> {
+    if spec.is_empty() {
         return Err(syntax(offset, SyntaxProblem::MissingDomain));
     }
     // Most domain-specs are plain names: one literal (a term has no spaces or controls).
-    let last = if text.as_bytes().contains(&b'%') {
-        check_macro_text(text, false, offset)?
+    let domain_end = if find_byte(spec, b'%').is_none() {
+        literal_ends_domain(spec)
     } else {
-        Some(Piece::Literal(text))
+        match check_macro_bytes(spec, false, offset)? {
+            Some((Token::Literal, at)) => literal_ends_domain(spec.get(at..).unwrap_or_default()),
+            Some(_) => true,
+            None => false,
+        }
     };
-    if !is_domain_end(last) {
+    if !domain_end {
         return Err(syntax(offset, SyntaxProblem::BadDomainEnd));
     }
-    Ok(text)
+    Ok((offset, offset.saturating_add(spec.len())))
 }
 
 /// A CIDR length: `"0" / %x31-39 *DIGIT` up to `max` (RFC 7208 §5.6).
-fn cidr_length(digits: &str, max: u8, offset: usize) -> Result<u8, Error> {
-    let bad = || syntax(offset, SyntaxProblem::BadCidr);
-    let bytes = digits.as_bytes();
-    if bytes.is_empty() || bytes.len() > 3 || (bytes.len() > 1 && bytes.first() == Some(&b'0')) {
-        return Err(bad());
-    }
-    let mut n = 0u16;
-    for &b in bytes {
-        if !b.is_ascii_digit() {
-            return Err(bad());
-        }
-        n = n * 10 + u16::from(b - b'0');
-    }
-    match u8::try_from(n) {
-        Ok(n) if n <= max => Ok(n),
-        _ => Err(bad()),
+fn cidr_length(digits: &[u8], max: u8, offset: usize) -> Result<u8, Error> {
+    let digit = |b: u8| b.is_ascii_digit().then(|| u16::from(b - b'0'));
+    let value = match *digits {
+        [a] => digit(a),
+        // No leading zeros.
+        [a @ b'1'..=b'9', b] => digit(b).map(|b| u16::from(a - b'0') * 10 + b),
+        [a @ b'1'..=b'9', b, c] => digit(b)
+            .zip(digit(c))
+            .map(|(b, c)| u16::from(a - b'0') * 100 + b * 10 + c),
+        _ => None,
+    };
+    match value {
+        Some(n) if n <= u16::from(max) => Ok(u8::try_from(n).unwrap_or(max)),
+        _ => Err(syntax(offset, SyntaxProblem::BadCidr)),
     }
 }
 
 /// Splits a trailing `/digits` off `text`.
-fn split_cidr(text: &str) -> Option<(&str, &str)> {
-    let slash = text.bytes().rposition(|b| b == b'/')?;
+fn split_cidr(text: &[u8]) -> Option<(&[u8], &[u8])> {
+    let slash = text.iter().rposition(|&b| b == b'/')?;
     let (head, digits) = (text.get(..slash)?, text.get(slash.saturating_add(1)..)?);
-    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some((head, digits))
+    (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit)).then_some((head, digits))
 }
 
 /// `[":" domain-spec] [dual-cidr-length]` after `a` or `mx`.
-fn a_or_mx_args(rest: &str, offset: usize) -> Result<(Option<&str>, DualCidr), Error> {
+fn a_or_mx_args(rest: &[u8], offset: usize) -> Result<(Option<TextRange>, DualCidr), Error> {
     let mut cidr = DualCidr::default();
     let mut head = rest;
     if let Some((h, digits)) = split_cidr(head)
-        && let Some(h2) = h.strip_suffix('/')
+        && let Some(h2) = h.strip_suffix(b"/")
     {
         cidr.v6 = Some(cidr_length(digits, 128, offset.saturating_add(h2.len()))?);
         head = h2;
     }
     if let Some((h, digits)) = split_cidr(head)
-        && !h.ends_with('/')
+        && !h.ends_with(b"/")
     {
         cidr.v4 = Some(cidr_length(digits, 32, offset.saturating_add(h.len()))?);
         head = h;
     }
-    let domain = match head.strip_prefix(':') {
-        Some(spec) => Some(domain_spec(spec, offset.saturating_add(1))?),
-        None if head.is_empty() => None,
-        None => return Err(syntax(offset, SyntaxProblem::UnexpectedArgument)),
+    let domain = match head.split_first() {
+        Some((b':', spec)) => Some(domain_spec(spec, offset.saturating_add(1))?),
+        None => None,
+        Some(_) => return Err(syntax(offset, SyntaxProblem::UnexpectedArgument)),
     };
     Ok((domain, cidr))
 }
 
-fn required_domain(rest: &str, offset: usize) -> Result<&str, Error> {
-    match rest.strip_prefix(':') {
-        Some(spec) => domain_spec(spec, offset.saturating_add(1)),
-        None if rest.is_empty() => Err(syntax(offset, SyntaxProblem::MissingDomain)),
-        None => Err(syntax(offset, SyntaxProblem::UnexpectedArgument)),
+fn required_domain(rest: &[u8], offset: usize) -> Result<TextRange, Error> {
+    match rest.split_first() {
+        Some((b':', spec)) => domain_spec(spec, offset.saturating_add(1)),
+        None => Err(syntax(offset, SyntaxProblem::MissingDomain)),
+        Some(_) => Err(syntax(offset, SyntaxProblem::UnexpectedArgument)),
     }
 }
 
-/// The usual, well-formed terms (`ip4`, `ip6`, `all`, `include`, `exists`, bare `a` and
-/// `mx`, `redirect=`, `exp=`) recognised by their first bytes, their arguments read by the
-/// general parser's functions; `None` for anything else or anything wrong, which
-/// [`parse_term`] then decides (with the error and its position). Whatever it returns,
-/// [`parse_term`] returns too (a property test checks it).
-fn quick_term(term: &str) -> Option<TermRef<'_>> {
-    let bytes = term.as_bytes();
-    let (qualifier, body) = match bytes.split_first() {
-        Some((b'-', rest)) => (Qualifier::Fail, rest),
-        Some((b'~', rest)) => (Qualifier::SoftFail, rest),
-        Some((b'?', rest)) => (Qualifier::Neutral, rest),
-        Some((b'+', rest)) => (Qualifier::Pass, rest),
-        _ => (Qualifier::Pass, bytes),
-    };
-    let has_prefix = body.len() != bytes.len();
-    // The text after a keyword of `len` bytes (and its separator).
-    let after = |len: usize| term.get(bytes.len().saturating_sub(body.len()).saturating_add(len)..);
-    let keyword = |word: &[u8]| {
-        body.get(..word.len())
-            .is_some_and(|b| b.eq_ignore_ascii_case(word))
-    };
-    // The general parser's own functions for the arguments: only the dispatch is quicker.
-    let mechanism = match body.first().map(u8::to_ascii_lowercase)? {
-        b'i' if keyword(b"ip4:") => ip4_mechanism(after(3)?, 0).ok()?,
-        b'i' if keyword(b"ip6:") => ip6_mechanism(after(3)?, 0).ok()?,
-        b'i' if keyword(b"include:") => MechanismRef::Include(domain_spec(after(8)?, 0).ok()?),
-        b'e' if keyword(b"exists:") => MechanismRef::Exists(domain_spec(after(7)?, 0).ok()?),
-        b'a' if body.len() == 3 && keyword(b"all") => MechanismRef::All,
-        b'a' if body.len() == 1 => MechanismRef::A(None, DualCidr::default()),
-        b'm' if body.len() == 2 && keyword(b"mx") => MechanismRef::Mx(None, DualCidr::default()),
-        b'r' if !has_prefix && keyword(b"redirect=") => {
-            return Some(TermRef::Redirect(domain_spec(after(9)?, 0).ok()?));
+/// How many alphanumerics `bytes` starts with: the first eight at once when there are eight.
+fn alphanumeric_len(bytes: &[u8]) -> usize {
+    let (head, rest) = match bytes.split_first_chunk::<8>() {
+        Some((head, rest)) => (u64::from_le_bytes(*head), rest),
+        None => {
+            return bytes
+                .iter()
+                .position(|b| !b.is_ascii_alphanumeric())
+                .unwrap_or(bytes.len());
         }
-        b'e' if !has_prefix && keyword(b"exp=") => {
-            return Some(TermRef::Exp(domain_spec(after(4)?, 0).ok()?));
-        }
-        _ => return None,
     };
-    Some(TermRef::Directive(qualifier, mechanism))
-}
-
-/// Parses one term (no spaces) that starts at `start` in the record (RFC 7208 §4.6.1, §5, §6).
-fn parse_term(term: &str, start: usize) -> Result<TermRef<'_>, Error> {
-    let bytes = term.as_bytes();
-    // RFC 7208 §4.6.1: a modifier is `name "=" macro-string`; the name starts with ALPHA.
-    let name_len = bytes
+    // On the low seven bits of each byte (no carry between bytes): a digit, or a letter once
+    // bit 5 is set (only the two cases of a letter land in `a`-`z`); and no high bit.
+    let low = head & !HIGH;
+    let in_range = |v: u64, from: u8, to: u8| {
+        let at_least = v.wrapping_add(ONES * u64::from(0x80 - from));
+        let above = v.wrapping_add(ONES * u64::from(0x80 - to - 1));
+        at_least & !above
+    };
+    let lower = low | (ONES * 0x20);
+    let alphanumeric = (in_range(low, b'0', b'9') | in_range(lower, b'a', b'z')) & !head & HIGH;
+    let other = !alphanumeric & HIGH;
+    if other != 0 {
+        return (other.trailing_zeros() / 8) as usize;
+    }
+    8 + rest
         .iter()
-        .position(|&b| !is_name_byte(b))
-        .unwrap_or(bytes.len());
-    if bytes.get(name_len) == Some(&b'=') {
-        if !bytes.first().is_some_and(u8::is_ascii_alphabetic) {
-            return Err(syntax(start, SyntaxProblem::BadModifierName));
-        }
-        let name = term.get(..name_len).unwrap_or_default();
-        let value = term.get(name_len.saturating_add(1)..).unwrap_or_default();
-        let value_offset = start.saturating_add(name_len).saturating_add(1);
-        return Ok(if name.eq_ignore_ascii_case("redirect") {
-            TermRef::Redirect(domain_spec(value, value_offset)?)
-        } else if name.eq_ignore_ascii_case("exp") {
-            TermRef::Exp(domain_spec(value, value_offset)?)
-        } else {
-            check_macro_text(value, false, value_offset)?;
-            TermRef::Unknown { name, value }
-        });
-    }
-    let qualifier = match bytes.first() {
-        Some(b'-') => Some(Qualifier::Fail),
-        Some(b'~') => Some(Qualifier::SoftFail),
-        Some(b'?') => Some(Qualifier::Neutral),
-        Some(b'+') => Some(Qualifier::Pass),
-        _ => None,
-    };
-    let name_start = usize::from(qualifier.is_some());
-    let after_q = term.get(name_start..).unwrap_or_default();
-    let name_offset = start.saturating_add(name_start);
-    let name_len = after_q
-        .bytes()
         .position(|b| !b.is_ascii_alphanumeric())
-        .unwrap_or(after_q.len());
+        .unwrap_or(rest.len())
+}
+
+/// Whether a mechanism name (alphanumerics) is `word` (lower case), case-insensitively: on
+/// alphanumerics, setting bit 5 lower-cases letters and keeps digits.
+fn is_keyword<const N: usize>(name: &[u8], word: &[u8; N]) -> bool {
+    name.len() == N && name.iter().zip(word).all(|(&b, &w)| b | 0x20 == w)
+}
+
+/// Parses one term (no spaces) that starts at `start` in the record (RFC 7208 §4.6.1, §5,
+/// §6): the record scanner's term parser, inlined into its loop so that the term does not
+/// go through memory.
+#[allow(
+    clippy::inline_always,
+    reason = "its result (a term or an error) would otherwise go through memory on every term"
+)]
+#[inline(always)]
+fn parse_term(term: &[u8], start: usize) -> Result<TermRef<TextRange>, Error> {
+    let (qualifier, name_start) = match term.first() {
+        Some(b'-') => (Qualifier::Fail, 1),
+        Some(b'~') => (Qualifier::SoftFail, 1),
+        Some(b'?') => (Qualifier::Neutral, 1),
+        Some(b'+') => (Qualifier::Pass, 1),
+        _ => (Qualifier::Pass, 0),
+    };
+    let after_q = term.get(name_start..).unwrap_or_default();
+    // The mechanism name: alphanumerics after the qualifier.
+    let name_len = alphanumeric_len(after_q);
+    let name_end = name_start.saturating_add(name_len);
+    // RFC 7208 §4.6.1: a modifier is `name "=" macro-string`; the name starts with ALPHA.
+    // Its name bytes are those of a mechanism name and `-`, `_` and `.`: from the start of
+    // the term, through a leading `-` (not a `+`, `~` or `?`).
+    let modifier_end = match term.get(name_end) {
+        _ if name_start == 1 && term.first() != Some(&b'-') => 0,
+        Some(b'-' | b'_' | b'.') => {
+            let more = term.get(name_end..).unwrap_or_default();
+            name_end.saturating_add(
+                more.iter()
+                    .position(|&b| !is_name_byte(b))
+                    .unwrap_or(more.len()),
+            )
+        }
+        _ => name_end,
+    };
+    if term.get(modifier_end) == Some(&b'=') {
+        return modifier(term, start, modifier_end);
+    }
+    let name_offset = start.saturating_add(name_start);
     if name_len == 0 {
         return Err(syntax(name_offset, SyntaxProblem::UnknownMechanism));
     }
     let name = after_q.get(..name_len).unwrap_or_default();
     let rest = after_q.get(name_len..).unwrap_or_default();
     let rest_offset = name_offset.saturating_add(name_len);
-    let is = |keyword: &str| name.eq_ignore_ascii_case(keyword);
     let mechanism = match name_len {
-        3 if is("all") => {
+        1 if is_keyword(name, b"a") => {
+            let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
+            MechanismRef::A(domain, cidr)
+        }
+        2 if is_keyword(name, b"mx") => {
+            let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
+            MechanismRef::Mx(domain, cidr)
+        }
+        3 if is_keyword(name, b"ip4") => ip4_mechanism(rest, rest_offset)?,
+        3 if is_keyword(name, b"ip6") => ip6_mechanism(rest, rest_offset)?,
+        3 if is_keyword(name, b"all") => {
             if !rest.is_empty() {
                 return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument));
             }
             MechanismRef::All
         }
-        7 if is("include") => MechanismRef::Include(required_domain(rest, rest_offset)?),
-        6 if is("exists") => MechanismRef::Exists(required_domain(rest, rest_offset)?),
-        1 if is("a") => {
-            let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
-            MechanismRef::A(domain, cidr)
-        }
-        2 if is("mx") => {
-            let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
-            MechanismRef::Mx(domain, cidr)
-        }
-        3 if is("ptr") => MechanismRef::Ptr(match rest.strip_prefix(':') {
-            Some(spec) => Some(domain_spec(spec, rest_offset.saturating_add(1))?),
-            None if rest.is_empty() => None,
-            None => return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument)),
+        3 if is_keyword(name, b"ptr") => MechanismRef::Ptr(match rest.split_first() {
+            Some((b':', spec)) => Some(domain_spec(spec, rest_offset.saturating_add(1))?),
+            None => None,
+            Some(_) => return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument)),
         }),
-        3 if is("ip4") => ip4_mechanism(rest, rest_offset)?,
-        3 if is("ip6") => ip6_mechanism(rest, rest_offset)?,
+        7 if is_keyword(name, b"include") => {
+            MechanismRef::Include(required_domain(rest, rest_offset)?)
+        }
+        6 if is_keyword(name, b"exists") => {
+            MechanismRef::Exists(required_domain(rest, rest_offset)?)
+        }
         _ => return Err(syntax(name_offset, SyntaxProblem::UnknownMechanism)),
     };
-    Ok(TermRef::Directive(
-        qualifier.unwrap_or(Qualifier::Pass),
-        mechanism,
-    ))
+    Ok(TermRef::Directive(qualifier, mechanism))
+}
+
+/// A modifier term whose `=` is at `eq` (RFC 7208 §6).
+fn modifier(term: &[u8], start: usize, eq: usize) -> Result<TermRef<TextRange>, Error> {
+    if !term.first().is_some_and(u8::is_ascii_alphabetic) {
+        return Err(syntax(start, SyntaxProblem::BadModifierName));
+    }
+    let name = term.get(..eq).unwrap_or_default();
+    let value = term.get(eq.saturating_add(1)..).unwrap_or_default();
+    let value_offset = start.saturating_add(eq).saturating_add(1);
+    Ok(if name.eq_ignore_ascii_case(b"redirect") {
+        TermRef::Redirect(domain_spec(value, value_offset)?)
+    } else if name.eq_ignore_ascii_case(b"exp") {
+        TermRef::Exp(domain_spec(value, value_offset)?)
+    } else {
+        check_macro_bytes(value, false, value_offset)?;
+        TermRef::Unknown {
+            name: (start, start.saturating_add(eq)),
+            value: (value_offset, value_offset.saturating_add(value.len())),
+        }
+    })
 }
 
 /// `ip4:<network>[/<len>]` after the name (RFC 7208 §5.6); the length is checked first.
-fn ip4_mechanism(rest: &str, rest_offset: usize) -> Result<MechanismRef<&'static str>, Error> {
-    let arg = rest
-        .strip_prefix(':')
-        .ok_or(syntax(rest_offset, SyntaxProblem::BadIp4))?;
-    // One pass for the address up to the first `/`; the length is checked first.
-    let (network, slash) = dotted_quad_prefix(arg);
+fn ip4_mechanism(rest: &[u8], rest_offset: usize) -> Result<MechanismRef<TextRange>, Error> {
+    let Some((b':', arg)) = rest.split_first() else {
+        return Err(syntax(rest_offset, SyntaxProblem::BadIp4));
+    };
+    let arg_offset = rest_offset.saturating_add(1);
+    // One pass for the address, which stops at the first `/` when it is well formed.
+    let (network, slash) = before_slash(arg, quad_prefix);
     let prefix = match slash {
         Some(at) => {
             let len = arg.get(at.saturating_add(1)..).unwrap_or_default();
-            let offset = rest_offset.saturating_add(1).saturating_add(at);
-            Some(cidr_length(len, 32, offset)?)
+            Some(cidr_length(len, 32, arg_offset.saturating_add(at))?)
         }
         None => None,
     };
-    let network = network.ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp4))?;
+    let network = network.ok_or(syntax(arg_offset, SyntaxProblem::BadIp4))?;
     Ok(MechanismRef::Ip4(network, prefix))
 }
 
 /// `ip6:<network>[/<len>]` after the name (RFC 7208 §5.6); the length is checked first.
-fn ip6_mechanism(rest: &str, rest_offset: usize) -> Result<MechanismRef<&'static str>, Error> {
-    let arg = rest
-        .strip_prefix(':')
-        .ok_or(syntax(rest_offset, SyntaxProblem::BadIp6))?;
-    let (addr, prefix) = match split_slash(arg) {
-        Some((addr, len)) => {
-            let at = rest_offset.saturating_add(1).saturating_add(addr.len());
-            (addr, Some(cidr_length(len, 128, at)?))
-        }
-        None => (arg, None),
+fn ip6_mechanism(rest: &[u8], rest_offset: usize) -> Result<MechanismRef<TextRange>, Error> {
+    let Some((b':', arg)) = rest.split_first() else {
+        return Err(syntax(rest_offset, SyntaxProblem::BadIp6));
     };
-    let network = ipv6(addr).ok_or(syntax(rest_offset.saturating_add(1), SyntaxProblem::BadIp6))?;
+    let arg_offset = rest_offset.saturating_add(1);
+    // One pass for the address, which stops at the first `/` when it is well formed.
+    let (network, slash) = before_slash(arg, ipv6_prefix);
+    let prefix = match slash {
+        Some(at) => {
+            let len = arg.get(at.saturating_add(1)..).unwrap_or_default();
+            Some(cidr_length(len, 128, arg_offset.saturating_add(at))?)
+        }
+        None => None,
+    };
+    let network = network.ok_or(syntax(arg_offset, SyntaxProblem::BadIp6))?;
     Ok(MechanismRef::Ip6(network, prefix))
 }
 
-/// Splits at the first `/` (a byte scan: cheaper than a pattern search on short terms).
-fn split_slash(text: &str) -> Option<(&str, &str)> {
-    let slash = text.bytes().position(|b| b == b'/')?;
-    Some((text.get(..slash)?, text.get(slash.saturating_add(1)..)?))
-}
+/// The value of each hex digit, 0xff for other bytes.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "a byte indexes a 256-entry table (compile-time code)"
+)]
+static HEX: [u8; 256] = {
+    let mut table = [0xffu8; 256];
+    let mut b = 0u8;
+    loop {
+        table[b as usize] = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => 0xff,
+        };
+        if b == u8::MAX {
+            break;
+        }
+        b += 1;
+    }
+    table
+};
 
 /// An IPv6 address in RFC 4291 §2.2 text form: up to eight groups of 1-4 hex digits, one `::`
 /// for a run of zero groups, optionally ending in a dotted quad. Accepts exactly what
 /// `Ipv6Addr::from_str` accepts, at a fraction of its cost, in one pass over the bytes.
-fn ipv6(text: &str) -> Option<Ipv6Addr> {
-    let bytes = text.as_bytes();
-    let hex = |b: Option<&u8>| match b {
-        Some(&b @ b'0'..=b'9') => Some(u16::from(b - b'0')),
-        Some(&b @ b'a'..=b'f') => Some(u16::from(b - b'a') + 10),
-        Some(&b @ b'A'..=b'F') => Some(u16::from(b - b'A') + 10),
+#[cfg(test)]
+fn ipv6(bytes: &[u8]) -> Option<Ipv6Addr> {
+    match ipv6_prefix(bytes) {
+        (network, stop) if stop == bytes.len() => network,
+        _ => None,
+    }
+}
+
+/// [`ipv6`] on the bytes before the first `/` (or all of them), and where it stopped: at
+/// that `/` or the end when well formed, else at or before the byte that spoiled it (only hex
+/// digits, `:` and `.` come before).
+fn ipv6_prefix(bytes: &[u8]) -> (Option<Ipv6Addr>, usize) {
+    // The byte at `i`; none at the end or at a `/`.
+    let at = |i: usize| bytes.get(i).copied().filter(|&b| b != b'/');
+    // (A `/` is not a hex digit, `:` or `.`: where those are looked for, `bytes.get` will do.)
+    let hex = |i: usize| match bytes.get(i).and_then(|&b| HEX.get(usize::from(b))) {
+        Some(&value @ 0..=15) => Some(u16::from(value)),
         _ => None,
     };
     // The groups before the `::` gap and those after it, gathered into two numbers 16 bits
@@ -681,110 +789,143 @@ fn ipv6(text: &str) -> Option<Ipv6Addr> {
         gap = true;
         i = 2;
     }
-    while i < bytes.len() {
+    while at(i).is_some() {
         // A group: one to four hex digits.
         let start = i;
-        let mut value = hex(bytes.get(i))?;
-        i = i.saturating_add(1);
+        let Some(mut value) = hex(i) else {
+            return (None, i);
+        };
+        i += 1;
         for _ in 0..3 {
-            let Some(digit) = hex(bytes.get(i)) else {
+            let Some(digit) = hex(i) else {
                 break;
             };
             value = (value << 4) | digit;
-            i = i.saturating_add(1);
+            i += 1;
         }
         if bytes.get(i) == Some(&b'.') {
             // A trailing dotted quad takes the place of the last two groups.
             if groups > 6 {
-                return None;
+                return (None, i);
             }
-            let v4 = dotted_quad(text.get(start..)?)?.octets();
-            push(u16::from_be_bytes([v4[0], v4[1]]), gap);
-            push(u16::from_be_bytes([v4[2], v4[3]]), gap);
+            let (v4, len) = quad_prefix(bytes.get(start..).unwrap_or_default());
+            i = start.saturating_add(len);
+            let Some(v4) = v4.filter(|_| at(i).is_none()) else {
+                return (None, i);
+            };
+            let [o1, o2, o3, o4] = v4.octets();
+            push(u16::from_be_bytes([o1, o2]), gap);
+            push(u16::from_be_bytes([o3, o4]), gap);
             groups += 2;
             break;
         }
         if groups == 8 {
-            return None;
+            return (None, i);
         }
         groups += 1;
         push(value, gap);
-        match bytes.get(i) {
+        match at(i) {
             None => break,
             Some(b':') => {
-                i = i.saturating_add(1);
+                i += 1;
                 if bytes.get(i) == Some(&b':') {
                     if gap {
-                        return None;
+                        return (None, i);
                     }
                     gap = true;
-                    i = i.saturating_add(1);
-                } else if i == bytes.len() {
-                    return None;
+                    i += 1;
+                } else if at(i).is_none() {
+                    return (None, i);
                 }
             }
-            Some(_) => return None,
+            Some(_) => return (None, i),
         }
     }
-    match (gap, groups) {
-        (false, 8) => Some(Ipv6Addr::from(head)),
-        (true, 0..=7) => {
-            // The head groups go to the top; the gap is zeros; the tail is at the bottom.
-            let shift = 16 * (8 - head_groups);
-            Some(Ipv6Addr::from(head.checked_shl(shift).unwrap_or(0) | tail))
-        }
-        _ => None,
-    }
+    let network = match (gap, groups) {
+        (false, 8) => head,
+        // The head groups go to the top; the gap is zeros; the tail is at the bottom.
+        (true, 0..=7) => head.checked_shl(16 * (8 - head_groups)).unwrap_or(0) | tail,
+        _ => return (None, i),
+    };
+    (Some(Ipv6Addr::from(network)), i)
 }
 
-/// The `ip4-network` (RFC 7208 §5.6) before the first `/` of `text` (as [`dotted_quad`]),
-/// and where that `/` is.
-fn dotted_quad_prefix(text: &str) -> (Option<Ipv4Addr>, Option<usize>) {
-    let bytes = text.as_bytes();
-    let slash = bytes.iter().position(|&b| b == b'/');
-    let head = bytes
-        .get(..slash.unwrap_or(bytes.len()))
-        .unwrap_or_default();
-    (quad(head), slash)
+/// The address before the first `/` of `bytes`, read by `parse` (a one-pass parser that stops
+/// at the first `/` when the address is well formed), and where that `/` is.
+fn before_slash<T>(
+    bytes: &[u8],
+    parse: impl FnOnce(&[u8]) -> (Option<T>, usize),
+) -> (Option<T>, Option<usize>) {
+    let (network, stop) = parse(bytes);
+    match bytes.get(stop) {
+        None => (network, None),
+        Some(b'/') => (network, Some(stop)),
+        // Before where it stopped there is no `/`: it is further on.
+        Some(_) => {
+            let rest = bytes.get(stop..).unwrap_or_default();
+            (
+                None,
+                find_byte(rest, b'/').map(|at| stop.saturating_add(at)),
+            )
+        }
+    }
 }
 
 /// `ip4-network` (RFC 7208 §5.6): four `dec-octet`s, no leading zeros.
+#[cfg(test)]
 fn dotted_quad(text: &str) -> Option<Ipv4Addr> {
     quad(text.as_bytes())
 }
 
-/// [`dotted_quad`] on bytes: octet by octet, one to three digits each.
+/// A whole `ip4-network` on bytes (as [`quad_prefix`], with nothing after it).
+#[cfg(test)]
 fn quad(bytes: &[u8]) -> Option<Ipv4Addr> {
-    let digit = |b: Option<&u8>| match b {
-        Some(&b) if b.is_ascii_digit() => Some(u16::from(b - b'0')),
+    match quad_prefix(bytes) {
+        (network, stop) if stop == bytes.len() => network,
         _ => None,
-    };
-    let mut octets = [0u8; 4];
+    }
+}
+
+/// The `ip4-network` at the start of `bytes`, octet by octet, one to three digits each, no
+/// leading zeros; and where it stopped: after the fourth octet, or within it at the byte that
+/// spoiled it (only digits and dots come before).
+fn quad_prefix(bytes: &[u8]) -> (Option<Ipv4Addr>, usize) {
+    // The value of a digit; ten or more for anything else.
+    let digit = |i: usize| bytes.get(i).map_or(10, |&b| b.wrapping_sub(b'0'));
+    let mut network = 0u32;
     let mut i = 0usize;
-    for (n, octet) in octets.iter_mut().enumerate() {
+    for n in 0..4 {
         if n > 0 {
             if bytes.get(i) != Some(&b'.') {
-                return None;
+                return (None, i);
             }
-            i = i.saturating_add(1);
+            i += 1;
         }
-        let first = digit(bytes.get(i))?;
-        i = i.saturating_add(1);
-        let mut value = first;
-        if let Some(second) = digit(bytes.get(i)) {
+        let first = digit(i);
+        if first > 9 {
+            return (None, i);
+        }
+        i += 1;
+        let mut value = u32::from(first);
+        let second = digit(i);
+        if second <= 9 {
             if first == 0 {
-                return None;
+                return (None, i);
             }
-            value = value * 10 + second;
-            i = i.saturating_add(1);
-            if let Some(third) = digit(bytes.get(i)) {
-                value = value * 10 + third;
-                i = i.saturating_add(1);
+            i += 1;
+            value = value * 10 + u32::from(second);
+            let third = digit(i);
+            if third <= 9 {
+                i += 1;
+                value = value * 10 + u32::from(third);
+                if value > 255 {
+                    return (None, i);
+                }
             }
         }
-        *octet = u8::try_from(value).ok()?;
+        network = (network << 8) | value;
     }
-    (i == bytes.len()).then_some(Ipv4Addr::from(octets))
+    (Some(Ipv4Addr::from(network)), i)
 }
 
 fn write_cidr(f: &mut fmt::Formatter<'_>, cidr: DualCidr) -> fmt::Result {
@@ -916,7 +1057,11 @@ mod tests {
             " ::1",
             "::1 ",
         ] {
-            assert_eq!(ipv6(text), text.parse::<Ipv6Addr>().ok(), "{text:?}");
+            assert_eq!(
+                ipv6(text.as_bytes()),
+                text.parse::<Ipv6Addr>().ok(),
+                "{text:?}"
+            );
         }
     }
 
@@ -925,26 +1070,21 @@ mod tests {
 
         #[test]
         fn ipv6_accepts_what_std_accepts(text in "[0-9a-fA-F:.]{0,42}") {
-            proptest::prop_assert_eq!(ipv6(&text), text.parse::<Ipv6Addr>().ok());
+            proptest::prop_assert_eq!(ipv6(text.as_bytes()), text.parse::<Ipv6Addr>().ok());
         }
 
         #[test]
         fn ipv6_shaped_text_parses_as_std_does(
             text in "(::)?([0-9a-fA-F]{1,5}:{1,2}){0,9}[0-9a-fA-F]{0,5}(::)?"
         ) {
-            proptest::prop_assert_eq!(ipv6(&text), text.parse::<Ipv6Addr>().ok());
-        }
-
-        #[test]
-        fn find_space_finds_the_first_space(text in "[ a-z]{0,40}") {
-            proptest::prop_assert_eq!(find_space(text.as_bytes()), text.find(' '));
+            proptest::prop_assert_eq!(ipv6(text.as_bytes()), text.parse::<Ipv6Addr>().ok());
         }
 
         #[test]
         fn ipv6_with_a_dotted_quad_parses_as_std_does(
             text in "(::)?([0-9a-fA-F]{1,4}:{1,2}){0,7}[0-9a-f]{0,2}[0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,4}(:|::)?"
         ) {
-            proptest::prop_assert_eq!(ipv6(&text), text.parse::<Ipv6Addr>().ok());
+            proptest::prop_assert_eq!(ipv6(text.as_bytes()), text.parse::<Ipv6Addr>().ok());
         }
 
         #[test]
@@ -953,21 +1093,65 @@ mod tests {
         }
 
         #[test]
-        fn quick_terms_parse_as_the_general_parser_does(
+        fn usual_term_shapes_parse_as_the_reference_grammar_does(
             term in "[-+~?]?(ip4:|IP6:|ip6:|include:|exists:|all|a|mx|redirect=|exp=|)[0-9a-fA-F:./%{}_x-]{0,24}"
         ) {
-            if let Some(quick) = quick_term(&term) {
-                proptest::prop_assert_eq!(Ok(quick), parse_term(&term, 0));
+            let text = format!("v=spf1 {term}");
+            proptest::prop_assert_eq!(Record::parse(&text), crate::reference::record(&text));
+        }
+
+        #[test]
+        fn ip4_terms_parse_as_the_reference_grammar_does(
+            term in "ip4:[0-9]{1,4}[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,4}(/[0-9]{1,3})?[/x.0-9]?"
+        ) {
+            let text = format!("v=spf1 {term} -all");
+            proptest::prop_assert_eq!(Record::parse(&text), crate::reference::record(&text));
+        }
+
+        #[test]
+        fn ip6_terms_parse_as_the_reference_grammar_does(
+            term in "ip6:(::)?([0-9a-fA-F]{1,5}:{1,2}){0,8}[0-9a-fA-F]{0,5}(/[0-9]{1,3})?[/x:]?"
+        ) {
+            let text = format!("v=spf1 {term} -all");
+            proptest::prop_assert_eq!(Record::parse(&text), crate::reference::record(&text));
+        }
+
+        #[test]
+        fn spf_version_is_the_case_insensitive_prefix(text in "[vV=sSpPfF1 \x1d\x11V-]{0,8}") {
+            let bytes = text.as_bytes();
+            let expected = bytes.get(..6).is_some_and(|v| v.eq_ignore_ascii_case(b"v=spf1"))
+                && bytes.get(6).is_none_or(|&b| b == b' ');
+            proptest::prop_assert_eq!(is_spf_record(bytes), expected);
+        }
+
+        #[test]
+        fn alphanumeric_len_counts_the_leading_alphanumerics(
+            text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20),
+            letters in "[a-zA-Z0-9]{0,12}",
+        ) {
+            for bytes in [&text[..], letters.as_bytes(), &[letters.as_bytes(), &text].concat()] {
+                proptest::prop_assert_eq!(
+                    alphanumeric_len(bytes),
+                    bytes.iter().position(|b| !b.is_ascii_alphanumeric()).unwrap_or(bytes.len())
+                );
             }
         }
 
         #[test]
-        fn quick_ip4_terms_parse_as_the_general_parser_does(
-            term in "ip4:[0-9]{1,4}[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,4}(/[0-9]{1,3})?[/x]?"
-        ) {
-            if let Some(quick) = quick_term(&term) {
-                proptest::prop_assert_eq!(Ok(quick), parse_term(&term, 0));
-            }
+        fn find_byte_finds_the_first_one(text in "[ a-z/]{0,40}", needle in "[ /a]") {
+            let needle = needle.as_bytes()[0];
+            proptest::prop_assert_eq!(
+                find_byte(text.as_bytes(), needle),
+                text.bytes().position(|b| b == needle)
+            );
+        }
+
+        #[test]
+        fn all_printable_is_the_bytewise_check(text in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            proptest::prop_assert_eq!(
+                all_printable(&text),
+                text.iter().all(|b| (0x20..=0x7e).contains(b))
+            );
         }
 
         #[test]
@@ -976,12 +1160,27 @@ mod tests {
                 Some(at) => (&text[..at], Some(at)),
                 None => (text.as_str(), None),
             };
-            proptest::prop_assert_eq!(dotted_quad_prefix(&text), (dotted_quad(head), slash));
+            proptest::prop_assert_eq!(
+                before_slash(text.as_bytes(), quad_prefix),
+                (dotted_quad(head), slash)
+            );
+        }
+
+        #[test]
+        fn one_pass_ipv6_agrees_with_split_then_parse(text in "[0-9a-fA-F:./x]{0,30}") {
+            let (head, slash) = match text.find('/') {
+                Some(at) => (&text[..at], Some(at)),
+                None => (text.as_str(), None),
+            };
+            proptest::prop_assert_eq!(
+                before_slash(text.as_bytes(), ipv6_prefix),
+                (head.parse::<Ipv6Addr>().ok(), slash)
+            );
         }
     }
 
     #[test]
-    fn usual_terms_take_the_quick_path() {
+    fn usual_and_broken_terms_parse_as_the_reference_grammar_does() {
         for term in [
             "ip4:192.0.2.0/24",
             "-ip4:10.0.0.1",
@@ -995,23 +1194,32 @@ mod tests {
             "?mx",
             "redirect=_spf.example.net",
             "exp=explain.example.com",
-        ] {
-            let quick = quick_term(term);
-            assert!(quick.is_some(), "{term}");
-            assert_eq!(Ok(quick.unwrap()), parse_term(term, 0), "{term}");
-        }
-        for term in [
             "ip4:01.2.3.4",
             "ip4:1.2.3.4/33",
             "ip4:1.2.3.4/",
+            "ip4:1.2.3.4x/8",
+            "ip4:1.2.3.4.5/8",
+            "ip4:1.2.3/8",
             "ip6:::1/129",
+            "ip6:::1//64",
             "include:%{x}.example.com",
             "include:example.123",
             "-redirect=x.example.com",
+            "-x=y",
+            "+x=y",
+            "a-b.c_d=%{d}",
             "a:example.com",
+            "a:example.com/24//64",
+            "MX:example.com//0",
+            "ptr:example.com",
             "all/0",
         ] {
-            assert!(quick_term(term).is_none(), "{term}");
+            let text = format!("v=spf1 {term}");
+            assert_eq!(
+                Record::parse(&text),
+                crate::reference::record(&text),
+                "{term}"
+            );
         }
     }
 
@@ -1151,5 +1359,8 @@ mod tests {
         assert!(!is_spf_record(b"v=spf10"));
         assert!(!is_spf_record(b"v=spf1-all"));
         assert!(!is_spf_record(b" v=spf1"));
+        assert!(!is_spf_record(b"v\x1dspf1"));
+        assert!(!is_spf_record(b"v=spf\x11"));
+        assert!(!is_spf_record(b"V=SP"));
     }
 }
