@@ -1096,12 +1096,22 @@ fn fetch_record(
     // bytes (printable ASCII first), so the text needs no UTF-8 check.
     let (mut out, mut scratch) = (core::mem::take(cur.out), core::mem::take(cur.scratch));
     let mut self_include = false;
+    // The leading directives that need no DNS (`ip4`, `ip6`, `all`) and do not match are
+    // evaluated as they are read, and not kept: evaluation starts at the first that matches
+    // or needs DNS.
+    let mut leading = true;
     let checked = scan_record(text, |_, term| {
         if let TermRef::Directive(qualifier, mechanism) = term {
             if let MechanismRef::Include(spec) = mechanism {
                 let spec = spec_text(text, to_span(spec));
                 self_include =
                     self_include || includes_itself(subject, spec, domain, &mut out, &mut scratch);
+            }
+            if leading {
+                if local_match(subject.ip, mechanism) == Some(false) {
+                    return;
+                }
+                leading = false;
             }
             directives.push((qualifier, mechanism.map(to_span)));
         }
