@@ -889,6 +889,11 @@ fn quad(bytes: &[u8]) -> Option<Ipv4Addr> {
 /// The `ip4-network` at the start of `bytes`, octet by octet, one to three digits each, no
 /// leading zeros; and where it stopped: after the fourth octet, or within it at the byte that
 /// spoiled it (only digits and dots come before).
+#[allow(
+    clippy::inline_always,
+    reason = "its result (an address and a position) would otherwise go through memory"
+)]
+#[inline(always)]
 fn quad_prefix(bytes: &[u8]) -> (Option<Ipv4Addr>, usize) {
     // The value of a digit; ten or more for anything else.
     let digit = |i: usize| bytes.get(i).map_or(10, |&b| b.wrapping_sub(b'0'));
