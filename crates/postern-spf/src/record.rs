@@ -395,11 +395,13 @@ pub(crate) fn find_byte(bytes: &[u8], needle: u8) -> Option<usize> {
 /// The next term of record text at or after `pos`: its byte range; `None` at the end
 /// (RFC 7208 §4.6.1: terms are separated by one or more spaces).
 fn next_term(bytes: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let rest = bytes.get(pos..)?;
-    let skip = rest.iter().position(|&b| b != b' ')?;
-    let start = pos.saturating_add(skip);
-    let len = find_byte(bytes.get(start..)?, b' ').unwrap_or(bytes.len().saturating_sub(start));
-    Some((start, start.saturating_add(len)))
+    let mut start = pos;
+    while bytes.get(start) == Some(&b' ') {
+        start += 1;
+    }
+    let rest = bytes.get(start..).filter(|rest| !rest.is_empty())?;
+    let len = find_byte(rest, b' ').unwrap_or(rest.len());
+    Some((start, start + len))
 }
 
 /// Checks a whole record, `v=spf1` included, calling `each` with every term and its offset
@@ -492,7 +494,7 @@ fn domain_spec(spec: &[u8], offset: usize) -> Result<TextRange, Error> {
     if !domain_end {
         return Err(syntax(offset, SyntaxProblem::BadDomainEnd));
     }
-    Ok((offset, offset.saturating_add(spec.len())))
+    Ok((offset, offset + spec.len()))
 }
 
 /// A CIDR length: `"0" / %x31-39 *DIGIT` up to `max` (RFC 7208 §5.6).
@@ -527,17 +529,17 @@ fn a_or_mx_args(rest: &[u8], offset: usize) -> Result<(Option<TextRange>, DualCi
     if let Some((h, digits)) = split_cidr(head)
         && let Some(h2) = h.strip_suffix(b"/")
     {
-        cidr.v6 = Some(cidr_length(digits, 128, offset.saturating_add(h2.len()))?);
+        cidr.v6 = Some(cidr_length(digits, 128, offset + h2.len())?);
         head = h2;
     }
     if let Some((h, digits)) = split_cidr(head)
         && !h.ends_with(b"/")
     {
-        cidr.v4 = Some(cidr_length(digits, 32, offset.saturating_add(h.len()))?);
+        cidr.v4 = Some(cidr_length(digits, 32, offset + h.len())?);
         head = h;
     }
     let domain = match head.split_first() {
-        Some((b':', spec)) => Some(domain_spec(spec, offset.saturating_add(1))?),
+        Some((b':', spec)) => Some(domain_spec(spec, offset + 1)?),
         None => None,
         Some(_) => return Err(syntax(offset, SyntaxProblem::UnexpectedArgument)),
     };
@@ -546,7 +548,7 @@ fn a_or_mx_args(rest: &[u8], offset: usize) -> Result<(Option<TextRange>, DualCi
 
 fn required_domain(rest: &[u8], offset: usize) -> Result<TextRange, Error> {
     match rest.split_first() {
-        Some((b':', spec)) => domain_spec(spec, offset.saturating_add(1)),
+        Some((b':', spec)) => domain_spec(spec, offset + 1),
         None => Err(syntax(offset, SyntaxProblem::MissingDomain)),
         Some(_) => Err(syntax(offset, SyntaxProblem::UnexpectedArgument)),
     }
@@ -608,7 +610,7 @@ fn parse_term(term: &[u8], start: usize) -> Result<TermRef<TextRange>, Error> {
     let after_q = term.get(name_start..).unwrap_or_default();
     // The mechanism name: alphanumerics after the qualifier.
     let name_len = alphanumeric_len(after_q);
-    let name_end = name_start.saturating_add(name_len);
+    let name_end = name_start + name_len;
     // RFC 7208 §4.6.1: a modifier is `name "=" macro-string`; the name starts with ALPHA.
     // Its name bytes are those of a mechanism name and `-`, `_` and `.`: from the start of
     // the term, through a leading `-` (not a `+`, `~` or `?`).
@@ -627,13 +629,13 @@ fn parse_term(term: &[u8], start: usize) -> Result<TermRef<TextRange>, Error> {
     if term.get(modifier_end) == Some(&b'=') {
         return modifier(term, start, modifier_end);
     }
-    let name_offset = start.saturating_add(name_start);
+    let name_offset = start + name_start;
     if name_len == 0 {
         return Err(syntax(name_offset, SyntaxProblem::UnknownMechanism));
     }
     let name = after_q.get(..name_len).unwrap_or_default();
     let rest = after_q.get(name_len..).unwrap_or_default();
-    let rest_offset = name_offset.saturating_add(name_len);
+    let rest_offset = name_offset + name_len;
     let mechanism = match name_len {
         1 if is_keyword(name, b"a") => {
             let (domain, cidr) = a_or_mx_args(rest, rest_offset)?;
@@ -652,7 +654,7 @@ fn parse_term(term: &[u8], start: usize) -> Result<TermRef<TextRange>, Error> {
             MechanismRef::All
         }
         3 if is_keyword(name, b"ptr") => MechanismRef::Ptr(match rest.split_first() {
-            Some((b':', spec)) => Some(domain_spec(spec, rest_offset.saturating_add(1))?),
+            Some((b':', spec)) => Some(domain_spec(spec, rest_offset + 1)?),
             None => None,
             Some(_) => return Err(syntax(rest_offset, SyntaxProblem::UnexpectedArgument)),
         }),
@@ -693,13 +695,13 @@ fn ip4_mechanism(rest: &[u8], rest_offset: usize) -> Result<MechanismRef<TextRan
     let Some((b':', arg)) = rest.split_first() else {
         return Err(syntax(rest_offset, SyntaxProblem::BadIp4));
     };
-    let arg_offset = rest_offset.saturating_add(1);
+    let arg_offset = rest_offset + 1;
     // One pass for the address, which stops at the first `/` when it is well formed.
     let (network, slash) = before_slash(arg, quad_prefix);
     let prefix = match slash {
         Some(at) => {
-            let len = arg.get(at.saturating_add(1)..).unwrap_or_default();
-            Some(cidr_length(len, 32, arg_offset.saturating_add(at))?)
+            let len = arg.get(at + 1..).unwrap_or_default();
+            Some(cidr_length(len, 32, arg_offset + at)?)
         }
         None => None,
     };
@@ -712,13 +714,13 @@ fn ip6_mechanism(rest: &[u8], rest_offset: usize) -> Result<MechanismRef<TextRan
     let Some((b':', arg)) = rest.split_first() else {
         return Err(syntax(rest_offset, SyntaxProblem::BadIp6));
     };
-    let arg_offset = rest_offset.saturating_add(1);
+    let arg_offset = rest_offset + 1;
     // One pass for the address, which stops at the first `/` when it is well formed.
     let (network, slash) = before_slash(arg, ipv6_prefix);
     let prefix = match slash {
         Some(at) => {
-            let len = arg.get(at.saturating_add(1)..).unwrap_or_default();
-            Some(cidr_length(len, 128, arg_offset.saturating_add(at))?)
+            let len = arg.get(at + 1..).unwrap_or_default();
+            Some(cidr_length(len, 128, arg_offset + at)?)
         }
         None => None,
     };
@@ -809,7 +811,7 @@ fn ipv6_prefix(bytes: &[u8]) -> (Option<Ipv6Addr>, usize) {
                 return (None, i);
             }
             let (v4, len) = quad_prefix(bytes.get(start..).unwrap_or_default());
-            i = start.saturating_add(len);
+            i = start + len;
             let Some(v4) = v4.filter(|_| at(i).is_none()) else {
                 return (None, i);
             };
@@ -863,10 +865,7 @@ fn before_slash<T>(
         // Before where it stopped there is no `/`: it is further on.
         Some(_) => {
             let rest = bytes.get(stop..).unwrap_or_default();
-            (
-                None,
-                find_byte(rest, b'/').map(|at| stop.saturating_add(at)),
-            )
+            (None, find_byte(rest, b'/').map(|at| stop + at))
         }
     }
 }
@@ -889,6 +888,11 @@ fn quad(bytes: &[u8]) -> Option<Ipv4Addr> {
 /// The `ip4-network` at the start of `bytes`, octet by octet, one to three digits each, no
 /// leading zeros; and where it stopped: after the fourth octet, or within it at the byte that
 /// spoiled it (only digits and dots come before).
+#[allow(
+    clippy::inline_always,
+    reason = "its result (an address and a position) would otherwise go through memory"
+)]
+#[inline(always)]
 fn quad_prefix(bytes: &[u8]) -> (Option<Ipv4Addr>, usize) {
     // The value of a digit; ten or more for anything else.
     let digit = |i: usize| bytes.get(i).map_or(10, |&b| b.wrapping_sub(b'0'));
