@@ -12,7 +12,8 @@ use crate::macros::{
 };
 use crate::outcome::{Identities, Identity, MatchedDirective, Outcome, Verdict};
 use crate::record::{
-    Directive, DualCidr, MechanismRef, Qualifier, Span, TermRef, is_spf_record, scan_record,
+    Directive, DualCidr, MechanismRef, Qualifier, Span, TermRef, find_byte, is_spf_record,
+    scan_record,
 };
 
 /// Most mechanisms and modifiers that query DNS (`include`, `a`, `mx`, `ptr`, `exists`,
@@ -1103,7 +1104,7 @@ fn fetch_record(
     let checked = scan_record(text, |_, term| {
         if let TermRef::Directive(qualifier, mechanism) = term {
             if let MechanismRef::Include(spec) = mechanism {
-                let spec = spec_text(text, to_span(spec));
+                let spec = text.get(spec.0..spec.1).unwrap_or_default();
                 self_include =
                     self_include || includes_itself(subject, spec, domain, &mut out, &mut scratch);
             }
@@ -1155,25 +1156,28 @@ fn fetch_record(
 /// permerror before evaluating anything, even when an earlier mechanism would match.
 fn includes_itself(
     subject: &Subject,
-    spec: &str,
+    spec: &[u8],
     domain: &Name,
     out: &mut String,
     scratch: &mut String,
 ) -> bool {
-    let expanded = if has_percent(spec) {
+    let expanded = if find_byte(spec, b'%').is_some() {
+        let Ok(spec) = core::str::from_utf8(spec) else {
+            return false;
+        };
         out.clear();
         let ctx = subject.macro_context(domain.as_str(), None);
         if expand_text(spec, false, &ctx, true, out, scratch).is_err() {
             return false;
         }
-        out.as_str()
+        out.as_bytes()
     } else {
         spec
     };
     expanded
-        .strip_suffix('.')
+        .strip_suffix(b".")
         .unwrap_or(expanded)
-        .eq_ignore_ascii_case(domain.as_str())
+        .eq_ignore_ascii_case(domain.as_str().as_bytes())
 }
 
 /// The validated domain name of the client (RFC 7208 §5.5, §7.3 `%{p}`): a PTR name whose
