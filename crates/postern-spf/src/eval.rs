@@ -628,8 +628,7 @@ pub struct Evaluator {
     out: String,
     scratch: String,
     memo: MemoCell,
-    /// The matched top-level directive (built into the outcome's [`Directive`] when the
-    /// outcome is returned).
+    /// The matched top-level directive (the outcome keeps it, see [`matched_directive`]).
     mechanism: Option<Matched>,
     /// Set when the check is over (the rest of the outcome is the evaluator's state).
     finished: Option<Finished>,
