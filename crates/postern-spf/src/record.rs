@@ -697,13 +697,17 @@ fn ip4_mechanism(rest: &[u8], rest_offset: usize) -> Result<MechanismRef<TextRan
     };
     let arg_offset = rest_offset + 1;
     // One pass for the address, which stops at the first `/` when it is well formed.
-    let (network, slash) = before_slash(arg, quad_prefix);
-    let prefix = match slash {
-        Some(at) => {
-            let len = arg.get(at + 1..).unwrap_or_default();
-            Some(cidr_length(len, 32, arg_offset + at)?)
-        }
+    let (network, stop) = quad_prefix(arg);
+    let prefix = match arg.get(stop) {
         None => None,
+        Some(b'/') => {
+            let len = arg.get(stop + 1..).unwrap_or_default();
+            Some(cidr_length(len, 32, arg_offset + stop)?)
+        }
+        Some(_) => {
+            malformed_network(arg, stop, 32, arg_offset)?;
+            return Err(syntax(arg_offset, SyntaxProblem::BadIp4));
+        }
     };
     let network = network.ok_or(syntax(arg_offset, SyntaxProblem::BadIp4))?;
     Ok(MechanismRef::Ip4(network, prefix))
@@ -716,13 +720,17 @@ fn ip6_mechanism(rest: &[u8], rest_offset: usize) -> Result<MechanismRef<TextRan
     };
     let arg_offset = rest_offset + 1;
     // One pass for the address, which stops at the first `/` when it is well formed.
-    let (network, slash) = before_slash(arg, ipv6_prefix);
-    let prefix = match slash {
-        Some(at) => {
-            let len = arg.get(at + 1..).unwrap_or_default();
-            Some(cidr_length(len, 128, arg_offset + at)?)
-        }
+    let (network, stop) = ipv6_prefix(arg);
+    let prefix = match arg.get(stop) {
         None => None,
+        Some(b'/') => {
+            let len = arg.get(stop + 1..).unwrap_or_default();
+            Some(cidr_length(len, 128, arg_offset + stop)?)
+        }
+        Some(_) => {
+            malformed_network(arg, stop, 128, arg_offset)?;
+            return Err(syntax(arg_offset, SyntaxProblem::BadIp6));
+        }
     };
     let network = network.ok_or(syntax(arg_offset, SyntaxProblem::BadIp6))?;
     Ok(MechanismRef::Ip6(network, prefix))
@@ -853,7 +861,9 @@ fn ipv6_prefix(bytes: &[u8]) -> (Option<Ipv6Addr>, usize) {
 }
 
 /// The address before the first `/` of `bytes`, read by `parse` (a one-pass parser that stops
-/// at the first `/` when the address is well formed), and where that `/` is.
+/// at the first `/` when the address is well formed), and where that `/` is: what
+/// [`ip4_mechanism`] and [`ip6_mechanism`] rely on of [`quad_prefix`] and [`ipv6_prefix`].
+#[cfg(test)]
 fn before_slash<T>(
     bytes: &[u8],
     parse: impl FnOnce(&[u8]) -> (Option<T>, usize),
@@ -868,6 +878,18 @@ fn before_slash<T>(
             (None, find_byte(rest, b'/').map(|at| stop + at))
         }
     }
+}
+
+/// The CIDR length check of an `ip4`/`ip6` argument whose address a one-pass parser found
+/// malformed before a byte other than `/` at `stop` (the length is checked first): the `/`
+/// is further on, if anywhere.
+#[cold]
+fn malformed_network(arg: &[u8], stop: usize, max: u8, arg_offset: usize) -> Result<(), Error> {
+    let rest = arg.get(stop..).unwrap_or_default();
+    if let Some(at) = find_byte(rest, b'/').map(|at| stop + at) {
+        cidr_length(arg.get(at + 1..).unwrap_or_default(), max, arg_offset + at)?;
+    }
+    Ok(())
 }
 
 /// `ip4-network` (RFC 7208 §5.6): four `dec-octet`s, no leading zeros.
