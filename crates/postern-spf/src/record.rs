@@ -812,7 +812,7 @@ fn ipv6_prefix(bytes: &[u8]) -> (Option<Ipv6Addr>, usize) {
                 if groups > 6 {
                     return (None, i);
                 }
-                let (v4, len) = quad_prefix(bytes.get(start..).unwrap_or_default());
+                let (v4, len) = embedded_quad(bytes.get(start..).unwrap_or_default());
                 i = start + len;
                 let Some(v4) = v4.filter(|_| at(i).is_none()) else {
                     return (None, i);
@@ -855,6 +855,13 @@ fn ipv6_prefix(bytes: &[u8]) -> (Option<Ipv6Addr>, usize) {
         _ => return (None, i),
     };
     (Some(Ipv6Addr::from(network)), i)
+}
+
+/// [`quad_prefix`] for the dotted quad that ends an IPv6 address: out of line, as it is rare
+/// (the IPv6 reader's loop keeps its registers).
+#[inline(never)]
+fn embedded_quad(bytes: &[u8]) -> (Option<Ipv4Addr>, usize) {
+    quad_prefix(bytes)
 }
 
 /// The address before the first `/` of `bytes`, read by `parse` (a one-pass parser that stops
