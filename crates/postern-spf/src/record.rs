@@ -697,13 +697,17 @@ fn ip4_mechanism(rest: &[u8], rest_offset: usize) -> Result<MechanismRef<TextRan
     };
     let arg_offset = rest_offset + 1;
     // One pass for the address, which stops at the first `/` when it is well formed.
-    let (network, slash) = before_slash(arg, quad_prefix);
-    let prefix = match slash {
-        Some(at) => {
-            let len = arg.get(at + 1..).unwrap_or_default();
-            Some(cidr_length(len, 32, arg_offset + at)?)
-        }
+    let (network, stop) = quad_prefix(arg);
+    let prefix = match arg.get(stop) {
         None => None,
+        Some(b'/') => {
+            let len = arg.get(stop + 1..).unwrap_or_default();
+            Some(cidr_length(len, 32, arg_offset + stop)?)
+        }
+        Some(_) => {
+            malformed_network(arg, stop, 32, arg_offset)?;
+            return Err(syntax(arg_offset, SyntaxProblem::BadIp4));
+        }
     };
     let network = network.ok_or(syntax(arg_offset, SyntaxProblem::BadIp4))?;
     Ok(MechanismRef::Ip4(network, prefix))
@@ -716,13 +720,17 @@ fn ip6_mechanism(rest: &[u8], rest_offset: usize) -> Result<MechanismRef<TextRan
     };
     let arg_offset = rest_offset + 1;
     // One pass for the address, which stops at the first `/` when it is well formed.
-    let (network, slash) = before_slash(arg, ipv6_prefix);
-    let prefix = match slash {
-        Some(at) => {
-            let len = arg.get(at + 1..).unwrap_or_default();
-            Some(cidr_length(len, 128, arg_offset + at)?)
-        }
+    let (network, stop) = ipv6_prefix(arg);
+    let prefix = match arg.get(stop) {
         None => None,
+        Some(b'/') => {
+            let len = arg.get(stop + 1..).unwrap_or_default();
+            Some(cidr_length(len, 128, arg_offset + stop)?)
+        }
+        Some(_) => {
+            malformed_network(arg, stop, 128, arg_offset)?;
+            return Err(syntax(arg_offset, SyntaxProblem::BadIp6));
+        }
     };
     let network = network.ok_or(syntax(arg_offset, SyntaxProblem::BadIp6))?;
     Ok(MechanismRef::Ip6(network, prefix))
@@ -773,87 +781,93 @@ fn ipv6_prefix(bytes: &[u8]) -> (Option<Ipv6Addr>, usize) {
         Some(&value @ 0..=15) => Some(u16::from(value)),
         _ => None,
     };
-    // The groups before the `::` gap and those after it, gathered into two numbers 16 bits
-    // at a time (no group array to move).
-    let (mut head, mut tail) = (0u128, 0u128);
-    let (mut groups, mut head_groups) = (0u32, 0u32);
+    // The groups read so far, gathered into one number 16 bits at a time (no group array
+    // to move); at the `::` gap those before it are set aside with their count.
+    let (mut groups_value, mut head, mut head_groups) = (0u128, 0u128, 0u32);
+    let mut groups = 0u32;
     let mut gap = false;
-    let mut push = |value: u16, gap: bool| {
-        if gap {
-            tail = (tail << 16) | u128::from(value);
-        } else {
-            head = (head << 16) | u128::from(value);
-            head_groups += 1;
-        }
-    };
     let mut i = 0usize;
     if bytes.starts_with(b"::") {
         gap = true;
         i = 2;
     }
-    while at(i).is_some() {
-        // A group: one to four hex digits.
-        let start = i;
-        let Some(mut value) = hex(i) else {
-            return (None, i);
-        };
-        i += 1;
-        for _ in 0..3 {
-            let Some(digit) = hex(i) else {
-                break;
+    // (Past the first group, the byte after a `:` is known to be there and not a `/`.)
+    if at(i).is_some() {
+        loop {
+            // A group: one to four hex digits.
+            let start = i;
+            let Some(mut value) = hex(i) else {
+                return (None, i);
             };
-            value = (value << 4) | digit;
             i += 1;
-        }
-        if bytes.get(i) == Some(&b'.') {
-            // A trailing dotted quad takes the place of the last two groups.
-            if groups > 6 {
-                return (None, i);
-            }
-            let (v4, len) = quad_prefix(bytes.get(start..).unwrap_or_default());
-            i = start + len;
-            let Some(v4) = v4.filter(|_| at(i).is_none()) else {
-                return (None, i);
-            };
-            let [o1, o2, o3, o4] = v4.octets();
-            push(u16::from_be_bytes([o1, o2]), gap);
-            push(u16::from_be_bytes([o3, o4]), gap);
-            groups += 2;
-            break;
-        }
-        if groups == 8 {
-            return (None, i);
-        }
-        groups += 1;
-        push(value, gap);
-        match at(i) {
-            None => break,
-            Some(b':') => {
+            for _ in 0..3 {
+                let Some(digit) = hex(i) else {
+                    break;
+                };
+                value = (value << 4) | digit;
                 i += 1;
-                if bytes.get(i) == Some(&b':') {
-                    if gap {
-                        return (None, i);
-                    }
-                    gap = true;
-                    i += 1;
-                } else if at(i).is_none() {
+            }
+            if bytes.get(i) == Some(&b'.') {
+                // A trailing dotted quad takes the place of the last two groups.
+                if groups > 6 {
                     return (None, i);
                 }
+                let (v4, len) = embedded_quad(bytes.get(start..).unwrap_or_default());
+                i = start + len;
+                let Some(v4) = v4.filter(|_| at(i).is_none()) else {
+                    return (None, i);
+                };
+                groups_value = (groups_value << 32) | u128::from(u32::from(v4));
+                groups += 2;
+                break;
             }
-            Some(_) => return (None, i),
+            if groups == 8 {
+                return (None, i);
+            }
+            groups += 1;
+            groups_value = (groups_value << 16) | u128::from(value);
+            match at(i) {
+                None => break,
+                Some(b':') => {
+                    i += 1;
+                    if bytes.get(i) == Some(&b':') {
+                        if gap {
+                            return (None, i);
+                        }
+                        gap = true;
+                        (head, head_groups, groups_value) = (groups_value, groups, 0);
+                        i += 1;
+                        if at(i).is_none() {
+                            break;
+                        }
+                    } else if at(i).is_none() {
+                        return (None, i);
+                    }
+                }
+                Some(_) => return (None, i),
+            }
         }
     }
     let network = match (gap, groups) {
-        (false, 8) => head,
-        // The head groups go to the top; the gap is zeros; the tail is at the bottom.
-        (true, 0..=7) => head.checked_shl(16 * (8 - head_groups)).unwrap_or(0) | tail,
+        (false, 8) => groups_value,
+        // The head groups go to the top; the gap is zeros; the rest is at the bottom.
+        (true, 0..=7) => head.checked_shl(16 * (8 - head_groups)).unwrap_or(0) | groups_value,
         _ => return (None, i),
     };
     (Some(Ipv6Addr::from(network)), i)
 }
 
+/// [`quad_prefix`] for the dotted quad that ends an IPv6 address: out of line, as it is rare
+/// (the IPv6 reader's loop keeps its registers).
+#[inline(never)]
+fn embedded_quad(bytes: &[u8]) -> (Option<Ipv4Addr>, usize) {
+    quad_prefix(bytes)
+}
+
 /// The address before the first `/` of `bytes`, read by `parse` (a one-pass parser that stops
-/// at the first `/` when the address is well formed), and where that `/` is.
+/// at the first `/` when the address is well formed), and where that `/` is: what
+/// [`ip4_mechanism`] and [`ip6_mechanism`] rely on of [`quad_prefix`] and [`ipv6_prefix`].
+#[cfg(test)]
 fn before_slash<T>(
     bytes: &[u8],
     parse: impl FnOnce(&[u8]) -> (Option<T>, usize),
@@ -868,6 +882,18 @@ fn before_slash<T>(
             (None, find_byte(rest, b'/').map(|at| stop + at))
         }
     }
+}
+
+/// The CIDR length check of an `ip4`/`ip6` argument whose address a one-pass parser found
+/// malformed before a byte other than `/` at `stop` (the length is checked first): the `/`
+/// is further on, if anywhere.
+#[cold]
+fn malformed_network(arg: &[u8], stop: usize, max: u8, arg_offset: usize) -> Result<(), Error> {
+    let rest = arg.get(stop..).unwrap_or_default();
+    if let Some(at) = find_byte(rest, b'/').map(|at| stop + at) {
+        cidr_length(arg.get(at + 1..).unwrap_or_default(), max, arg_offset + at)?;
+    }
+    Ok(())
 }
 
 /// `ip4-network` (RFC 7208 §5.6): four `dec-octet`s, no leading zeros.
