@@ -10,10 +10,11 @@ use crate::macros::{
     MacroContext, NeedValidated, check_macro_text, expand_text, has_percent, is_toplabel,
     write_octet,
 };
-use crate::outcome::{Identities, Identity, MatchedDirective, Outcome, Verdict};
+use crate::outcome::{
+    Identities, Identity, MatchedDirective, Outcome, Verdict, directive_in, spec_text, txt_record,
+};
 use crate::record::{
-    Directive, DualCidr, MechanismRef, Qualifier, Span, TermRef, find_byte, is_spf_record,
-    scan_record,
+    DualCidr, MechanismRef, Qualifier, Span, TermRef, find_byte, is_spf_record, scan_record,
 };
 
 /// Most mechanisms and modifiers that query DNS (`include`, `a`, `mx`, `ptr`, `exists`,
@@ -352,13 +353,11 @@ struct Loaded {
 
 /// The text of a loaded record (empty if it is not there, which cannot happen).
 fn record_text(cache: &Cache, loaded: Loaded) -> &[u8] {
-    match cache
+    cache
         .get(loaded.entry as usize)
-        .and_then(|(_, _, answer)| answer.records().get(loaded.index as usize))
-    {
-        Some(DnsRecord::Txt(text)) => text,
-        _ => &[],
-    }
+        .map_or(&[], |(_, _, answer)| {
+            txt_record(answer, loaded.index as usize)
+        })
 }
 
 /// A byte range of record text as stored (a TXT record is at most 64 KiB, far below
@@ -368,14 +367,6 @@ fn to_span((start, end): (usize, usize)) -> Span {
         u32::try_from(start).unwrap_or(u32::MAX),
         u32::try_from(end).unwrap_or(u32::MAX),
     )
-}
-
-/// A byte range of checked record text (a stored domain-spec) as text.
-fn spec_text(bytes: &[u8], (start, end): Span) -> &str {
-    bytes
-        .get(start as usize..end as usize)
-        .and_then(|b| core::str::from_utf8(b).ok())
-        .unwrap_or_default()
 }
 
 /// One directive of a checked record, its domain-specs as ranges of the record text.
@@ -404,11 +395,11 @@ fn matched_directive(cache: &Cache, (loaded, (qualifier, mechanism)): Matched) -
             mechanism,
         }
     } else {
-        let text = record_text(cache, loaded);
-        MatchedDirective::Built(Directive {
+        MatchedDirective::Built(directive_in(
+            record_text(cache, loaded),
             qualifier,
-            mechanism: mechanism.map(|s| spec_text(text, s)).to_owned_mechanism(),
-        })
+            mechanism,
+        ))
     }
 }
 

@@ -209,22 +209,35 @@ impl MatchedDirective {
                 index,
                 qualifier,
                 mechanism,
-            } => {
-                let text = match answer.records().get(*index) {
-                    Some(DnsRecord::Txt(text)) => &text[..],
-                    _ => &[],
-                };
-                let spec = |(start, end): Span| {
-                    text.get(start as usize..end as usize)
-                        .and_then(|b| core::str::from_utf8(b).ok())
-                        .unwrap_or_default()
-                };
-                Directive {
-                    qualifier: *qualifier,
-                    mechanism: mechanism.map(spec).to_owned_mechanism(),
-                }
-            }
+            } => directive_in(txt_record(answer, *index), *qualifier, *mechanism),
         }
+    }
+}
+
+/// The text of TXT record `index` of an answer (empty if it is not one).
+pub(crate) fn txt_record(answer: &Answer, index: usize) -> &[u8] {
+    match answer.records().get(index) {
+        Some(DnsRecord::Txt(text)) => text,
+        _ => &[],
+    }
+}
+
+/// A byte range of checked record text (a stored domain-spec) as text.
+pub(crate) fn spec_text(text: &[u8], (start, end): Span) -> &str {
+    text.get(start as usize..end as usize)
+        .and_then(|b| core::str::from_utf8(b).ok())
+        .unwrap_or_default()
+}
+
+/// The owned directive of a checked record's text, its domain-specs given as ranges.
+pub(crate) fn directive_in(
+    text: &[u8],
+    qualifier: Qualifier,
+    mechanism: MechanismRef<Span>,
+) -> Directive {
+    Directive {
+        qualifier,
+        mechanism: mechanism.map(|s| spec_text(text, s)).to_owned_mechanism(),
     }
 }
 
