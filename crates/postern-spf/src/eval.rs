@@ -120,6 +120,10 @@ impl<'a> Request<'a> {
 
 /// What the evaluator needs next.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the outcome keeps short identities inline; a box would cost an allocation per check"
+)]
 pub enum Step {
     /// Resolve this query and hand the answer to [`Evaluator::supply`] (or the raw packet to
     /// [`Evaluator::supply_wire`]), then call [`Evaluator::step`] again.
@@ -227,7 +231,7 @@ impl<'e> Cursor<'e> {
 #[derive(Debug, Clone)]
 struct Subject {
     ip: IpAddr,
-    /// Sender, HELO name and receiver, shared with the outcome.
+    /// Sender, HELO name and receiver, copied into the outcome.
     identities: Identities,
     timestamp: u64,
 }
@@ -238,24 +242,17 @@ impl Subject {
         domain: &'s str,
         validated: Option<&'s str>,
     ) -> MacroContext<'s> {
+        let [local_part, sender_domain, helo, receiver] = self.identities.parts();
         MacroContext {
-            local_part: self.local_part(),
-            sender_domain: self.sender_domain(),
+            local_part,
+            sender_domain,
             domain,
             ip: self.ip,
             validated,
-            helo: self.identities.helo(),
-            receiver: self.identities.receiver(),
+            helo,
+            receiver,
             timestamp: self.timestamp,
         }
-    }
-
-    fn local_part(&self) -> &str {
-        self.identities.local_part()
-    }
-
-    fn sender_domain(&self) -> &str {
-        self.identities.sender_domain()
     }
 
     fn address_type(&self) -> RecordType {
@@ -661,14 +658,14 @@ impl Evaluator {
                 None => ("postmaster", request.mail_from),
             }
         };
-        // One allocation for the identities, shared with the outcome.
+        // The identities, usually inline (no allocation), copied into the outcome.
         let subject = Subject {
             ip,
             identities: Identities::new(local_part, sender_domain, request.helo, &options.receiver),
             timestamp: options.timestamp,
         };
         // RFC 7208 §4.3: a malformed or single-label domain gives none without any lookup.
-        let domain = initial_domain(subject.sender_domain());
+        let domain = initial_domain(sender_domain);
         let finished = domain.is_none().then(|| Finished {
             verdict: Verdict::None,
             explanation: None,

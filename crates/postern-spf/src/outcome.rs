@@ -80,12 +80,26 @@ impl Identity {
     }
 }
 
-/// The sender, HELO name and receiver of a check, in one shared allocation (made once per
-/// check, shared by the evaluator and its outcome).
-#[derive(Clone, PartialEq, Eq)]
+/// Longest identities text (`local-part@domain`, HELO name and receiver together) kept
+/// inline; longer text is shared on the heap. Most checks fit: then making the evaluator and
+/// its outcome needs no allocation, and copying the identities into the outcome is a copy of
+/// a few words instead of a shared count update.
+const INLINE_IDENTITIES: usize = 110;
+
+/// The text of [`Identities`].
+#[derive(Clone)]
+enum IdentitiesText {
+    /// Concatenated `str`s, so UTF-8 (read back with a check, which short ASCII passes fast).
+    Inline { len: u8, buf: [u8; INLINE_IDENTITIES] },
+    Shared(Arc<str>),
+}
+
+/// The sender, HELO name and receiver of a check, in one value (inline when short, see
+/// [`INLINE_IDENTITIES`]), copied from the evaluator into its outcome.
+#[derive(Clone)]
 pub(crate) struct Identities {
     /// `local-part@domain`, then the HELO name, then the receiver.
-    text: Arc<str>,
+    text: IdentitiesText,
     /// Where the `@` of the sender is, where the sender ends and where the HELO name ends.
     at: usize,
     sender_end: usize,
@@ -98,20 +112,21 @@ impl Identities {
         let sender_end = at.saturating_add(1).saturating_add(domain.len());
         let helo_end = sender_end.saturating_add(helo.len());
         let parts = [local_part, "@", domain, helo, receiver];
-        // Usually assembled on the stack, so that the shared text is the only allocation.
-        let mut buf = [0u8; 256];
-        let mut len = 0usize;
-        for part in parts {
-            let end = len.saturating_add(part.len());
-            if let Some(to) = buf.get_mut(len..end) {
-                to.copy_from_slice(part.as_bytes());
+        let total = helo_end.saturating_add(receiver.len());
+        let text = match u8::try_from(total) {
+            Ok(len) if total <= INLINE_IDENTITIES => {
+                let mut buf = [0u8; INLINE_IDENTITIES];
+                let mut pos = 0usize;
+                for part in parts {
+                    let end = pos.saturating_add(part.len());
+                    if let Some(to) = buf.get_mut(pos..end) {
+                        to.copy_from_slice(part.as_bytes());
+                    }
+                    pos = end;
+                }
+                IdentitiesText::Inline { len, buf }
             }
-            len = end;
-        }
-        // The parts are `str`s: their concatenation is UTF-8.
-        let text = match buf.get(..len).map(core::str::from_utf8) {
-            Some(Ok(text)) => Arc::from(text),
-            _ => Arc::from(parts.concat()),
+            _ => IdentitiesText::Shared(Arc::from(parts.concat())),
         };
         Self {
             text,
@@ -121,20 +136,24 @@ impl Identities {
         }
     }
 
+    /// The whole text.
+    fn text(&self) -> &str {
+        match &self.text {
+            IdentitiesText::Inline { len, buf } => buf
+                .get(..usize::from(*len))
+                .and_then(|bytes| core::str::from_utf8(bytes).ok())
+                .unwrap_or_default(),
+            IdentitiesText::Shared(text) => text,
+        }
+    }
+
+    /// A part of the text (each starts and ends where one of the concatenated `str`s did).
     fn part(&self, start: usize, end: usize) -> &str {
-        self.text.get(start..end).unwrap_or_default()
+        self.text().get(start..end).unwrap_or_default()
     }
 
     pub(crate) fn sender(&self) -> &str {
         self.part(0, self.sender_end)
-    }
-
-    pub(crate) fn local_part(&self) -> &str {
-        self.part(0, self.at)
-    }
-
-    pub(crate) fn sender_domain(&self) -> &str {
-        self.part(self.at.saturating_add(1), self.sender_end)
     }
 
     pub(crate) fn helo(&self) -> &str {
@@ -142,9 +161,31 @@ impl Identities {
     }
 
     pub(crate) fn receiver(&self) -> &str {
-        self.part(self.helo_end, self.text.len())
+        self.text().get(self.helo_end..).unwrap_or_default()
+    }
+
+    /// The local-part, the sender's domain, the HELO name and the receiver, read from the text
+    /// at once.
+    pub(crate) fn parts(&self) -> [&str; 4] {
+        let text = self.text();
+        let part = |start: usize, end: usize| text.get(start..end).unwrap_or_default();
+        [
+            part(0, self.at),
+            part(self.at.saturating_add(1), self.sender_end),
+            part(self.sender_end, self.helo_end),
+            text.get(self.helo_end..).unwrap_or_default(),
+        ]
     }
 }
+
+impl PartialEq for Identities {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.sender_end, self.helo_end) == (other.at, other.sender_end, other.helo_end)
+            && self.text() == other.text()
+    }
+}
+
+impl Eq for Identities {}
 
 impl fmt::Debug for Identities {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -474,6 +515,32 @@ mod tests {
                 Identities::new(local, domain, helo, "mx.example.net")
             },
         }
+    }
+
+    #[test]
+    fn identities_read_back_the_same_inline_and_shared() {
+        // Around the inline capacity: the last inline length, the first shared one.
+        for helo_len in [1, 50, 60, 61, 62, 63, 200, 300] {
+            let helo = "h".repeat(helo_len);
+            let ids = Identities::new("l\u{e9}", "example.com", &helo, "mx.example.net");
+            let inline = matches!(ids.text, IdentitiesText::Inline { .. });
+            assert_eq!(
+                inline,
+                "l\u{e9}@example.com".len() + helo_len + "mx.example.net".len()
+                    <= INLINE_IDENTITIES,
+                "helo of {helo_len}"
+            );
+            assert_eq!(ids.sender(), "l\u{e9}@example.com");
+            assert_eq!(ids.helo(), helo);
+            assert_eq!(ids.receiver(), "mx.example.net");
+            assert_eq!(
+                ids.parts(),
+                ["l\u{e9}", "example.com", helo.as_str(), "mx.example.net"]
+            );
+            assert_eq!(ids.clone(), ids);
+        }
+        let a = Identities::new("a", "example.com", "h", "r");
+        assert_ne!(a, Identities::new("a", "example.co", "mh", "r"));
     }
 
     #[test]
