@@ -275,6 +275,42 @@ fn greylist_sender_rcpt_ignores_client() {
 }
 
 #[test]
+fn clock_stepping_back_is_the_latest_time_for_every_limit() {
+    // "A `t` smaller than one already seen is treated as the latest one" (crate README): the
+    // simulator's clock, not each limiter's own, which only sees the events it checks.
+    let config = r#"
+[[rate]]
+name = "conn"
+on = "connect"
+key = "client"
+count = 1
+period = "100ms"
+
+[greylist]
+delay = "10ms"
+"#;
+    let events = r#"{"t": 0, "event": "connect", "conn": 1, "ip": "192.0.2.1"}
+{"t": 0, "event": "mail", "conn": 1, "sender": "a@example.org"}
+{"t": 0, "event": "rcpt", "conn": 1, "rcpt": "b@example.net"}
+{"t": 1000, "event": "noop", "conn": 1}
+{"t": 5, "event": "rcpt", "conn": 1, "rcpt": "b@example.net"}
+{"t": 50, "event": "connect", "conn": 2, "ip": "192.0.2.1"}
+"#;
+    let (out, v) = simulate_text(config, events);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v[2]["retry_after_ms"], 10);
+    // At the latest time, 1000 ms, the retry is past the greylisting delay ...
+    assert_eq!(v[4]["decision"], "accept");
+    assert_eq!(v[4]["t"], 5, "the event's own t is echoed");
+    // ... and past the connection limiter's emission interval.
+    assert_eq!(v[5]["decision"], "accept");
+}
+
+#[test]
 fn bad_input_fails_with_the_line() {
     let (out, _) = simulate_text("[[rate]]\nname = \"x\"\n", "");
     assert_eq!(out.status.code(), Some(2));
