@@ -279,6 +279,9 @@ struct Simulator {
     limits: Option<SessionLimits>,
     tarpit: Option<PenaltyBox>,
     conns: HashMap<u64, Conn>,
+    /// The latest `t` seen: an event with a smaller `t` is decided at this time (one clock
+    /// for every limit, not one per limiter that only sees its own events).
+    latest_t: u64,
     /// `--redis`: the same limits over shared state in Redis (the tables above then only
     /// carry the configuration).
     redis: Option<Shared>,
@@ -357,6 +360,7 @@ impl Simulator {
             limits: config.limits.as_ref().map(limits).transpose()?,
             tarpit: config.tarpit.as_ref().map(tarpit).transpose()?,
             conns: HashMap::new(),
+            latest_t: 0,
             redis: None,
         })
     }
@@ -615,7 +619,8 @@ impl Simulator {
     }
 
     fn handle(&mut self, ev: &Event) -> Result<Outcome, String> {
-        let t = ev.t;
+        let t = ev.t.max(self.latest_t);
+        self.latest_t = t;
         if let Some(r) = self.redis.as_mut() {
             r.store.set_caller_time(Some(t));
         }

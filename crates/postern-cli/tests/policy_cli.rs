@@ -275,6 +275,136 @@ fn greylist_sender_rcpt_ignores_client() {
 }
 
 #[test]
+fn clock_stepping_back_is_the_latest_time_for_every_limit() {
+    // "A `t` smaller than one already seen is treated as the latest one" (crate README): the
+    // simulator's clock, not each limiter's own, which only sees the events it checks.
+    let config = r#"
+[[rate]]
+name = "conn"
+on = "connect"
+key = "client"
+count = 1
+period = "100ms"
+
+[greylist]
+delay = "10ms"
+"#;
+    let events = r#"{"t": 0, "event": "connect", "conn": 1, "ip": "192.0.2.1"}
+{"t": 0, "event": "mail", "conn": 1, "sender": "a@example.org"}
+{"t": 0, "event": "rcpt", "conn": 1, "rcpt": "b@example.net"}
+{"t": 1000, "event": "noop", "conn": 1}
+{"t": 5, "event": "rcpt", "conn": 1, "rcpt": "b@example.net"}
+{"t": 50, "event": "connect", "conn": 2, "ip": "192.0.2.1"}
+"#;
+    let (out, v) = simulate_text(config, events);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v[2]["retry_after_ms"], 10);
+    // At the latest time, 1000 ms, the retry is past the greylisting delay ...
+    assert_eq!(v[4]["decision"], "accept");
+    assert_eq!(v[4]["t"], 5, "the event's own t is echoed");
+    // ... and past the connection limiter's emission interval.
+    assert_eq!(v[5]["decision"], "accept");
+}
+
+#[test]
+fn limits_at_and_one_past_their_edges() {
+    // T = 20 ms / 2 = 10 ms, burst 3: three at once, the fourth waits T; then one per T. The
+    // greylisting delay (10 ms), retry window (20 ms) and pass TTL (5 ms) pass at their
+    // edges and start over one past them.
+    let config = r#"
+[[rate]]
+name = "conn"
+on = "connect"
+key = "client"
+count = 2
+period = "20ms"
+burst = 3
+
+[greylist]
+delay = "10ms"
+retry_window = "20ms"
+pass_ttl = "5ms"
+"#;
+    let events = r#"{"t": 0, "event": "connect", "conn": 1, "ip": "192.0.2.1"}
+{"t": 0, "event": "disconnect", "conn": 1}
+{"t": 0, "event": "connect", "conn": 2, "ip": "192.0.2.1"}
+{"t": 0, "event": "disconnect", "conn": 2}
+{"t": 0, "event": "connect", "conn": 3, "ip": "192.0.2.1"}
+{"t": 0, "event": "disconnect", "conn": 3}
+{"t": 0, "event": "connect", "conn": 4, "ip": "192.0.2.1"}
+{"t": 0, "event": "disconnect", "conn": 4}
+{"t": 10, "event": "connect", "conn": 5, "ip": "192.0.2.1"}
+{"t": 10, "event": "disconnect", "conn": 5}
+{"t": 10, "event": "connect", "conn": 6, "ip": "192.0.2.1"}
+{"t": 10, "event": "disconnect", "conn": 6}
+{"t": 19, "event": "connect", "conn": 7, "ip": "192.0.2.1"}
+{"t": 19, "event": "disconnect", "conn": 7}
+{"t": 20, "event": "connect", "conn": 8, "ip": "192.0.2.1"}
+{"t": 20, "event": "disconnect", "conn": 8}
+{"t": 20, "event": "connect", "conn": 100, "ip": "198.51.100.1"}
+{"t": 20, "event": "mail", "conn": 100, "sender": "a@example.org"}
+{"t": 20, "event": "rcpt", "conn": 100, "rcpt": "b@example.net"}
+{"t": 29, "event": "rcpt", "conn": 100, "rcpt": "b@example.net"}
+{"t": 30, "event": "rcpt", "conn": 100, "rcpt": "B@Example.NET"}
+{"t": 35, "event": "rcpt", "conn": 100, "rcpt": "b@example.net"}
+{"t": 41, "event": "rcpt", "conn": 100, "rcpt": "b@example.net"}
+{"t": 61, "event": "rcpt", "conn": 100, "rcpt": "b@example.net"}
+{"t": 61, "event": "rcpt", "conn": 100, "rcpt": "c@example.net"}
+{"t": 82, "event": "rcpt", "conn": 100, "rcpt": "c@example.net"}
+"#;
+    let (out, v) = simulate_text(config, events);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // (decision, limit, retry_after_ms), one per event.
+    let want = [
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("disconnect", "conn", 10),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("disconnect", "conn", 10),
+        ("accept", "", 0),
+        ("disconnect", "conn", 1),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("defer", "greylist", 10),
+        ("defer", "greylist", 1),
+        ("accept", "", 0),
+        ("accept", "", 0),
+        ("defer", "greylist", 10),
+        ("accept", "", 0),
+        ("defer", "greylist", 10),
+        ("defer", "greylist", 10),
+    ];
+    assert_eq!(v.len(), want.len());
+    for (i, (got, (decision, limit, retry))) in v.iter().zip(want).enumerate() {
+        assert_eq!(got["decision"], decision, "line {}", i + 1);
+        assert_eq!(got["limit"].as_str().unwrap_or(""), limit, "line {}", i + 1);
+        assert_eq!(
+            got["retry_after_ms"].as_u64().unwrap_or(0),
+            retry,
+            "line {}",
+            i + 1
+        );
+    }
+}
+
+#[test]
 fn bad_input_fails_with_the_line() {
     let (out, _) = simulate_text("[[rate]]\nname = \"x\"\n", "");
     assert_eq!(out.status.code(), Some(2));
