@@ -337,3 +337,21 @@ fn usage_errors_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
+
+#[test]
+fn master_file_with_soa_and_ns_records() {
+    let dir = std::env::temp_dir().join(format!("postern-spf-cli-soa-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("soa.zone");
+    std::fs::write(
+        &path,
+        "$ORIGIN example.com.\n$TTL 1h\n@ IN SOA ns1 hostmaster (\n  2024010101 ; serial\n  3600 900 604800 300 )\n  IN NS ns1\n  IN NS ns2.example.net.\n  IN TXT \"v=spf1 a:ns1.example.com -all\"\nns1 IN A 192.0.2.53\n",
+    )
+    .unwrap();
+    let zone = path.to_str().unwrap();
+    let v = check_json(zone, "192.0.2.53", "a@example.com", "mx.example.com");
+    assert_eq!(v["result"], "pass", "{v}");
+    let v = check_json(zone, "192.0.2.54", "a@example.com", "mx.example.com");
+    assert_eq!(v["result"], "fail", "{v}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

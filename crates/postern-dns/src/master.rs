@@ -1,7 +1,8 @@
 //! A subset of the RFC 1035 §5 master-file format, enough for mail-authentication zones:
 //! `$ORIGIN`, `$TTL`, owner inheritance, `@`, relative names, TTL and class fields, quoted
 //! character-strings with `\"`, `\\` and `\DDD` escapes, parentheses across lines, `;`
-//! comments, and the types TXT, SPF, A, AAAA, MX, PTR and CNAME.
+//! comments, and the types TXT, SPF, A, AAAA, MX, PTR and CNAME. SOA and NS records, which
+//! every zone file has, are checked and skipped (their owner names exist).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -193,15 +194,21 @@ fn is_ttl(text: &str) -> bool {
         })
 }
 
-/// The RDATA of one record of type `rtype` (upper case), from its fields.
-fn rdata(rtype: &str, rest: &[&Token], origin: Option<&Name>, n: usize) -> Result<Entry, Error> {
+/// The RDATA of one record of type `rtype` (upper case), from its fields; `None` for the SOA
+/// and NS records a zone file carries but a [`Zone`] does not serve.
+fn rdata(
+    rtype: &str,
+    rest: &[&Token],
+    origin: Option<&Name>,
+    n: usize,
+) -> Result<Option<Entry>, Error> {
     let single = |what: &str| -> Result<&str, Error> {
         match rest {
             [one] => token_str(one, n),
             _ => Err(err(n, format!("{what} takes exactly one field"))),
         }
     };
-    Ok(match rtype {
+    Ok(Some(match rtype {
         "TXT" | "SPF" => {
             if rest.is_empty() {
                 return Err(err(n, format!("{rtype} needs at least one string")));
@@ -255,8 +262,28 @@ fn rdata(rtype: &str, rest: &[&Token], origin: Option<&Name>, n: usize) -> Resul
         }
         "PTR" => Entry::Record(Record::Ptr(absolute(single("PTR")?, origin, n)?)),
         "CNAME" => Entry::Cname(absolute(single("CNAME")?, origin, n)?),
+        "NS" => {
+            absolute(single("NS")?, origin, n)?;
+            return Ok(None);
+        }
+        "SOA" => {
+            let [mname, rname, numbers @ ..] = rest else {
+                return Err(err(n, "SOA takes two names and five numbers"));
+            };
+            absolute(token_str(mname, n)?, origin, n)?;
+            absolute(token_str(rname, n)?, origin, n)?;
+            if numbers.len() != 5 {
+                return Err(err(n, "SOA takes two names and five numbers"));
+            }
+            for number in numbers {
+                if !is_ttl(token_str(number, n)?) {
+                    return Err(err(n, "bad SOA number"));
+                }
+            }
+            return Ok(None);
+        }
         other => return Err(err(n, format!("unsupported record type {other}"))),
-    })
+    }))
 }
 
 impl Zone {
@@ -327,8 +354,10 @@ impl Zone {
                 }
             };
             let rest: Vec<&Token> = tokens.collect();
-            let entry = rdata(&rtype, &rest, origin.as_ref(), n)?;
-            zone.insert(owner, entry);
+            match rdata(&rtype, &rest, origin.as_ref(), n)? {
+                Some(entry) => zone.insert(owner, entry),
+                None => zone.touch(owner),
+            }
         }
         Ok(zone)
     }
@@ -388,6 +417,28 @@ long       TXT  ( "v=spf1 ip4:198.51.100.0/24"
             resolve(&zone, "10.2.0.192.in-addr.arpa", RecordType::Ptr),
             Answer::Records(vec![Record::Ptr(Name::new("mx.example.com").unwrap())].into())
         );
+    }
+
+    #[test]
+    fn soa_and_ns_records_are_skipped() {
+        let text = "$ORIGIN example.com.\n$TTL 1d\n@ IN SOA ns1 hostmaster (\n  2024010101 ; serial\n  1h 15m 1w 300 )\n  IN NS ns1\n  IN NS ns2.example.net.\n  IN TXT \"v=spf1 -all\"\nother IN NS ns1\n";
+        let zone = Zone::from_master_file(text, None).unwrap();
+        assert_eq!(
+            resolve(&zone, "example.com", RecordType::Txt),
+            Answer::Records(vec![Record::Txt(b"v=spf1 -all".to_vec())].into())
+        );
+        assert_eq!(
+            resolve(&zone, "other.example.com", RecordType::Txt),
+            Answer::NoData
+        );
+        for bad in [
+            "a. IN SOA ns. host. 1 2 3 4",
+            "a. IN SOA ns. host. 1 2 3 4 x",
+            "a. IN NS",
+        ] {
+            let e = Zone::from_master_file(bad, None).unwrap_err().to_string();
+            assert!(e.contains("line 1"), "{bad:?}: {e}");
+        }
     }
 
     #[test]
