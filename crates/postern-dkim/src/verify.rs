@@ -554,16 +554,18 @@ fn judge(
         Err((result, reason)) => return with(outcome, result, reason),
     };
     outcome.testing = key.testing;
+    // RFC 6376 §6.1.2 in its order: the key's h= (step 6), an empty p= (step 7), the key
+    // type (step 8).
+    let algorithm = signature.algorithm;
+    if !key.allows(algorithm.hash()) {
+        return with(outcome, PermError, Reason::InappropriateHash);
+    }
     if der.bytes().is_empty() {
         // RFC 6376 §3.6.1: an empty p= means the key was revoked.
         return with(outcome, PermError, Reason::KeyRevoked);
     }
-    let algorithm = signature.algorithm;
     if key.key_type() != Some(algorithm.key_type()) {
         return with(outcome, PermError, Reason::InappropriateKeyAlgorithm);
-    }
-    if !key.allows(algorithm.hash()) {
-        return with(outcome, PermError, Reason::InappropriateHash);
     }
     if !key.for_email {
         return with(outcome, PermError, Reason::KeyNotForEmail);

@@ -1,0 +1,70 @@
+//! Cases the RFCs decide that the shared corpus does not show: the order of the key record
+//! checks (RFC 6376 §6.1.2) and the signer's `i=` encoding (RFC 6376 §2.11, §3.5).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use postern_dkim::{
+    DkimResult, Outcome, Reason, SignParams, SigningKey, VerifyOptions, verify_with,
+};
+use postern_dns::{Answer, Record};
+
+const MESSAGE: &[u8] = b"From: a@example.com\r\nSubject: contract\r\n\r\nbody\r\n";
+
+fn signed(params: SignParams) -> Vec<u8> {
+    let key = SigningKey::ed25519_from_seed(&[3; 32]).unwrap();
+    let mut signed = postern_dkim::sign(MESSAGE, key, params)
+        .unwrap()
+        .into_bytes();
+    signed.extend_from_slice(MESSAGE);
+    signed
+}
+
+fn public_key() -> String {
+    SigningKey::ed25519_from_seed(&[3; 32])
+        .unwrap()
+        .public_key_base64()
+}
+
+fn verify(message: &[u8], record: &str) -> Outcome {
+    verify_with(message, VerifyOptions::new(1_700_000_000), |q| {
+        assert_eq!(q.name().as_str(), "s1._domainkey.example.com");
+        Answer::Records(vec![Record::Txt(record.as_bytes().to_vec())].into())
+    })
+    .unwrap()
+}
+
+fn verdict(outcome: &Outcome) -> (DkimResult, Option<Reason>) {
+    let sig = &outcome.signatures[0];
+    (sig.result, sig.reason.clone())
+}
+
+/// RFC 6376 §6.1.2 checks a key record's `h=` (step 6) before an empty `p=` (step 7, key
+/// revoked) and before the key type (step 8, inappropriate key algorithm).
+#[test]
+fn key_hash_restriction_is_checked_before_revocation_and_key_type() {
+    let message = signed(SignParams::new("example.com", "s1"));
+    let pass = verify(&message, &format!("v=DKIM1; k=ed25519; p={}", public_key()));
+    assert_eq!(verdict(&pass), (DkimResult::Pass, None));
+    let cases = [
+        // Revoked, and its h= excludes sha256.
+        "v=DKIM1; k=ed25519; h=sha1; p=",
+        // Wrong key type, and its h= excludes sha256.
+        &format!("v=DKIM1; k=rsa; h=sha1; p={}", public_key()),
+    ];
+    for record in cases {
+        assert_eq!(
+            verdict(&verify(&message, record)),
+            (DkimResult::PermError, Some(Reason::InappropriateHash)),
+            "{record}"
+        );
+    }
+    // Revoked is checked before the key type (step 7, then step 8).
+    assert_eq!(
+        verdict(&verify(&message, "v=DKIM1; k=rsa; p=")),
+        (DkimResult::PermError, Some(Reason::KeyRevoked))
+    );
+}
