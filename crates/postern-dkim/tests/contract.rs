@@ -68,3 +68,30 @@ fn key_hash_restriction_is_checked_before_revocation_and_key_type() {
         (DkimResult::PermError, Some(Reason::KeyRevoked))
     );
 }
+
+/// `i=` is dkim-quoted-printable (RFC 6376 §3.5, §2.11): a local-part with `=` or `;` (both
+/// RFC 5322 atext or quoted-string characters) is written `=3D` / `=3B`, so the signature
+/// parses and verifies, and the identity reads back as given.
+#[test]
+fn signer_encodes_identity_as_dkim_quoted_printable() {
+    for identity in [
+        "j=oe@example.com",
+        "a;b=c@mail.example.com",
+        "plain@example.com",
+    ] {
+        let mut params = SignParams::new("example.com", "s1");
+        params.identity = Some(identity.to_owned());
+        let message = signed(params);
+        let outcome = verify(&message, &format!("v=DKIM1; k=ed25519; p={}", public_key()));
+        assert_eq!(verdict(&outcome), (DkimResult::Pass, None), "{identity}");
+        assert_eq!(
+            outcome.signatures[0].identity.as_deref(),
+            Some(identity),
+            "{identity}"
+        );
+    }
+    let mut params = SignParams::new("example.com", "s1");
+    params.identity = Some("j=oe@example.com".to_owned());
+    let field = String::from_utf8(signed(params)).unwrap();
+    assert!(field.contains("; i=j=3Doe@example.com;"), "{field}");
+}
