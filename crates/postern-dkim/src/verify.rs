@@ -548,6 +548,15 @@ fn judge(
         signature_b64: std::mem::take(&mut signature.signature_b64),
         ..valid_outcome_skeleton(signature.algorithm)
     };
+    // RFC 6376 §3.5: l= "MUST NOT be larger than the actual number of octets in the
+    // canonicalized message body"; §6.1.1: "any inconsistency or unexpected values MUST cause
+    // the header field to be completely ignored and the Verifier to return PERMFAIL
+    // (signature syntax error)". A signature check (§6.1.1), so before the key's.
+    if let (Some(l), Some((_, canonical_len))) = (signature.body_length, &body)
+        && l > *canonical_len
+    {
+        return with(outcome, PermError, Reason::SignatureSyntax);
+    }
     let mut der = KeyBuf::new();
     let key = match key_from_answer(answer, &mut der) {
         Ok(key) => key,

@@ -95,3 +95,39 @@ fn signer_encodes_identity_as_dkim_quoted_printable() {
     let field = String::from_utf8(signed(params)).unwrap();
     assert!(field.contains("; i=j=3Doe@example.com;"), "{field}");
 }
+
+/// RFC 6376 §3.5: `l=` "MUST NOT be larger than the actual number of octets in the
+/// canonicalized message body", and §6.1.1: "any inconsistency or unexpected values MUST
+/// cause the header field to be completely ignored and the Verifier to return PERMFAIL
+/// (signature syntax error)". An `l=` equal to the body length passes; one octet more is a
+/// syntax error, whatever the key and the crypto say.
+#[test]
+fn body_length_past_the_body_is_a_syntax_error() {
+    let mut params = SignParams::new("example.com", "s1");
+    params.body_length = true;
+    let message = signed(params);
+    let record = format!("v=DKIM1; k=ed25519; p={}", public_key());
+    // "body\r\n": six octets in either canonicalization.
+    let text = String::from_utf8(message).unwrap();
+    assert!(text.contains("; l=6;"), "{text}");
+    assert_eq!(
+        verdict(&verify(text.as_bytes(), &record)),
+        (DkimResult::Pass, None)
+    );
+    let longer = text.replace("; l=6;", "; l=7;");
+    assert_eq!(
+        verdict(&verify(longer.as_bytes(), &record)),
+        (DkimResult::PermError, Some(Reason::SignatureSyntax))
+    );
+    // The body cut short after signing: l= now counts octets that are not there.
+    let cut = text.replace("\r\n\r\nbody\r\n", "\r\n\r\nbod\r\n");
+    assert_eq!(
+        verdict(&verify(cut.as_bytes(), &record)),
+        (DkimResult::PermError, Some(Reason::SignatureSyntax))
+    );
+    // A body that grew after signing is only unsigned content (RFC 6376 §8.2).
+    let grown = format!("{text}footer\r\n");
+    let outcome = verify(grown.as_bytes(), &record);
+    assert_eq!(verdict(&outcome), (DkimResult::Pass, None));
+    assert_eq!(outcome.signatures[0].unsigned_body_octets, 8);
+}
