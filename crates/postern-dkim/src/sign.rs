@@ -574,7 +574,11 @@ impl Signer {
                 continue;
             }
             let listed = given.iter().filter(|h| *h == name).count();
-            let times = listed.max(count(name) + 1);
+            // Not DKIM-Signature: the extra instance would select the new field itself, which
+            // verifiers hash as found (RFC 6376 §3.5: h= "MUST NOT include the DKIM-Signature
+            // header field that is being created or verified").
+            let extra = usize::from(!name.eq_ignore_ascii_case("dkim-signature"));
+            let times = listed.max(count(name) + extra);
             out.extend(std::iter::repeat_n(name.clone(), times));
         }
         out

@@ -131,3 +131,28 @@ fn body_length_past_the_body_is_a_syntax_error() {
     assert_eq!(verdict(&outcome), (DkimResult::Pass, None));
     assert_eq!(outcome.signatures[0].unsigned_body_octets, 8);
 }
+
+/// Oversigning lists each header once more than it occurs, but not DKIM-Signature: that
+/// extra instance would be the new field itself once it is prepended (RFC 6376 §3.5: h=
+/// "MUST NOT include the DKIM-Signature header field that is being created or verified"),
+/// and the signature would not verify.
+#[test]
+fn oversigning_does_not_claim_the_new_signature_field() {
+    let first = signed(SignParams::new("example.com", "s1"));
+    let mut params = SignParams::new("example.com", "s1");
+    params.headers = vec!["from".into(), "subject".into(), "dkim-signature".into()];
+    params.oversign = true;
+    let key = SigningKey::ed25519_from_seed(&[3; 32]).unwrap();
+    let field = postern_dkim::sign(&first, key, params).unwrap();
+    assert!(
+        field.contains("; h=from:from:subject:subject:dkim-signature; "),
+        "{field}"
+    );
+    let mut message = field.into_bytes();
+    message.extend_from_slice(&first);
+    let outcome = verify(&message, &format!("v=DKIM1; k=ed25519; p={}", public_key()));
+    assert_eq!(outcome.signatures.len(), 2);
+    for sig in &outcome.signatures {
+        assert_eq!((sig.result, sig.reason.clone()), (DkimResult::Pass, None));
+    }
+}
