@@ -559,21 +559,21 @@ impl Signer {
                 })
                 .collect()
         } else {
-            self.params
-                .headers
-                .iter()
-                .map(|h| h.to_ascii_lowercase())
-                .collect()
+            // As given: the case of a name is kept (names compare case-insensitively).
+            self.params.headers.clone()
         };
         if !self.params.oversign {
             return given;
         }
         let mut out: Vec<String> = Vec::new();
         for name in &given {
-            if out.contains(name) {
+            if out.iter().any(|h| h.eq_ignore_ascii_case(name)) {
                 continue;
             }
-            let listed = given.iter().filter(|h| *h == name).count();
+            let listed = given
+                .iter()
+                .filter(|h| h.eq_ignore_ascii_case(name))
+                .count();
             // Not DKIM-Signature: the extra instance would select the new field itself, which
             // verifiers hash as found (RFC 6376 §3.5: h= "MUST NOT include the DKIM-Signature
             // header field that is being created or verified").

@@ -156,3 +156,31 @@ fn oversigning_does_not_claim_the_new_signature_field() {
         assert_eq!((sig.result, sig.reason.clone()), (DkimResult::Pass, None));
     }
 }
+
+/// The one-line layout writes `h=` as the names were given, joined by `:` (the shared
+/// corpus's `header_hashed`: "h= joined with ':' and no spaces"): a name's case is kept, as
+/// RFC 6376 compares names case-insensitively. Oversigning counts names case-insensitively.
+#[test]
+fn signer_keeps_the_given_spelling_of_header_names() {
+    let mut params = SignParams::new("example.com", "s1");
+    params.headers = vec!["From".into(), "Subject".into(), "to".into()];
+    let message = signed(params);
+    let text = String::from_utf8(message.clone()).unwrap();
+    assert!(text.contains("; h=From:Subject:to; "), "{text}");
+    let record = format!("v=DKIM1; k=ed25519; p={}", public_key());
+    assert_eq!(
+        verdict(&verify(&message, &record)),
+        (DkimResult::Pass, None)
+    );
+
+    let mut params = SignParams::new("example.com", "s1");
+    params.headers = vec!["From".into(), "from".into(), "Subject".into()];
+    params.oversign = true;
+    let message = signed(params);
+    let text = String::from_utf8(message.clone()).unwrap();
+    assert!(text.contains("; h=From:From:Subject:Subject; "), "{text}");
+    assert_eq!(
+        verdict(&verify(&message, &record)),
+        (DkimResult::Pass, None)
+    );
+}
