@@ -271,6 +271,77 @@ fn sign_then_verify_round_trip_from_stdin() {
     assert_eq!(report["signatures"][0]["result"], "pass", "{report}");
 }
 
+/// Cases the corpora do not show, through the CLI: `--headers` keeps the spelling given
+/// (the one-line layout joins the names as given), `--identity` is written in
+/// dkim-quoted-printable, and an `l=` past the end of the body is a signature syntax error
+/// (RFC 6376 §3.5, §6.1.1); a key record's `h=` is checked before its empty `p=` (§6.1.2).
+#[test]
+fn sign_options_and_verify_edge_cases() {
+    let base = dkim_dir().join("generated");
+    let key = base.join("keys/ed25519.seed.b64");
+    let unsigned = base.join("sign/03-ed25519-relaxed-simple.unsigned.eml");
+    let out = postern(&[
+        "dkim",
+        "sign",
+        "--key",
+        key.to_str().unwrap(),
+        "--domain",
+        "example.com",
+        "--selector",
+        "ed25519",
+        "--headers",
+        "From:Subject:to",
+        "--identity",
+        "j=oe@example.com",
+        "--body-length",
+        unsigned.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let signed = String::from_utf8(out.stdout).unwrap();
+    let field = signed.lines().next().unwrap();
+    assert!(field.contains("; i=j=3Doe@example.com; l="), "{field}");
+    assert!(field.contains("; h=From:Subject:to; "), "{field}");
+    let public = std::fs::read_to_string(base.join("keys/ed25519.pub.b64")).unwrap();
+    let verify = |message: &str, record: &str| -> Value {
+        let path = scratch("edge.eml");
+        std::fs::write(&path, message).unwrap();
+        let dns = scratch("edge.json");
+        let zone = serde_json::json!({ "ed25519._domainkey.example.com": record });
+        std::fs::write(&dns, zone.to_string()).unwrap();
+        let out = postern(&[
+            "dkim",
+            "verify",
+            "--dns",
+            dns.to_str().unwrap(),
+            "--now",
+            "1700086400",
+            path.to_str().unwrap(),
+        ]);
+        assert!(out.status.success());
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["signatures"][0].clone()
+    };
+    let record = format!("v=DKIM1; k=ed25519; p={}", public.trim());
+    let sig = verify(&signed, &record);
+    assert_eq!(
+        (&sig["result"], &sig["reason"]),
+        (&"pass".into(), &Value::Null)
+    );
+    let report = verify(&signed, "v=DKIM1; k=ed25519; h=sha1; p=");
+    assert_eq!(report["reason"], "inappropriate hash algorithm", "{report}");
+    // The body loses its last line: l= counts octets that are no longer there.
+    let body_start = signed.find("\r\n\r\n").unwrap() + 4;
+    let last_line = signed[..signed.len() - 2].rfind("\r\n").unwrap() + 2;
+    assert!(last_line > body_start);
+    let sig = verify(&signed[..last_line], &record);
+    assert_eq!(sig["result"], "permerror", "{sig}");
+    assert_eq!(sig["reason"], "signature syntax error", "{sig}");
+}
+
 #[test]
 fn unreadable_input_exits_1() {
     let out = postern(&[

@@ -331,11 +331,8 @@ impl SignParams {
             let Some((local, domain)) = i.rsplit_once('@') else {
                 return bad("i", "must be [local-part]@domain");
             };
-            if local
-                .bytes()
-                .any(|b| !(0x21..=0x7e).contains(&b) || b == b';')
-            {
-                return bad("i", "local-part must be printable without ';'");
+            if local.bytes().any(|b| !(0x21..=0x7e).contains(&b)) {
+                return bad("i", "local-part must be printable ASCII");
             }
             if !is_domain_name(domain, false) || !is_same_or_subdomain(domain, &self.domain) {
                 return bad("i", "domain must be d= or a subdomain of it");
@@ -562,22 +559,26 @@ impl Signer {
                 })
                 .collect()
         } else {
-            self.params
-                .headers
-                .iter()
-                .map(|h| h.to_ascii_lowercase())
-                .collect()
+            // As given: the case of a name is kept (names compare case-insensitively).
+            self.params.headers.clone()
         };
         if !self.params.oversign {
             return given;
         }
         let mut out: Vec<String> = Vec::new();
         for name in &given {
-            if out.contains(name) {
+            if out.iter().any(|h| h.eq_ignore_ascii_case(name)) {
                 continue;
             }
-            let listed = given.iter().filter(|h| *h == name).count();
-            let times = listed.max(count(name) + 1);
+            let listed = given
+                .iter()
+                .filter(|h| h.eq_ignore_ascii_case(name))
+                .count();
+            // Not DKIM-Signature: the extra instance would select the new field itself, which
+            // verifiers hash as found (RFC 6376 §3.5: h= "MUST NOT include the DKIM-Signature
+            // header field that is being created or verified").
+            let extra = usize::from(!name.eq_ignore_ascii_case("dkim-signature"));
+            let times = listed.max(count(name) + extra);
             out.extend(std::iter::repeat_n(name.clone(), times));
         }
         out
@@ -597,7 +598,7 @@ impl Signer {
             format!("s={}", p.selector),
         ];
         if let Some(i) = &p.identity {
-            tags.push(format!("i={i}"));
+            tags.push(format!("i={}", dkim_quoted_printable(i)));
         }
         if p.body_length {
             tags.push(format!("l={body_len}"));
@@ -640,6 +641,23 @@ impl Signer {
         }
         out
     }
+}
+
+/// `text` in dkim-quoted-printable (RFC 6376 §2.11): octets other than `dkim-safe-char`
+/// (`!`–`:`, `<`, `>`–`~`) as `=XX`, so that `=` and `;` in a local-part keep the tag list
+/// intact.
+fn dkim_quoted_printable(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if matches!(b, 0x21..=0x3a | 0x3c | 0x3e..=0x7e) {
+            out.push(char::from(b));
+        } else {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "={b:02X}");
+        }
+    }
+    out
 }
 
 /// Sign a whole message held in memory; returns the DKIM-Signature field to prepend.

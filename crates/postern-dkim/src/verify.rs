@@ -548,22 +548,33 @@ fn judge(
         signature_b64: std::mem::take(&mut signature.signature_b64),
         ..valid_outcome_skeleton(signature.algorithm)
     };
+    // RFC 6376 §3.5: l= "MUST NOT be larger than the actual number of octets in the
+    // canonicalized message body"; §6.1.1: "any inconsistency or unexpected values MUST cause
+    // the header field to be completely ignored and the Verifier to return PERMFAIL
+    // (signature syntax error)". A signature check (§6.1.1), so before the key's.
+    if let (Some(l), Some((_, canonical_len))) = (signature.body_length, &body)
+        && l > *canonical_len
+    {
+        return with(outcome, PermError, Reason::SignatureSyntax);
+    }
     let mut der = KeyBuf::new();
     let key = match key_from_answer(answer, &mut der) {
         Ok(key) => key,
         Err((result, reason)) => return with(outcome, result, reason),
     };
     outcome.testing = key.testing;
+    // RFC 6376 §6.1.2 in its order: the key's h= (step 6), an empty p= (step 7), the key
+    // type (step 8).
+    let algorithm = signature.algorithm;
+    if !key.allows(algorithm.hash()) {
+        return with(outcome, PermError, Reason::InappropriateHash);
+    }
     if der.bytes().is_empty() {
         // RFC 6376 §3.6.1: an empty p= means the key was revoked.
         return with(outcome, PermError, Reason::KeyRevoked);
     }
-    let algorithm = signature.algorithm;
     if key.key_type() != Some(algorithm.key_type()) {
         return with(outcome, PermError, Reason::InappropriateKeyAlgorithm);
-    }
-    if !key.allows(algorithm.hash()) {
-        return with(outcome, PermError, Reason::InappropriateHash);
     }
     if !key.for_email {
         return with(outcome, PermError, Reason::KeyNotForEmail);
