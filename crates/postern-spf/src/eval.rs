@@ -1092,8 +1092,7 @@ fn fetch_record(
         if let TermRef::Directive(qualifier, mechanism) = term {
             if let MechanismRef::Include(spec) = mechanism {
                 let spec = text.get(spec.0..spec.1).unwrap_or_default();
-                self_include =
-                    self_include || includes_itself(subject, spec, domain, out, scratch);
+                self_include = self_include || includes_itself(subject, spec, domain, out, scratch);
             }
             if leading {
                 if local_match(subject.ip, mechanism) == Some(false) {

@@ -95,7 +95,10 @@ struct Aligned([u8; INLINE_IDENTITIES]);
 #[derive(Clone)]
 enum IdentitiesText {
     /// Concatenated `str`s, so UTF-8 (read back with a check, which short ASCII passes fast).
-    Inline { len: u8, buf: Aligned },
+    Inline {
+        len: u8,
+        buf: Aligned,
+    },
     Shared(Arc<str>),
 }
 
