@@ -1082,7 +1082,7 @@ fn fetch_record(
     // The whole record is checked before anything is evaluated (RFC 7208 §4.6); its
     // directives are kept with their domain-specs as ranges of the text. The scanner checks
     // bytes (printable ASCII first), so the text needs no UTF-8 check.
-    let (out, scratch) = (&mut *cur.out, &mut *cur.scratch);
+    let (mut out, mut scratch) = (core::mem::take(cur.out), core::mem::take(cur.scratch));
     let mut self_include = false;
     // The leading directives that need no DNS (`ip4`, `ip6`, `all`) and do not match are
     // evaluated as they are read, and not kept: evaluation starts at the first that matches
@@ -1092,7 +1092,8 @@ fn fetch_record(
         if let TermRef::Directive(qualifier, mechanism) = term {
             if let MechanismRef::Include(spec) = mechanism {
                 let spec = text.get(spec.0..spec.1).unwrap_or_default();
-                self_include = self_include || includes_itself(subject, spec, domain, out, scratch);
+                self_include =
+                    self_include || includes_itself(subject, spec, domain, &mut out, &mut scratch);
             }
             if leading {
                 if local_match(subject.ip, mechanism) == Some(false) {
@@ -1103,6 +1104,7 @@ fn fetch_record(
             directives.push((qualifier, mechanism.map(to_span)));
         }
     });
+    (*cur.out, *cur.scratch) = (out, scratch);
     Ok(match checked {
         Ok(_) if self_include => Effect::NoRecord(
             Verdict::PermError,

@@ -86,18 +86,13 @@ impl Identity {
 /// a few words instead of a shared count update.
 const INLINE_IDENTITIES: usize = 110;
 
-/// Inline identities text, word-aligned so that its UTF-8 check reads words from the start.
-#[derive(Clone)]
-#[repr(align(8))]
-struct Aligned([u8; INLINE_IDENTITIES]);
-
 /// The text of [`Identities`].
 #[derive(Clone)]
 enum IdentitiesText {
     /// Concatenated `str`s, so UTF-8 (read back with a check, which short ASCII passes fast).
     Inline {
         len: u8,
-        buf: Aligned,
+        buf: [u8; INLINE_IDENTITIES],
     },
     Shared(Arc<str>),
 }
@@ -123,11 +118,11 @@ impl Identities {
         let total = helo_end.saturating_add(receiver.len());
         let text = match u8::try_from(total) {
             Ok(len) if total <= INLINE_IDENTITIES => {
-                let mut buf = Aligned([0u8; INLINE_IDENTITIES]);
+                let mut buf = [0u8; INLINE_IDENTITIES];
                 let mut pos = 0usize;
                 for part in parts {
                     let end = pos.saturating_add(part.len());
-                    if let Some(to) = buf.0.get_mut(pos..end) {
+                    if let Some(to) = buf.get_mut(pos..end) {
                         to.copy_from_slice(part.as_bytes());
                     }
                     pos = end;
@@ -148,7 +143,6 @@ impl Identities {
     fn text(&self) -> &str {
         match &self.text {
             IdentitiesText::Inline { len, buf } => buf
-                .0
                 .get(..usize::from(*len))
                 .and_then(|bytes| core::str::from_utf8(bytes).ok())
                 .unwrap_or_default(),
