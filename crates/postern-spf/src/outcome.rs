@@ -84,16 +84,18 @@ impl Identity {
 /// inline; longer text is shared on the heap. Most checks fit: then making the evaluator and
 /// its outcome needs no allocation, and copying the identities into the outcome is a copy of
 /// a few words instead of a shared count update.
-const INLINE_IDENTITIES: usize = 110;
+const INLINE_IDENTITIES: usize = 112;
+
+/// Inline identities text, word-aligned so that its UTF-8 check reads words from the start.
+#[derive(Clone)]
+#[repr(align(8))]
+struct Aligned([u8; INLINE_IDENTITIES]);
 
 /// The text of [`Identities`].
 #[derive(Clone)]
 enum IdentitiesText {
     /// Concatenated `str`s, so UTF-8 (read back with a check, which short ASCII passes fast).
-    Inline {
-        len: u8,
-        buf: [u8; INLINE_IDENTITIES],
-    },
+    Inline(Aligned),
     Shared(Arc<str>),
 }
 
@@ -103,10 +105,18 @@ enum IdentitiesText {
 pub(crate) struct Identities {
     /// `local-part@domain`, then the HELO name, then the receiver.
     text: IdentitiesText,
-    /// Where the `@` of the sender is, where the sender ends and where the HELO name ends.
-    at: usize,
-    sender_end: usize,
-    helo_end: usize,
+    /// The length of the text, where the `@` of the sender is, where the sender ends and where
+    /// the HELO name ends. (Identities over 4 GiB, which no SMTP session carries, read back
+    /// cut short.)
+    len: u32,
+    at: u32,
+    sender_end: u32,
+    helo_end: u32,
+}
+
+/// A length or position in the identities text as stored.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 impl Identities {
@@ -116,34 +126,35 @@ impl Identities {
         let helo_end = sender_end.saturating_add(helo.len());
         let parts = [local_part, "@", domain, helo, receiver];
         let total = helo_end.saturating_add(receiver.len());
-        let text = match u8::try_from(total) {
-            Ok(len) if total <= INLINE_IDENTITIES => {
-                let mut buf = [0u8; INLINE_IDENTITIES];
-                let mut pos = 0usize;
-                for part in parts {
-                    let end = pos.saturating_add(part.len());
-                    if let Some(to) = buf.get_mut(pos..end) {
-                        to.copy_from_slice(part.as_bytes());
-                    }
-                    pos = end;
+        let text = if total <= INLINE_IDENTITIES {
+            let mut buf = Aligned([0u8; INLINE_IDENTITIES]);
+            let mut pos = 0usize;
+            for part in parts {
+                let end = pos.saturating_add(part.len());
+                if let Some(to) = buf.0.get_mut(pos..end) {
+                    to.copy_from_slice(part.as_bytes());
                 }
-                IdentitiesText::Inline { len, buf }
+                pos = end;
             }
-            _ => IdentitiesText::Shared(Arc::from(parts.concat())),
+            IdentitiesText::Inline(buf)
+        } else {
+            IdentitiesText::Shared(Arc::from(parts.concat()))
         };
         Self {
             text,
-            at,
-            sender_end,
-            helo_end,
+            len: to_u32(total),
+            at: to_u32(at),
+            sender_end: to_u32(sender_end),
+            helo_end: to_u32(helo_end),
         }
     }
 
     /// The whole text.
     fn text(&self) -> &str {
         match &self.text {
-            IdentitiesText::Inline { len, buf } => buf
-                .get(..usize::from(*len))
+            IdentitiesText::Inline(buf) => buf
+                .0
+                .get(..self.len as usize)
                 .and_then(|bytes| core::str::from_utf8(bytes).ok())
                 .unwrap_or_default(),
             IdentitiesText::Shared(text) => text,
@@ -151,8 +162,10 @@ impl Identities {
     }
 
     /// A part of the text (each starts and ends where one of the concatenated `str`s did).
-    fn part(&self, start: usize, end: usize) -> &str {
-        self.text().get(start..end).unwrap_or_default()
+    fn part(&self, start: u32, end: u32) -> &str {
+        self.text()
+            .get(start as usize..end as usize)
+            .unwrap_or_default()
     }
 
     pub(crate) fn sender(&self) -> &str {
@@ -164,19 +177,22 @@ impl Identities {
     }
 
     pub(crate) fn receiver(&self) -> &str {
-        self.text().get(self.helo_end..).unwrap_or_default()
+        self.text()
+            .get(self.helo_end as usize..)
+            .unwrap_or_default()
     }
 
     /// The local-part, the sender's domain, the HELO name and the receiver, read from the text
     /// at once.
     pub(crate) fn parts(&self) -> [&str; 4] {
         let text = self.text();
-        let part = |start: usize, end: usize| text.get(start..end).unwrap_or_default();
+        let part =
+            |start: u32, end: u32| text.get(start as usize..end as usize).unwrap_or_default();
         [
             part(0, self.at),
             part(self.at.saturating_add(1), self.sender_end),
             part(self.sender_end, self.helo_end),
-            text.get(self.helo_end..).unwrap_or_default(),
+            text.get(self.helo_end as usize..).unwrap_or_default(),
         ]
     }
 }
@@ -526,7 +542,7 @@ mod tests {
         for helo_len in [1, 50, 60, 61, 62, 63, 200, 300] {
             let helo = "h".repeat(helo_len);
             let ids = Identities::new("l\u{e9}", "example.com", &helo, "mx.example.net");
-            let inline = matches!(ids.text, IdentitiesText::Inline { .. });
+            let inline = matches!(ids.text, IdentitiesText::Inline(_));
             assert_eq!(
                 inline,
                 "l\u{e9}@example.com".len() + helo_len + "mx.example.net".len()
