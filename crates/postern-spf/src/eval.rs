@@ -426,7 +426,7 @@ impl<T> FirstInline<T> {
         } else {
             if self.rest.capacity() == 0 {
                 // Past the first, room for an include chain five deep in one allocation.
-                self.rest.reserve(7);
+                self.rest = Vec::with_capacity(7);
             }
             self.rest.push(value);
         }
@@ -508,7 +508,7 @@ impl<T: Copy, const N: usize> InlineVec<T, N> {
             *slot = Some(value);
         } else {
             if self.spill.capacity() == 0 {
-                self.spill.reserve(2 * N);
+                self.spill = Vec::with_capacity(2 * N);
             }
             self.spill.push(value);
         }
@@ -1264,7 +1264,9 @@ fn target_name(
     }
     let mut out = core::mem::take(cur.out);
     out.clear();
-    out.reserve(128);
+    if out.capacity() == 0 {
+        out = String::with_capacity(128);
+    }
     let expanded = expand(subject, cur, spec, false, domain, &mut out);
     let name = expanded.map(|()| name_from_expanded(&out));
     *cur.out = out;

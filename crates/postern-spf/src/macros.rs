@@ -756,7 +756,9 @@ fn expand_macro(m: Macro, ctx: &MacroContext<'_>, out: &mut String, scratch: &mu
         value
     } else {
         scratch.clear();
-        scratch.reserve(64);
+        if scratch.capacity() == 0 {
+            *scratch = String::with_capacity(64);
+        }
         write_value(m.letter, ctx, scratch);
         scratch.as_str()
     };
