@@ -163,9 +163,7 @@ impl Identities {
 
     /// A part of the text (each starts and ends where one of the concatenated `str`s did).
     fn part(&self, start: u32, end: u32) -> &str {
-        self.text()
-            .get(start as usize..end as usize)
-            .unwrap_or_default()
+        span(self.text(), start, end)
     }
 
     pub(crate) fn sender(&self) -> &str {
@@ -177,24 +175,25 @@ impl Identities {
     }
 
     pub(crate) fn receiver(&self) -> &str {
-        self.text()
-            .get(self.helo_end as usize..)
-            .unwrap_or_default()
+        self.part(self.helo_end, self.len)
     }
 
     /// The local-part, the sender's domain, the HELO name and the receiver, read from the text
     /// at once.
     pub(crate) fn parts(&self) -> [&str; 4] {
         let text = self.text();
-        let part =
-            |start: u32, end: u32| text.get(start as usize..end as usize).unwrap_or_default();
         [
-            part(0, self.at),
-            part(self.at.saturating_add(1), self.sender_end),
-            part(self.sender_end, self.helo_end),
-            text.get(self.helo_end as usize..).unwrap_or_default(),
+            span(text, 0, self.at),
+            span(text, self.at.saturating_add(1), self.sender_end),
+            span(text, self.sender_end, self.helo_end),
+            span(text, self.helo_end, self.len),
         ]
     }
+}
+
+/// The part of identities text from `start` to `end` (empty if out of bounds).
+fn span(text: &str, start: u32, end: u32) -> &str {
+    text.get(start as usize..end as usize).unwrap_or_default()
 }
 
 impl PartialEq for Identities {
