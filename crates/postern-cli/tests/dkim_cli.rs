@@ -48,6 +48,26 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
+/// `postern dkim verify --now NOW` of `message` with one key record (written to scratch files
+/// named after `name`); the JSON report.
+fn verify_with_key(name: &str, message: &[u8], key_name: &str, record: &str, now: &str) -> Value {
+    let path = scratch(&format!("{name}.eml"));
+    std::fs::write(&path, message).unwrap();
+    let dns = scratch(&format!("{name}.json"));
+    std::fs::write(&dns, serde_json::json!({ key_name: record }).to_string()).unwrap();
+    let out = postern(&[
+        "dkim",
+        "verify",
+        "--dns",
+        dns.to_str().unwrap(),
+        "--now",
+        now,
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Check one verify run against the manifest entry; `None` when it matches.
 fn mismatch(entry: &Value, report: &Value) -> Option<String> {
     let expected = entry["expected"].as_array().unwrap();
@@ -253,21 +273,14 @@ fn sign_then_verify_round_trip_from_stdin() {
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    let signed = scratch("roundtrip.eml");
-    std::fs::write(&signed, &out.stdout).unwrap();
     let spki = std::fs::read_to_string(base.join("keys/rsa2048.spki.b64")).unwrap();
-    let dns = scratch("roundtrip.json");
-    std::fs::write(&dns, serde_json::json!({"rsa2048._domainkey.example.com": format!("v=DKIM1; k=rsa; p={}", spki.trim())}).to_string()).unwrap();
-    let out = postern(&[
-        "dkim",
-        "verify",
-        "--dns",
-        dns.to_str().unwrap(),
-        "--now",
+    let report = verify_with_key(
+        "roundtrip",
+        &out.stdout,
+        "rsa2048._domainkey.example.com",
+        &format!("v=DKIM1; k=rsa; p={}", spki.trim()),
         "1700000100",
-        signed.to_str().unwrap(),
-    ]);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    );
     assert_eq!(report["signatures"][0]["result"], "pass", "{report}");
 }
 
@@ -307,22 +320,13 @@ fn sign_options_and_verify_edge_cases() {
     assert!(field.contains("; h=From:Subject:to; "), "{field}");
     let public = std::fs::read_to_string(base.join("keys/ed25519.pub.b64")).unwrap();
     let verify = |message: &str, record: &str| -> Value {
-        let path = scratch("edge.eml");
-        std::fs::write(&path, message).unwrap();
-        let dns = scratch("edge.json");
-        let zone = serde_json::json!({ "ed25519._domainkey.example.com": record });
-        std::fs::write(&dns, zone.to_string()).unwrap();
-        let out = postern(&[
-            "dkim",
-            "verify",
-            "--dns",
-            dns.to_str().unwrap(),
-            "--now",
+        let report = verify_with_key(
+            "edge",
+            message.as_bytes(),
+            "ed25519._domainkey.example.com",
+            record,
             "1700086400",
-            path.to_str().unwrap(),
-        ]);
-        assert!(out.status.success());
-        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        );
         report["signatures"][0].clone()
     };
     let record = format!("v=DKIM1; k=ed25519; p={}", public.trim());
