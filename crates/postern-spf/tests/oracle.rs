@@ -183,6 +183,11 @@ fn generate(rng: &mut Rng, k: usize) -> Case {
         &format!("user.ok.{suffix}"),
         json!({"type": "A", "value": "127.0.0.2"}),
     );
+    push(
+        &mut zone,
+        &format!("d0.{suffix}.h.{suffix}"),
+        json!({"type": "A", "value": "127.0.0.2"}),
+    );
     // Explanations.
     let exp_texts = [
         "%{i} is not allowed for %{d}",
@@ -262,15 +267,29 @@ fn generate(rng: &mut Rng, k: usize) -> Case {
                 terms.push(random_term(rng, &suffix, &v4, &v6));
             }
             if rng.chance(20) {
-                terms.push(format!("redirect=d{}.{suffix}", rng.below(6)));
+                if rng.chance(15) {
+                    terms.push("redirect=%{o}".to_owned());
+                } else {
+                    terms.push(format!("redirect=d{}.{suffix}", rng.below(6)));
+                }
             }
             if rng.chance(35) {
-                terms.push(format!("exp=e{}.{suffix}", rng.below(3)));
+                if rng.chance(10) {
+                    // The explanation is then the TXT at the sender's domain: often an SPF
+                    // record, or several TXT records (no explanation).
+                    terms.push("exp=%{o}".to_owned());
+                } else {
+                    terms.push(format!("exp=e{}.{suffix}", rng.below(3)));
+                }
             }
             if rng.chance(50) {
                 terms.push(format!("{}all", rng.pick(&["", "-", "~", "?", "+"])));
             }
-            let record = format!("v=spf1 {}", terms.join(" "));
+            // Terms are separated by one or more spaces, and the record may end in spaces
+            // (RFC 7208 §4.6.1, `terms = *( 1*SP ( directive / modifier ) )` and `*SP`).
+            let separator = if rng.chance(10) { "  " } else { " " };
+            let trailing = if rng.chance(10) { " " } else { "" };
+            let record = format!("v=spf1 {}{trailing}", terms.join(separator));
             let value = if rng.chance(10) && record.len() > 10 {
                 let (a, b) = record.split_at(7);
                 json!([a, b])
@@ -311,9 +330,16 @@ fn generate(rng: &mut Rng, k: usize) -> Case {
                 d(1),
             ),
         };
-        queries.push(
-            json!({"ip": ip, "mailfrom": mailfrom, "helo": helo, "receiver": "receiver.invalid"}),
-        );
+        // Sometimes the HELO identity is checked although there is a MAIL FROM
+        // (`--identity helo`).
+        let identity = if rng.chance(20) { "helo" } else { "mailfrom" };
+        queries.push(json!({
+            "ip": ip,
+            "mailfrom": mailfrom,
+            "helo": helo,
+            "identity": identity,
+            "receiver": "receiver.invalid",
+        }));
     }
     Case { zone, queries }
 }
@@ -335,7 +361,7 @@ fn random_term(rng: &mut Rng, suffix: &str, v4: &[[u8; 4]], v6: &[std::net::Ipv6
         2 => "//128".to_owned(),
         _ => String::new(),
     };
-    let body = match rng.below(22) {
+    let body = match rng.below(30) {
         0 => {
             let ip = rng.pick(v4);
             format!("ip4:{}.{}.{}.{}{}", ip[0], ip[1], ip[2], ip[3], cidr4(rng))
@@ -383,6 +409,24 @@ fn random_term(rng: &mut Rng, suffix: &str, v4: &[[u8; 4]], v6: &[std::net::Ipv6
         }
         19 => format!("a:nx{}.{suffix}", rng.below(3)),
         20 => format!("mx:nx{}.{suffix}", rng.below(3)),
+        // Macros of the sender's parts and the HELO name, URL-escaped and transformed.
+        22 => format!("exists:%{{L}}.ok.{suffix}"),
+        23 => format!("exists:%{{l1r+-}}.ok.{suffix}"),
+        24 => format!("exists:%{{h}}.h.{suffix}"),
+        25 => format!("a:%{{o}}{}", cidr4(rng)),
+        26 => "mx:%{o}".to_owned(),
+        27 => "include:%{o}".to_owned(),
+        // Mechanism names are case-insensitive (RFC 7208 §4.6.1).
+        28 => {
+            let ip = rng.pick(v4);
+            match rng.below(5) {
+                0 => format!("IP4:{}.{}.{}.{}{}", ip[0], ip[1], ip[2], ip[3], cidr4(rng)),
+                1 => format!("A{}", cidr4(rng)),
+                2 => format!("Mx:{}", dn(rng)),
+                3 => format!("INCLUDE:{}", dn(rng)),
+                _ => format!("Exists:%{{i}}.bl.{suffix}"),
+            }
+        }
         _ => "all".to_owned(),
     };
     format!("{q}{body}")
@@ -456,19 +500,24 @@ fn agrees_with_pyspf() {
     let mut by_result = std::collections::BTreeMap::<String, usize>::new();
     for ((q, want), k) in queries.iter().zip(&expected).zip(&origin) {
         let ip: IpAddr = q["ip"].as_str().unwrap().parse().unwrap();
-        let request = Request::mail_from(
-            ip,
-            q["mailfrom"].as_str().unwrap(),
-            q["helo"].as_str().unwrap(),
-        );
+        let request = if q["identity"] == "helo" {
+            Request::helo(ip, q["helo"].as_str().unwrap())
+        } else {
+            Request::mail_from(
+                ip,
+                q["mailfrom"].as_str().unwrap(),
+                q["helo"].as_str().unwrap(),
+            )
+        };
         let ours = evaluate_with(&request, &options, |query| our_zone.resolve(query));
         let want_result = want["result"].as_str().unwrap();
         *by_result.entry(want_result.to_owned()).or_default() += 1;
         // RFC 7208 §4.3 makes an empty local-part "postmaster" in <sender>, so `%{s}` is
         // postmaster@domain; pyspf keeps the MAIL FROM as given. Compare on the RFC's terms.
+        // (A HELO check's sender is postmaster@<HELO> in both.)
         let mailfrom = q["mailfrom"].as_str().unwrap();
         let want_exp_owned = want["explanation"].as_str().map(|e| {
-            if mailfrom.starts_with('@') {
+            if mailfrom.starts_with('@') && q["identity"] != "helo" {
                 e.replace(mailfrom, &format!("postmaster{mailfrom}"))
             } else {
                 e.to_owned()
