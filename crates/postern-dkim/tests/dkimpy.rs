@@ -22,7 +22,8 @@
 //!
 //! `POSTERN_DKIM_ORACLE_CASES` (default 300) and `POSTERN_DKIM_ORACLE_SEED` (default fixed)
 //! tune the run; a failure prints the seed and each disagreeing case (message escaped,
-//! parameters, both verdicts).
+//! parameters, both verdicts). `POSTERN_DKIM_ORACLE_DUMP=DIR` also writes every verified
+//! message and a manifest in the shared corpus's format, with dkimpy's verdicts.
 //!
 //! Shapes where dkimpy contradicts RFC 6376 are not generated (each is marked "dkimpy gap"
 //! below, with the RFC text); the corpus README's cross-check table lists the others
@@ -730,6 +731,39 @@ struct Tally {
     fail: usize,
 }
 
+/// Write each verified message as `DIR/NNNNN.eml` and `DIR/manifest.json` in the shared
+/// corpus's manifest format, dkimpy's verdicts as the expectations (`pass`, or `fail` with
+/// `permerror`, `neutral` and `policy` acceptable), e.g. to run the CLI on them.
+fn dump(dir: &str, runs: &[(char, usize, Variant, Vec<u8>)], verdicts: &[Value], keys: &Keys) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut manifest = Vec::new();
+    for (n, ((d, k, v, bytes), theirs)) in runs.iter().zip(verdicts).enumerate() {
+        let file = format!("{n:05}.eml");
+        std::fs::write(std::path::Path::new(dir).join(&file), bytes).unwrap();
+        let expected: Vec<Value> = theirs["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                if p.as_bool() == Some(true) {
+                    json!({"result": "pass"})
+                } else {
+                    json!({"result": "fail", "acceptable": ["permerror", "neutral", "policy"]})
+                }
+            })
+            .collect();
+        manifest.push(json!({
+            "file": file, "case": format!("{d}-{k}"), "variant": format!("{v:?}"),
+            "now": NOW, "dns": keys.dns, "expected": expected,
+        }));
+    }
+    std::fs::write(
+        std::path::Path::new(dir).join("manifest.json"),
+        Value::Array(manifest).to_string(),
+    )
+    .unwrap();
+}
+
 #[test]
 fn dkimpy_differential() {
     let Ok(python) = std::env::var("POSTERN_DKIM_ORACLE") else {
@@ -896,6 +930,9 @@ fn dkimpy_differential() {
                 );
             }
         }
+    }
+    if let Ok(dir) = std::env::var("POSTERN_DKIM_ORACLE_DUMP") {
+        dump(&dir, &runs, verdicts, &keys);
     }
     println!(
         "seed {seed}: {cases} cases ({gaps} dkimpy-signed ones skipped: h= folded inside a name), {} verifications, {bad} disagreements",
