@@ -757,6 +757,12 @@ fn dump(dir: &str, runs: &[(char, usize, Variant, Vec<u8>)], verdicts: &[Value],
             "now": NOW, "dns": keys.dns, "expected": expected,
         }));
     }
+    std::fs::write(std::path::Path::new(dir).join("rsa.pem"), &keys.pem).unwrap();
+    std::fs::write(
+        std::path::Path::new(dir).join("ed25519.seed"),
+        B64.encode(&keys.seed),
+    )
+    .unwrap();
     std::fs::write(
         std::path::Path::new(dir).join("manifest.json"),
         Value::Array(manifest).to_string(),
