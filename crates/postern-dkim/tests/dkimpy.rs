@@ -17,13 +17,17 @@
 //!
 //! - Direction A: dkimpy signs; postern and dkimpy verify the message and its variants
 //!   (unchanged, changes canonicalization must ignore, changes that must fail, text appended
-//!   after `l=`); the verdicts must agree, and the unchanged message must pass.
+//!   after `l=`; the DKIM-Signature field itself refolded, its name in lower case, FWS inside
+//!   its b=); the verdicts must agree, and must be what RFC 6376 says where it decides alone
+//!   (the unchanged message and the changes canonicalization ignores pass, changed signed
+//!   headers fail).
 //! - Direction B: postern's [`Signer`] signs; the same variants go through both verifiers.
 //!
 //! `POSTERN_DKIM_ORACLE_CASES` (default 300) and `POSTERN_DKIM_ORACLE_SEED` (default fixed)
 //! tune the run; a failure prints the seed and each disagreeing case (message escaped,
 //! parameters, both verdicts). `POSTERN_DKIM_ORACLE_DUMP=DIR` also writes every verified
-//! message and a manifest in the shared corpus's format, with dkimpy's verdicts.
+//! message and a manifest in the shared corpus's format, with dkimpy's verdicts, and the
+//! keys (`rsa.pem`, `ed25519.seed`).
 //!
 //! Shapes where dkimpy contradicts RFC 6376 are not generated (each is marked "dkimpy gap"
 //! below, with the RFC text); the corpus README's cross-check table lists the others
@@ -491,6 +495,76 @@ enum Variant {
     AddSigned,
     /// Body text appended after the l= octets.
     AppendAfterL,
+    /// FWS inserted inside the DKIM-Signature's b= value: ignored whatever the
+    /// canonicalization (RFC 6376 §3.7: the b= value "including all surrounding whitespace"
+    /// is deleted).
+    SigFoldInB,
+    /// The DKIM-Signature field name in lower case (relaxed ignores it, simple does not).
+    SigNameCase,
+    /// The DKIM-Signature field refolded between tags (relaxed ignores it, simple does not).
+    SigRefold,
+}
+
+/// What RFC 6376 says of the top signature under variant `v`, when it decides alone.
+fn expected(v: Variant, p: &Params) -> Option<bool> {
+    match v {
+        Variant::Unchanged
+        | Variant::HeaderWsp
+        | Variant::BodyWsp
+        | Variant::BlankLinesAtEnd
+        | Variant::UnsignedOnTop
+        | Variant::SigFoldInB => Some(true),
+        Variant::SigNameCase | Variant::SigRefold => Some(p.header_relaxed),
+        Variant::TamperHeader | Variant::AddSigned => Some(false),
+        Variant::TamperBody | Variant::AppendAfterL => None,
+    }
+}
+
+/// The signature field for variant `v` (unchanged for the variants of the message).
+fn sig_variant(rng: &mut Rng, field: &[u8], v: Variant) -> Vec<u8> {
+    let mut f = field.to_vec();
+    match v {
+        Variant::SigFoldInB => {
+            let b = (1..f.len())
+                .find(|&k| {
+                    f[k] == b'b' && f[k + 1] == b'=' && matches!(f[k - 1], b' ' | b'\t' | b';')
+                })
+                .unwrap();
+            let end = f.len() - 2;
+            let mut at = b + 2 + rng.below(end - b - 2);
+            if f[at - 1] == b'\r' {
+                at -= 1; // not between CR and LF
+            }
+            // A CRLF right before the CRLF of a fold would make an empty line.
+            let fws: &[u8] = if f[at] == b'\r' || f[at - 1] == b'\n' || rng.chance(50) {
+                b" "
+            } else {
+                b"\r\n\t"
+            };
+            f.splice(at..at, fws.iter().copied()).for_each(drop);
+        }
+        Variant::SigNameCase => f[..14].make_ascii_lowercase(),
+        Variant::SigRefold => {
+            // Each "; " becomes ";\r\n " and each ";\r\n " becomes "; ".
+            let mut out = Vec::new();
+            let mut k = 0;
+            while k < f.len() {
+                if f[k..].starts_with(b"; ") {
+                    out.extend_from_slice(b";\r\n ");
+                    k += 2;
+                } else if f[k..].starts_with(b";\r\n ") || f[k..].starts_with(b";\r\n\t") {
+                    out.extend_from_slice(b"; ");
+                    k += 4;
+                } else {
+                    out.push(f[k]);
+                    k += 1;
+                }
+            }
+            f = out;
+        }
+        _ => {}
+    }
+    f
 }
 
 /// Change one letter or digit of `bytes`, or append one if there is none.
@@ -514,6 +588,9 @@ fn variants(p: &Params) -> Vec<Variant> {
         Variant::TamperHeader,
         Variant::TamperBody,
         Variant::AddSigned,
+        Variant::SigFoldInB,
+        Variant::SigNameCase,
+        Variant::SigRefold,
     ];
     if p.header_relaxed {
         v.push(Variant::HeaderWsp);
@@ -540,7 +617,7 @@ fn apply(rng: &mut Rng, msg: &Msg, p: &Params, v: Variant) -> Msg {
         })
         .collect();
     match v {
-        Variant::Unchanged => {}
+        Variant::Unchanged | Variant::SigFoldInB | Variant::SigNameCase | Variant::SigRefold => {}
         Variant::HeaderWsp => {
             let k = *rng.pick(&signed);
             let (name, value) = &mut m.headers[k];
@@ -855,7 +932,7 @@ fn dkimpy_differential() {
         let field = &s[..s.len() - raw.len()];
         dkimpy_fields[k] = Some(field.to_vec());
         for v in variants(&params[k]) {
-            let mut bytes = field.to_vec();
+            let mut bytes = sig_variant(&mut rng, field, v);
             bytes.extend(apply(&mut rng, &msgs[k], &params[k], v).bytes());
             runs.push(('A', k, v, bytes));
         }
@@ -865,7 +942,7 @@ fn dkimpy_differential() {
     for (k, (m, p)) in msgs.iter().zip(&params).enumerate() {
         let field = postern_sign(m, p, &keys, &mut rng);
         for v in variants(p) {
-            let mut bytes = field.clone();
+            let mut bytes = sig_variant(&mut rng, &field, v);
             bytes.extend(apply(&mut rng, m, p, v).bytes());
             runs.push(('B', k, v, bytes));
         }
@@ -923,9 +1000,9 @@ fn dkimpy_differential() {
                 t.fail += 1;
             }
         }
-        let must_pass = *v == Variant::Unchanged;
         let ours_pass: Vec<bool> = ours.iter().map(|(p, _)| *p).collect();
-        if ours_pass != py || (must_pass && ours_pass.contains(&false)) {
+        let wrong = expected(*v, &params[*k]).is_some_and(|want| ours_pass.contains(&!want));
+        if ours_pass != py || wrong {
             bad += 1;
             if bad <= 4 {
                 let _ = write!(
