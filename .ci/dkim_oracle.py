@@ -12,7 +12,8 @@ Jobs:
   {"job": "sign", "keys": <as above>, "cases": [{"message": b64, "a": "rsa-sha256" |
    "ed25519-sha256", "d": ..., "s": ..., "c": "relaxed/simple" | null (no c= tag),
    "h": [names as written in h=, repeats kept], "h_sep": " : ", "l": int | "all" | "half" | null,
-   "i": str | null, "q": bool, "t": int | null, "x": int | null, "now": int}]}
+   "i": str | null, "q": bool, "t": int | null, "x": int | null, "now": int,
+   "tag_order": null | [tag names]}]}
       -> {"results": [{"signed": b64, "gap": null | str} | {"error": str}]}
       "gap" names a known dkimpy flaw in the field it wrote (see fold_gap).
       The DKIM-Signature field is built with dkimpy's own DKIM.gen_header (its tag-list
@@ -109,7 +110,26 @@ def sign_one(keys, case):
     fields.append((b"h", case.get("h_sep", ":").encode("ascii").join(names)))
     fields.append((b"bh", bodyhash))
     fields.append((b"b", b"0" * 60))
-    value = d.gen_header(fields, include, policy, b"DKIM-Signature", pk)
+    order = case.get("tag_order")
+    if order:  # other tag orders, b= not last among them
+        rank = {name.encode("ascii"): n for n, name in enumerate(order)}
+        fields.sort(key=lambda f: rank.get(f[0], len(rank)))
+    if order:
+        # One line, tags joined by "; " (the shared corpus's layout): dkimpy's gen_header
+        # folds the field once with a placeholder b= and again with the real one, which only
+        # leaves the other tags in place when b= is last. Same dkimpy hashing and signing.
+        value = b"; ".join(b"=".join(f) if f[0] != b"b" else b"b=" for f in fields)
+        h = dkim.HashThrough(d.hasher(), False)
+        headers = policy.canonicalize_headers(d.headers)
+        dkim.hash_headers(h, policy, headers, include, (b"DKIM-Signature", b" " + value), {})
+        if alg == b"ed25519-sha256":
+            sig = pk.sign(h.digest()).signature
+        else:
+            sig = dkim.RSASSA_PKCS1_v1_5_sign(h, pk)
+        b = b"b=" + base64.b64encode(bytes(sig))
+        value = b"; ".join(b"=".join(f) if f[0] != b"b" else b for f in fields) + b"\r\n"
+    else:
+        value = d.gen_header(fields, include, policy, b"DKIM-Signature", pk)
     return b"DKIM-Signature: " + value + message, fold_gap(value)
 
 

@@ -139,6 +139,8 @@ struct Params {
     q: bool,
     t: Option<u64>,
     x: Option<u64>,
+    /// Tag order of dkimpy's field (`None`: dkimpy's, b= last).
+    tag_order: Option<Vec<&'static str>>,
 }
 
 impl Params {
@@ -460,6 +462,15 @@ fn params(rng: &mut Rng, msg: &Msg) -> Params {
         q: rng.chance(30),
         t: rng.chance(70).then_some(T),
         x: rng.chance(30).then_some(X),
+        tag_order: rng.chance(30).then(|| {
+            let mut order = vec!["a", "c", "d", "i", "l", "q", "s", "t", "x", "h", "bh", "b"];
+            for k in (1..order.len()).rev() {
+                let j = rng.below(k + 1);
+                order.swap(k, j);
+            }
+            order.insert(0, "v");
+            order
+        }),
     }
 }
 
@@ -530,7 +541,9 @@ fn sig_variant(rng: &mut Rng, field: &[u8], v: Variant) -> Vec<u8> {
                     f[k] == b'b' && f[k + 1] == b'=' && matches!(f[k - 1], b' ' | b'\t' | b';')
                 })
                 .unwrap();
-            let end = f.len() - 2;
+            let end = (b..f.len() - 2)
+                .find(|&k| f[k] == b';')
+                .unwrap_or(f.len() - 2);
             let mut at = b + 2 + rng.below(end - b - 2);
             if f[at - 1] == b'\r' {
                 at -= 1; // not between CR and LF
@@ -900,7 +913,7 @@ fn dkimpy_differential() {
                 "a": match p.alg { Alg::Rsa => "rsa-sha256", Alg::Ed25519 => "ed25519-sha256" },
                 "d": DOMAIN, "s": p.selector(), "c": p.c, "h": p.h, "h_sep": p.h_sep,
                 "l": p.l.map(|l| if l == "zero" { json!(0) } else { json!(l) }),
-                "i": p.i, "q": p.q, "t": p.t, "x": p.x,
+                "i": p.i, "q": p.q, "t": p.t, "x": p.x, "tag_order": p.tag_order,
             })
         })
         .collect();
