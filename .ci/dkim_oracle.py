@@ -13,7 +13,8 @@ Jobs:
    "ed25519-sha256", "d": ..., "s": ..., "c": "relaxed/simple" | null (no c= tag),
    "h": [names as written in h=, repeats kept], "h_sep": " : ", "l": int | "all" | "half" | null,
    "i": str | null, "q": bool, "t": int | null, "x": int | null, "now": int,
-   "tag_order": null | [tag names]}]}
+   "tag_order": null | [tag names], with it "tag_sep" (default "; "), "tag_eq" (default
+   "="), "trailing_semicolon", and "l_zeros" (leading zeros of l=)}]}
       -> {"results": [{"signed": b64, "gap": null | str} | {"error": str}]}
       "gap" names a known dkimpy flaw in the field it wrote (see fold_gap).
       The DKIM-Signature field is built with dkimpy's own DKIM.gen_header (its tag-list
@@ -99,7 +100,7 @@ def sign_one(keys, case):
     if case.get("i") is not None:
         fields.append((b"i", case["i"].encode("ascii")))
     if length is not None:
-        fields.append((b"l", enc(length)))
+        fields.append((b"l", b"0" * case.get("l_zeros", 0) + enc(length)))
     if case.get("q"):
         fields.append((b"q", b"dns/txt"))
     fields.append((b"s", case["s"].encode("ascii")))
@@ -115,10 +116,17 @@ def sign_one(keys, case):
         rank = {name.encode("ascii"): n for n, name in enumerate(order)}
         fields.sort(key=lambda f: rank.get(f[0], len(rank)))
     if order:
-        # One line, tags joined by "; " (the shared corpus's layout): dkimpy's gen_header
-        # folds the field once with a placeholder b= and again with the real one, which only
-        # leaves the other tags in place when b= is last. Same dkimpy hashing and signing.
-        value = b"; ".join(b"=".join(f) if f[0] != b"b" else b"b=" for f in fields)
+        # One line, tags joined by "; " (the shared corpus's layout) or the given tag_sep and
+        # tag_eq, with a trailing ";" if asked: dkimpy's gen_header folds the field once with
+        # a placeholder b= and again with the real one, which only leaves the other tags in
+        # place when b= is last. Same dkimpy hashing and signing.
+        sep = case.get("tag_sep", "; ").encode("ascii")
+        eq = case.get("tag_eq", "=").encode("ascii")
+        end = b";" if case.get("trailing_semicolon") else b""
+        # b= empty: without the WSP after its "=" (RFC 6376 section 3.7: the b= value
+        # "(including all surrounding whitespace)" is deleted).
+        empty_b = b"b" + eq.rstrip()
+        value = sep.join(eq.join(f) if f[0] != b"b" else empty_b for f in fields) + end
         h = dkim.HashThrough(d.hasher(), False)
         headers = policy.canonicalize_headers(d.headers)
         dkim.hash_headers(h, policy, headers, include, (b"DKIM-Signature", b" " + value), {})
@@ -126,8 +134,8 @@ def sign_one(keys, case):
             sig = pk.sign(h.digest()).signature
         else:
             sig = dkim.RSASSA_PKCS1_v1_5_sign(h, pk)
-        b = b"b=" + base64.b64encode(bytes(sig))
-        value = b"; ".join(b"=".join(f) if f[0] != b"b" else b for f in fields) + b"\r\n"
+        b = b"b" + eq + base64.b64encode(bytes(sig))
+        value = sep.join(eq.join(f) if f[0] != b"b" else b for f in fields) + end + b"\r\n"
     else:
         value = d.gen_header(fields, include, policy, b"DKIM-Signature", pk)
     return b"DKIM-Signature: " + value + message, fold_gap(value)
