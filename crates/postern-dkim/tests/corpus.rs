@@ -12,8 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use postern_dkim::{Outcome, Step, Verifier, VerifyOptions};
-use postern_dns::{Answer, Query};
+use postern_dkim::Outcome;
 use serde_json::Value;
 
 mod common;
@@ -37,46 +36,6 @@ fn manifest(path: &Path) -> Vec<Value> {
         .as_array()
         .unwrap()
         .clone()
-}
-
-/// The manifest `dns` format: string = one TXT, list = one TXT of several strings,
-/// `{"error": "temperror"}` = SERVFAIL; absent = NXDOMAIN.
-fn resolve(dns: &Value, query: &Query) -> Answer {
-    let name = query
-        .name()
-        .as_str()
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let entry = dns
-        .as_object()
-        .unwrap()
-        .iter()
-        .find(|(k, _)| k.to_ascii_lowercase() == name)
-        .map(|(_, v)| v);
-    match entry {
-        None => Answer::NxDomain,
-        Some(value @ (Value::String(_) | Value::Array(_))) => common::txt_answer(value).unwrap(),
-        Some(Value::Object(_)) => Answer::TempFail,
-        Some(other) => panic!("unexpected dns value {other}"),
-    }
-}
-
-/// Verify with the body fed in `chunk`-byte pieces, answering each query as soon as it is
-/// handed out (while the body still streams).
-fn verify(message: &[u8], now: u64, dns: &Value, chunk: usize) -> Outcome {
-    let mut v = Verifier::new(VerifyOptions::new(now));
-    let mut pieces = message.chunks(chunk.max(1));
-    loop {
-        match v.step() {
-            Step::Lookup(q) => v.supply(q.id(), resolve(dns, &q)).unwrap(),
-            Step::NeedInput => match pieces.next() {
-                Some(p) => v.update(p).unwrap(),
-                None => v.finish().unwrap(),
-            },
-            Step::Waiting => panic!("all answers supplied"),
-            Step::Done(outcome) => return outcome,
-        }
-    }
 }
 
 fn check(entry: &Value, outcome: &Outcome, label: &str) -> Result<(), String> {
@@ -133,7 +92,7 @@ fn run_corpus(dir: &str) -> usize {
             if chunk == 1 && message.len() > 100_000 {
                 continue;
             }
-            let outcome = verify(&message, now, &entry["dns"], chunk);
+            let outcome = common::verify_streamed(&message, now, &entry["dns"], chunk);
             if let Err(e) = check(entry, &outcome, &format!("{file} (chunk {chunk})")) {
                 failures.push(e);
             }

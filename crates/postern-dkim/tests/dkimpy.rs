@@ -51,11 +51,12 @@ use std::process::{Command, Stdio};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use postern_dkim::{
-    Canonicalization, DkimResult, Layout, Reason, SignParams, Signer, SigningKey, Step, Verifier,
-    VerifyOptions, verify_with,
+    Canonicalization, DkimResult, Layout, Reason, SignParams, Signer, SigningKey, VerifyOptions,
+    verify_with,
 };
-use postern_dns::{Answer, Record};
 use serde_json::{Value, json};
+
+mod common;
 
 const ORACLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.ci/dkim_oracle.py");
 const DOMAIN: &str = "example.com";
@@ -785,31 +786,17 @@ impl Keys {
 /// postern's verdict on each signature, top first: pass or not, and the detail.
 /// A `policy` for an unsigned duplicate key header (RFC 6376 §8.15, local policy) counts as
 /// the cryptographic pass it is; dkimpy has no such policy. `chunk` 0 verifies the message
-/// in one piece ([`verify_with`]); otherwise it streams through a [`Verifier`] in chunks of
-/// that size, so that CRLFs and WSP runs are split across chunk boundaries.
+/// in one piece ([`verify_with`]); otherwise it streams through a `Verifier` in chunks of
+/// that size (`common::verify_streamed`), so that CRLFs and WSP runs are split across chunk
+/// boundaries.
 fn postern_verdicts(message: &[u8], keys: &Keys, chunk: usize) -> Vec<(bool, String)> {
-    let records = keys.dns.as_object().unwrap();
-    let answer = |q: &postern_dns::Query| match records.get(q.name().as_str().trim_end_matches('.'))
-    {
-        Some(Value::String(r)) => Answer::Records(vec![Record::Txt(r.clone().into_bytes())].into()),
-        _ => Answer::NxDomain,
-    };
     let outcome = if chunk == 0 {
-        verify_with(message, VerifyOptions::new(NOW), answer).expect("verify_with")
+        verify_with(message, VerifyOptions::new(NOW), |q| {
+            common::resolve(&keys.dns, q)
+        })
+        .expect("verify_with")
     } else {
-        let mut verifier = Verifier::new(VerifyOptions::new(NOW));
-        let mut chunks = message.chunks(chunk);
-        loop {
-            match verifier.step() {
-                Step::Lookup(q) => verifier.supply(q.id(), answer(&q)).unwrap(),
-                Step::NeedInput => match chunks.next() {
-                    Some(c) => verifier.update(c).unwrap(),
-                    None => verifier.finish().unwrap(),
-                },
-                Step::Waiting => panic!("every query is answered at once"),
-                Step::Done(outcome) => break outcome,
-            }
-        }
+        common::verify_streamed(message, NOW, &keys.dns, chunk)
     };
     outcome
         .signatures

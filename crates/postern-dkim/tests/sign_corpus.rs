@@ -14,7 +14,6 @@ use std::path::PathBuf;
 use postern_dkim::{
     Canonicalization, DkimResult, Error, SignParams, Signer, SigningKey, VerifyOptions, verify_with,
 };
-use postern_dns::Answer;
 use serde_json::Value;
 
 mod common;
@@ -83,19 +82,11 @@ fn keys(case: &Value) -> Vec<(String, Result<SigningKey, Error>)> {
     out
 }
 
-fn dns_answer(dns: &Value, name: &str) -> Answer {
-    match dns.get(name.trim_end_matches('.')) {
-        None => Answer::NxDomain,
-        Some(value @ (Value::String(_) | Value::Array(_))) => common::txt_answer(value).unwrap(),
-        Some(other) => panic!("{other}"),
-    }
-}
-
 fn verifies(message: &[u8], case: &Value) {
     let outcome = verify_with(
         message,
         VerifyOptions::new(case["now"].as_u64().unwrap()),
-        |q| dns_answer(&case["dns"], q.name().as_str()),
+        |q| common::resolve(&case["dns"], q),
     )
     .unwrap();
     assert_eq!(outcome.signatures.len(), 1, "{}", case["name"]);
