@@ -844,7 +844,6 @@ fn postern_sign(msg: &Msg, p: &Params, keys: &Keys, rng: &mut Rng) -> Vec<u8> {
 }
 
 struct Tally {
-    runs: usize,
     pass: usize,
     fail: usize,
 }
@@ -1030,13 +1029,10 @@ fn dkimpy_differential() {
             _ => 1 + (n * 37) % 500,
         };
         let ours = postern_verdicts(bytes, &keys, chunk);
-        let t = tally.entry(format!("{dir} {v:?}")).or_insert(Tally {
-            runs: 0,
-            pass: 0,
-            fail: 0,
-        });
+        let t = tally
+            .entry(format!("{dir} {v:?}"))
+            .or_insert(Tally { pass: 0, fail: 0 });
         for (pass, _) in &ours {
-            t.runs += 1;
             if *pass {
                 t.pass += 1;
             } else {
@@ -1067,7 +1063,9 @@ fn dkimpy_differential() {
     for (name, t) in &tally {
         println!(
             "  {name}: {} runs, {} pass, {} fail",
-            t.runs, t.pass, t.fail
+            t.pass + t.fail,
+            t.pass,
+            t.fail
         );
     }
     assert!(
