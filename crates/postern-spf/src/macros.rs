@@ -4,6 +4,7 @@ use core::fmt::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::error::{Error, SyntaxProblem};
+use crate::record::find_byte;
 
 /// The macro letters of RFC 7208 §7.2.
 #[non_exhaustive]
@@ -58,20 +59,37 @@ impl MacroLetter {
 
     /// The letter of an ASCII byte, either case.
     fn from_byte(b: u8) -> Option<Self> {
-        Some(match b.to_ascii_lowercase() {
-            b's' => Self::Sender,
-            b'l' => Self::LocalPart,
-            b'o' => Self::SenderDomain,
-            b'd' => Self::Domain,
-            b'i' => Self::Ip,
-            b'p' => Self::ValidatedDomain,
-            b'v' => Self::IpVersion,
-            b'h' => Self::Helo,
-            b'c' => Self::ClientIp,
-            b'r' => Self::Receiver,
-            b't' => Self::Timestamp,
-            _ => return None,
-        })
+        // Indexed by the lower-case letter's place in the alphabet.
+        #[allow(
+            clippy::indexing_slicing,
+            reason = "compile-time code: an index out of bounds fails the build"
+        )]
+        const LETTERS: [Option<MacroLetter>; 26] = {
+            let mut table = [None; 26];
+            let letters = [
+                MacroLetter::Sender,
+                MacroLetter::LocalPart,
+                MacroLetter::SenderDomain,
+                MacroLetter::Domain,
+                MacroLetter::Ip,
+                MacroLetter::ValidatedDomain,
+                MacroLetter::IpVersion,
+                MacroLetter::Helo,
+                MacroLetter::ClientIp,
+                MacroLetter::Receiver,
+                MacroLetter::Timestamp,
+            ];
+            let mut i = 0;
+            while i < letters.len() {
+                table[(letters[i].as_char() as u8 - b'a') as usize] = Some(letters[i]);
+                i += 1;
+            }
+            table
+        };
+        LETTERS
+            .get(usize::from(b.to_ascii_lowercase().wrapping_sub(b'a')))
+            .copied()
+            .flatten()
     }
 }
 
@@ -92,16 +110,8 @@ impl Delimiters {
 
     /// The bit of a delimiter byte (in the order of [`DELIMITERS`]).
     fn byte_bit(b: u8) -> Option<u8> {
-        Some(match b {
-            b'.' => 1,
-            b'-' => 1 << 1,
-            b'+' => 1 << 2,
-            b',' => 1 << 3,
-            b'/' => 1 << 4,
-            b'_' => 1 << 5,
-            b'=' => 1 << 6,
-            _ => return None,
-        })
+        let bit = class(b) & DELIMITER_BITS;
+        (bit != 0).then_some(bit)
     }
 
     /// Whether `c` splits values (the default set is just `.`).
@@ -183,10 +193,44 @@ pub struct MacroContext<'a> {
     pub timestamp: u64,
 }
 
+/// A byte's class in macro text: its delimiter bit (see [`Delimiters`]) and whether it is a
+/// `macro-literal`.
+const LITERAL: u8 = 0x80;
+/// The delimiter bits of a class.
+const DELIMITER_BITS: u8 = 0x7f;
+
+/// The class of every byte, built once at compile time: one load per byte in the tokenizer
+/// and in the splitting of values.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "compile-time code: an index out of bounds fails the build"
+)]
+static CLASSES: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0x21;
+    while b <= 0x7e {
+        if b != b'%' as usize {
+            table[b] = LITERAL;
+        }
+        b += 1;
+    }
+    let mut i = 0;
+    while i < DELIMITERS.len() {
+        table[DELIMITERS[i] as usize] |= 1 << i;
+        i += 1;
+    }
+    table
+};
+
+/// The class of a byte (see [`CLASSES`]).
+fn class(b: u8) -> u8 {
+    CLASSES.get(usize::from(b)).copied().unwrap_or(0)
+}
+
 /// `macro-literal` (RFC 7208 §7.1): printable ASCII other than `%`; explanation text also
 /// allows spaces (RFC 7208 §6.2 `explain-string`).
 fn is_literal_byte(b: u8, exp: bool) -> bool {
-    matches!(b, 0x21..=0x24 | 0x26..=0x7e) || (exp && b == b' ')
+    class(b) & LITERAL != 0 || (exp && b == b' ')
 }
 
 /// One token of macro text, borrowing its literal: what the single-pass tokenizer
@@ -289,11 +333,16 @@ fn macro_expand(bytes: &[u8], pos: usize, exp: bool) -> Result<(Macro, usize), S
     let letter_byte = bytes.get(pos).copied().unwrap_or(0);
     let letter = MacroLetter::from_byte(letter_byte).ok_or(SyntaxProblem::BadMacro)?;
     let mut i = pos + 1;
-    let digits_start = i;
-    while bytes.get(i).is_some_and(u8::is_ascii_digit) {
+    // More parts than any name has are the same as all parts: the count saturates, and 255
+    // keeps the value printable in the canonical form.
+    let (mut n, mut has_digits) = (0u32, false);
+    while let Some(&d) = bytes.get(i)
+        && d.is_ascii_digit()
+    {
+        n = n.saturating_mul(10).saturating_add(u32::from(d - b'0'));
+        has_digits = true;
         i += 1;
     }
-    let digits = bytes.get(digits_start..i).unwrap_or_default();
     let reverse = matches!(bytes.get(i), Some(b'r' | b'R'));
     if reverse {
         i += 1;
@@ -309,22 +358,13 @@ fn macro_expand(bytes: &[u8], pos: usize, exp: bool) -> Result<(Macro, usize), S
     if letter.exp_only() && !exp {
         return Err(SyntaxProblem::ExpOnlyMacro(letter.as_char()));
     }
-    let digits = if digits.is_empty() {
-        None
-    } else {
-        // More parts than any name has are the same as all parts; 255 keeps the value
-        // printable in the canonical form.
-        let n = digits
-            .iter()
-            .try_fold(0u32, |acc, d| {
-                acc.checked_mul(10)?
-                    .checked_add(u32::from(d.wrapping_sub(b'0')))
-            })
-            .unwrap_or(u32::MAX);
+    let digits = if has_digits {
         if n == 0 {
             return Err(SyntaxProblem::ZeroDigits);
         }
         Some(u8::try_from(n).unwrap_or(u8::MAX))
+    } else {
+        None
     };
     let m = Macro {
         letter,
@@ -338,7 +378,7 @@ fn macro_expand(bytes: &[u8], pos: usize, exp: bool) -> Result<(Macro, usize), S
 
 /// Whether text has a `%` (so macros or escapes).
 pub(crate) fn has_percent(text: &str) -> bool {
-    crate::record::find_byte(text.as_bytes(), b'%').is_some()
+    find_byte(text.as_bytes(), b'%').is_some()
 }
 
 /// The tokens of already validated macro text, in order (stops early on invalid text).
@@ -422,14 +462,42 @@ pub(crate) fn expand_text(
     out: &mut String,
     scratch: &mut String,
 ) -> Result<(), NeedValidated> {
-    for piece in pieces(text, exp) {
-        if need_validated
-            && ctx.validated.is_none()
-            && matches!(piece, Piece::Macro(m) if m.letter == MacroLetter::ValidatedDomain)
-        {
-            return Err(NeedValidated);
+    // One loop over the checked text: a literal runs up to the next `%` (checked text has
+    // no other byte that ends one), and each `%` starts an escape or a macro. Text that is
+    // not checked stops at its first bad escape, as the tokenizer would.
+    let bytes = text.as_bytes();
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let rest = bytes.get(pos..).unwrap_or_default();
+        let Some(percent) = find_byte(rest, b'%') else {
+            out.push_str(text.get(pos..).unwrap_or_default());
+            break;
+        };
+        let at = pos.saturating_add(percent);
+        if percent > 0 {
+            // Up to an ASCII byte: a character boundary.
+            out.push_str(text.get(pos..at).unwrap_or_default());
         }
-        push_piece(piece, ctx, out, scratch);
+        pos = at.saturating_add(2);
+        match bytes.get(at.saturating_add(1)) {
+            Some(b'%') => out.push('%'),
+            Some(b'_') => out.push(' '),
+            Some(b'-') => out.push_str("%20"),
+            Some(b'{') => {
+                let Ok((m, end)) = macro_expand(bytes, pos, exp) else {
+                    break;
+                };
+                if need_validated
+                    && m.letter == MacroLetter::ValidatedDomain
+                    && ctx.validated.is_none()
+                {
+                    return Err(NeedValidated);
+                }
+                expand_macro(m, ctx, out, scratch);
+                pos = end;
+            }
+            _ => break,
+        }
     }
     Ok(())
 }
@@ -437,16 +505,6 @@ pub(crate) fn expand_text(
 /// A `%{p}` macro needs the validated domain name of the client (see [`expand_text`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct NeedValidated;
-
-fn push_piece(piece: Piece<'_>, ctx: &MacroContext<'_>, out: &mut String, scratch: &mut String) {
-    match piece {
-        Piece::Literal(text) => out.push_str(text),
-        Piece::Percent => out.push('%'),
-        Piece::Space => out.push(' '),
-        Piece::UrlSpace => out.push_str("%20"),
-        Piece::Macro(m) => expand_macro(m, ctx, out, scratch),
-    }
-}
 
 impl MacroString {
     /// Parses macro-string text (RFC 7208 §7.1). `exp` parses explanation text instead

@@ -453,7 +453,10 @@ mod tests {
     use proptest::prelude::*;
 
     use super::{macro_string, record};
-    use crate::macros::{MacroContext, MacroString, check_macro_text, expand_text};
+    use crate::macros::{
+        DELIMITERS, MacroContext, MacroLetter, MacroString, MacroToken, check_macro_text,
+        expand_text,
+    };
     use crate::record::Record;
 
     /// Text that looks like SPF: versions, qualifiers, mechanism and modifier names, macros,
@@ -585,8 +588,97 @@ mod tests {
         parts.join(".")
     }
 
+    /// A macro string expanded token by token from the nom parser's tokens, each macro
+    /// through [`old_transform`] and the values of RFC 7208 §7.2 written out here: an
+    /// expander that shares nothing with the one-loop [`expand_text`].
+    fn reference_expansion(text: &str, exp: bool, ctx: &MacroContext<'_>) -> Option<String> {
+        let mut out = String::new();
+        for token in macro_string(text, exp, 0).ok()?.tokens() {
+            match token {
+                MacroToken::Literal(literal) => out.push_str(&literal),
+                MacroToken::Percent => out.push('%'),
+                MacroToken::Space => out.push(' '),
+                MacroToken::UrlSpace => out.push_str("%20"),
+                MacroToken::Macro(m) => {
+                    let value = match m.letter {
+                        MacroLetter::Sender => format!("{}@{}", ctx.local_part, ctx.sender_domain),
+                        MacroLetter::LocalPart => ctx.local_part.to_owned(),
+                        MacroLetter::SenderDomain => ctx.sender_domain.to_owned(),
+                        MacroLetter::Domain => ctx.domain.to_owned(),
+                        MacroLetter::Ip => match ctx.ip {
+                            IpAddr::V4(v4) => v4.to_string(),
+                            IpAddr::V6(v6) => v6
+                                .octets()
+                                .iter()
+                                .map(|b| format!("{:X}.{:X}", b >> 4, b & 15))
+                                .collect::<Vec<_>>()
+                                .join("."),
+                        },
+                        MacroLetter::ValidatedDomain => {
+                            ctx.validated.unwrap_or("unknown").to_owned()
+                        }
+                        MacroLetter::IpVersion => {
+                            if ctx.ip.is_ipv4() { "in-addr" } else { "ip6" }.to_owned()
+                        }
+                        MacroLetter::Helo => ctx.helo.to_owned(),
+                        MacroLetter::ClientIp => ctx.ip.to_string(),
+                        MacroLetter::Receiver => ctx.receiver.to_owned(),
+                        MacroLetter::Timestamp => ctx.timestamp.to_string(),
+                    };
+                    let delims: String = if m.delimiters.is_empty() {
+                        String::new()
+                    } else {
+                        DELIMITERS
+                            .iter()
+                            .filter(|&&c| m.delimiters.contains(c))
+                            .collect()
+                    };
+                    let value = old_transform(&value, m.digits, m.reverse, &delims);
+                    if m.url_escape {
+                        for b in value.bytes() {
+                            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                                out.push(char::from(b));
+                            } else {
+                                out.push_str(&format!("%{b:02X}"));
+                            }
+                        }
+                    } else {
+                        out.push_str(&value);
+                    }
+                }
+            }
+        }
+        Some(out)
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        #[test]
+        fn expansion_agrees_with_a_token_by_token_reference(
+            text in spf_like(),
+            exp: bool,
+            v6: bool,
+            ip in any::<u128>(),
+            local in "[a-zA-Z0-9.+=_/,\u{e9} -]{0,12}",
+            validated: bool,
+        ) {
+            let ip = if v6 {
+                IpAddr::V6(ip.into())
+            } else {
+                IpAddr::V4(u32::try_from(ip & 0xffff_ffff).unwrap().into())
+            };
+            let mut c = ctx(ip);
+            c.local_part = &local;
+            if !validated {
+                c.validated = None;
+            }
+            if let Some(expected) = reference_expansion(&text, exp, &c) {
+                let (mut out, mut scratch) = (String::from("prefix:"), String::new());
+                prop_assert!(expand_text(&text, exp, &c, false, &mut out, &mut scratch).is_ok());
+                prop_assert_eq!(out, format!("prefix:{expected}"));
+            }
+        }
 
         #[test]
         fn byte_transformer_agrees_with_the_char_one(
