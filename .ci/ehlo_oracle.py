@@ -83,9 +83,11 @@ Run
   .ci/ehlo-oracle.sh                 (builds the CLI, then runs this file)
   python3 .ci/ehlo_oracle.py [--postern PATH] [--seed N] [--cases N] [--fixtures DIR]
 Knobs (argv wins over env): EHLO_ORACLE_SEED (default 20261124), EHLO_ORACLE_CASES (random
-cases per run, default 1500; directed edge cases are always added), EHLO_ORACLE_SEEDS
-(e.g. "1-20": run several seeds), EHLO_ORACLE_AMBIGUOUS=1 (also run tagged cases),
-POSTERN (binary), POSTERN_TESTDATA (folder holding ehlo/), EHLO_ORACLE_MAX_REPORTS (default 5).
+cases per seed, default 1500; the ~1470 directed edge cases are added once, to the first
+seed), EHLO_ORACLE_SEEDS (e.g. "1-20": run several seeds), EHLO_ORACLE_AMBIGUOUS=1 (also run tagged cases),
+POSTERN (binary), POSTERN_TESTDATA (folder holding ehlo/), EHLO_ORACLE_MAX_REPORTS (detailed
+reports, one per disagreement class, default 5), EHLO_ORACLE_REPRO_DIR (where the reduced
+inputs are written; default a new temporary directory).
 Exit status: 0 when all agree, 1 on any disagreement (or a reference/fixture mismatch), 2 on
 usage errors.
 """
@@ -97,6 +99,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 CR, LF, SP, HT, DASH = 13, 10, 32, 9, 45
@@ -600,7 +603,8 @@ def rand_greeting(rng):
 def rand_reply(rng, context):
     """(code, [text...]) for a reply answering `context`."""
     if context in ("EHLO", "LHLO") and rng.random() < 0.75:
-        caps = [rand_cap(rng) for _ in range(rng.choice((0, 1, 2, 3, 4, 5, 8)))]
+        ncaps = rng.choice((0, 1, 2, 3, 4, 5, 8)) if rng.random() < 0.93 else rng.randint(12, 40)
+        caps = [rand_cap(rng) for _ in range(ncaps)]
         if rng.random() < 0.4:  # STARTTLS at a chosen position (first/middle/last/only/twice)
             for _ in range(rng.choice((1, 1, 2))):
                 caps.insert(rng.randint(0, len(caps)), rng.choice(STARTTLS_FORMS))
@@ -680,6 +684,8 @@ def mutate(rng, data):
         if s == 0:
             return data
         k = s + rng.randrange(3)
+        if k >= len(data):
+            return data
         d = data[k]
         lo, hi = DIGIT_RANGES[k - s]
         alt = rng.choice([c for c in range(lo, hi + 1) if c != d] or [d])
@@ -817,6 +823,16 @@ def directed_cases():
         cases.append((b"550 5.7.1 no\r\n", [ctx]))
     cases.append((b"", ["EHLO"]))
     cases.append((b"", ["<greeting>", "EHLO"]))
+    # many lines in one reply (the README sets no limit on the number of lines)
+    for n in (15, 16, 17, 18, 33, 1023, 1024, 1025, 1026, 2000):
+        caps = [b"X-CAP%d" % k for k in range(n - 2)] + [b"STARTTLS"]
+        d = render([(b"250", [b"mx"] + caps)], "crlf", random.Random(0), 0)
+        cases.append((d, ["EHLO"]))
+        cases.append((d.replace(b"\r\n", b"\n"), ["EHLO"]))
+        cases.append((d, ["RSET"]))
+        cases.append((b"220 mx\r\n" + d, ["<greeting>", "EHLO"]))
+        cases.append((d[:-3], ["EHLO"]))  # cut inside the last line
+        cases.append((d[:-len(b"250 STARTTLS\r\n")] + b"251 x\r\n", ["EHLO"]))
     return cases
 
 
@@ -825,30 +841,67 @@ def directed_cases():
 # --------------------------------------------------------------------------------------------
 
 
-def shrink(postern, data, contexts, lenient, op, budget=400):
-    """Greedy reduction keeping a disagreement and no ambiguity tag."""
+def dclass(op, ref, diffs, cli):
+    """A disagreement's class: the operation, both outcomes and the differing fields."""
+    rk = ref["parse"][1]["kind"] if ref["parse"][0] == "error" else "ok"
+    rc, out, err = cli
+    ck = "ok" if rc == 0 else f"exit {rc}"
+    if rc == 1:
+        if op == "parse":
+            try:
+                ck = json.loads(out)["error"]["kind"]
+            except (ValueError, KeyError, TypeError):
+                pass
+        else:
+            m = re.search(rb"postern: ([a-z_]+)", err)
+            ck = m.group(1).decode() if m else ck
+    fields = set()
+    for d in diffs:
+        m = re.match(r"([\w.\[\]]+):", d)
+        fields.add(re.sub(r"\[\d+\]", "[]", m.group(1)) if m else " ".join(d.split()[:2]))
+    fields = sorted(fields)
+    return f"{op}: reference {rk}, postern {ck}; {' | '.join(fields)}"
+
+
+def shrink(postern, data, contexts, lenient, op, klass, budget=400, seconds=3.0):
+    """Greedy reduction (whole lines, then byte runs) keeping the same disagreement class and
+    no ambiguity tag."""
 
     def fails(d, c):
         ref = reference(d, lenient, c)
         if ref["tags"]:
             return False
-        return bool(check(postern, d, c, lenient, op, ref)[0])
+        diffs, cli = check(postern, d, c, lenient, op, ref)
+        return bool(diffs) and dclass(op, ref, diffs, cli) == klass
 
     calls = 0
-    chunk = max(1, len(data) // 2)
-    while chunk >= 1 and calls < budget:
-        i = 0
-        progress = False
-        while i < len(data) and calls < budget:
-            cand = data[:i] + data[i + chunk:]
-            calls += 1
-            if fails(cand, contexts):
-                data = cand
-                progress = True
-            else:
-                i += chunk
-        if not progress:
-            chunk //= 2
+    stop = time.time() + seconds
+
+    def ddmin(data, units):
+        """Drop runs of units (line starts or byte offsets), halving the run length."""
+        nonlocal calls
+        chunk = max(1, len(units(data)) // 2)
+        while chunk >= 1 and calls < budget and time.time() < stop:
+            i = 0
+            progress = False
+            while calls < budget and time.time() < stop:
+                u = units(data) + [len(data)]
+                if i >= len(u) - 1:
+                    break
+                cand = data[:u[i]] + data[u[min(i + chunk, len(u) - 1)]:]
+                calls += 1
+                if fails(cand, contexts):
+                    data = cand
+                    progress = True
+                else:
+                    i += chunk
+            if not progress:
+                chunk //= 2
+        return data
+
+    data = ddmin(data, line_starts)
+    if len(data) <= 4096:
+        data = ddmin(data, lambda d: list(range(len(d))))
     while len(contexts) > 1 and calls < budget:
         calls += 1
         if fails(data, contexts[:-1]):
@@ -877,15 +930,21 @@ def show(data):
         i = j
     if lit or not parts:
         parts.append(repr(bytes(lit)))
-    return " + ".join(parts) + f"  ({len(data)} bytes)"
+    text = " + ".join(parts)
+    if len(text) > 1200:
+        text = text[:600] + " ... " + text[-400:]
+    return text + f"  ({len(data)} bytes)"
 
 
-def run_seed(postern, seed, ncases, ambiguous, pool, reports, max_reports, amb_examples):
+def run_seed(postern, seed, ncases, ambiguous, pool, reports, max_reports, amb_examples,
+             repro_dir, seen, with_directed=True):
     rng = random.Random(seed)
-    cases = directed_cases() + [random_case(rng) for _ in range(ncases)]
+    cases = (directed_cases() if with_directed else []) + \
+        [random_case(rng) for _ in range(ncases)]
     jobs = []
     stats = {"cases": len(cases), "checks": 0, "skipped": 0, "disagreements": 0,
-             "mixed_endings": 0, "outcomes": {}, "tags": {}, "amb_disagreements": {}}
+             "mixed_endings": 0, "outcomes": {}, "tags": {}, "amb_disagreements": {},
+             "classes": {}}
     for data, contexts in cases:
         for lenient in (False, True):
             ref = reference(data, lenient, contexts)
@@ -903,7 +962,6 @@ def run_seed(postern, seed, ncases, ambiguous, pool, reports, max_reports, amb_e
             for op in ("parse", "strip"):
                 jobs.append((data, contexts, lenient, op, ref,
                              pool.submit(check, postern, data, contexts, lenient, op, ref)))
-    seen = set()
     for data, contexts, lenient, op, ref, fut in jobs:
         stats["checks"] += 1
         diffs, cli = fut.result()
@@ -918,23 +976,28 @@ def run_seed(postern, seed, ncases, ambiguous, pool, reports, max_reports, amb_e
                 "\n    ".join(d[:400] for d in diffs[:2])))
             continue
         stats["disagreements"] += 1
-        sig = (op, lenient, tuple(d.split(":")[0] for d in diffs))
-        if sig in seen or len(reports) >= max_reports:
+        klass = dclass(op, ref, diffs, cli)
+        stats["classes"][klass] = stats["classes"].get(klass, 0) + 1
+        if klass in seen or len(reports) >= max_reports:
             continue
-        seen.add(sig)
-        small, sctx = shrink(postern, data, contexts, lenient, op)
+        seen.add(klass)
+        small, sctx = shrink(postern, data, contexts, lenient, op, klass)
         sdiffs, scli = check(postern, small, sctx, lenient, op)
+        path = os.path.join(repro_dir, f"seed{seed}-{len(reports) + 1}.smtp")
+        with open(path, "wb") as f:
+            f.write(small)
         reports.append(
-            f"--- disagreement (seed {seed}, {op}, {'lenient' if lenient else 'strict'})\n"
+            f"--- disagreement [{klass}] (seed {seed}, {'lenient' if lenient else 'strict'})\n"
             f"original input {show(data)}\n  context {','.join(contexts)}\n"
-            f"  " + "\n  ".join(diffs) + "\n"
+            f"  " + "\n  ".join(d[:600] for d in diffs[:4]) + "\n"
             f"reduced input {show(small)}\n"
             f"  command: postern ehlo {op} --context {','.join(sctx)}"
-            f"{' --lenient' if lenient else ''}\n"
-            f"  reference: {fmt_ref(reference(small, lenient, sctx), op)}\n"
-            f"  postern:   exit {scli[0]} stdout {show(scli[1]) if op == 'strip' else scli[1].decode('utf-8', 'replace').strip()}"
-            f" stderr {scli[2].decode('utf-8', 'replace').strip()!r}\n"
-            f"  " + "\n  ".join(sdiffs))
+            f"{' --lenient' if lenient else ''} {path}\n"
+            f"  reference: {fmt_ref(reference(small, lenient, sctx), op)[:1500]}\n"
+            f"  postern:   exit {scli[0]} stdout "
+            f"{show(scli[1]) if op == 'strip' else scli[1].decode('utf-8', 'replace').strip()[:1500]}"
+            f" stderr {scli[2].decode('utf-8', 'replace').strip()[:300]!r}\n"
+            f"  " + "\n  ".join(d[:600] for d in sdiffs[:4]))
     return stats
 
 
@@ -1007,16 +1070,22 @@ def main(argv):
     tags = {}
     amb = {}
     amb_examples = {}
+    classes = {}
+    seen = set()
+    repro_dir = env.get("EHLO_ORACLE_REPRO_DIR") or tempfile.mkdtemp(prefix="ehlo-oracle-")
+    os.makedirs(repro_dir, exist_ok=True)
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for seed in seeds:
             st = run_seed(postern, seed, ncases, ambiguous, pool, reports, max_reports,
-                          amb_examples)
+                          amb_examples, repro_dir, seen, with_directed=seed == seeds[0])
             for k in total:
                 total[k] += st[k]
             for k, v in st["outcomes"].items():
                 outcomes[k] = outcomes.get(k, 0) + v
             for k, v in st["tags"].items():
                 tags[k] = tags.get(k, 0) + v
+            for k, v in st["classes"].items():
+                classes[k] = classes.get(k, 0) + v
             for k, v in st["amb_disagreements"].items():
                 amb[k] = amb.get(k, 0) + v
             print(f"ehlo-oracle: seed {seed}: {st['cases']} inputs, {st['checks']} CLI checks, "
@@ -1024,6 +1093,11 @@ def main(argv):
                   f"{st['disagreements']} disagreements")
     for r in reports:
         print(r)
+    if classes:
+        print("ehlo-oracle: disagreements by class (checks):")
+        for k, v in sorted(classes.items(), key=lambda kv: -kv[1]):
+            print(f"  {v:6d}  {k}")
+        print(f"ehlo-oracle: reduced inputs written to {repro_dir}")
     print(f"ehlo-oracle: total {total['cases']} inputs x 2 modes, {total['checks']} CLI checks "
           f"(parse + strip), {total['skipped']} skipped as ambiguous"
           f"{' (none: ambiguous readings on)' if ambiguous else ''}, "
