@@ -33,6 +33,8 @@ Rules implemented (README numbering)
   3  strict: only CRLF ends a line, LF alone -> bare_lf; lenient: LF alone ends a line. CR not
      followed by LF -> bare_cr; CR as the last byte -> wait (truncated at EOF).
   4  content <= 510 octets; line_too_long as soon as the 511th content octet is buffered.
+     The README sets no limit on the number of lines of a reply, so neither does the
+     reference (directed cases of 15-2000 lines; postern stops at 1024 with `too_many_lines`).
   5  the first offending byte in stream order decides the error (kind, reply, line).
   6  TEXT is opaque bytes.
   7  replies follow each other; a stream ending inside a reply is `truncated` (reply_index =
