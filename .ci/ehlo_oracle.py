@@ -34,7 +34,9 @@ Rules implemented (README numbering)
      followed by LF -> bare_cr; CR as the last byte -> wait (truncated at EOF).
   4  content <= 510 octets; line_too_long as soon as the 511th content octet is buffered.
      The README sets no limit on the number of lines of a reply, so neither does the
-     reference (directed cases of 15-2000 lines; postern stops at 1024 with `too_many_lines`).
+     reference (directed cases of 15-2000 lines). postern bounds a reply at 1024 lines
+     (`too_many_lines`, a documented limit of its own): cases past it are tagged
+     `over_line_limit` and skipped unless EHLO_ORACLE_AMBIGUOUS=1.
   5  the first offending byte in stream order decides the error (kind, reply, line).
   6  TEXT is opaque bytes.
   7  replies follow each other; a stream ending inside a reply is `truncated` (reply_index =
@@ -108,6 +110,10 @@ CR, LF, SP, HT, DASH = 13, 10, 32, 9, 45
 DIGIT_RANGES = ((ord("2"), ord("5")), (ord("0"), ord("5")), (ord("0"), ord("9")))
 ENHANCED = re.compile(rb"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?: |$)")
 KEYWORD_OK = re.compile(rb"[A-Za-z0-9][A-Za-z0-9-]*")
+# postern's own bound on the lines of one reply (crates/postern-smtp MAX_REPLY_LINES, error
+# `too_many_lines`, documented in its README): the shared contract has none, so a reply that
+# reaches line 1025 is tagged and skipped like an ambiguity.
+MAX_REPLY_LINES = 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,6 +192,8 @@ def frame(data, lenient):
         lines = []
         code1 = None
         while True:
+            if len(lines) >= MAX_REPLY_LINES:
+                tags.add("over_line_limit")
             r = _read_line(data, i, lenient, code1, tags)
             if r[0] != "line":
                 kind = "truncated" if r[0] == "eof" else r[1]
