@@ -77,10 +77,10 @@ the runner skips it unless EHLO_ORACLE_AMBIGUOUS=1, then it uses the reading not
   non_utf8_capability capability line not UTF-8 (no JSON form is given). Reading: replaced.
   empty_capability capability line that is blank after stripping (no token 1). Reading:
                    keyword "", params [], valid false.
-  legacy_equals_empty token 1 ending in '=' (first param "" or none). Reading: "".
-  enhanced_leading_zero an enhanced code with a leading zero in subject or detail (RFC 3463
-                   allows 1*3digit; the README does not say how it is reported). Reading: as
-                   written ("5.01.001"; postern prints "5.1.1").
+Two readings the README's words decide, checked (postern followed them from this oracle on):
+  token 1 ending in '=': "the remainder is the first param", so `AUTH=` has the param "".
+  an enhanced code with leading zeros (RFC 3463 allows 1*3digit) is reported as written,
+  "5.01.001".
   mixed line endings in one reply (lenient): line_ending is not compared (counted only).
 
 Run
@@ -233,8 +233,6 @@ def capability(text, tags):
     entry = {}
     if b"=" in kw:
         kw, rest = kw.split(b"=", 1)
-        if rest == b"":
-            tags.add("legacy_equals_empty")
         params = [rest] + params
         entry["legacy_equals"] = True
     for t in [kw] + params:
@@ -267,8 +265,6 @@ def interpret(data, rep, context, tags):
     if not (is_ehlo and code == 250):
         m = ENHANCED.match(first)
         if m and int(m.group(1)) == code // 100:
-            if any(len(g) > 1 and g[:1] == b"0" for g in m.groups()[1:]):
-                tags.add("enhanced_leading_zero")
             out["enhanced_code"] = b".".join(m.groups()).decode("ascii")
     if is_ehlo and code != 250:
         out["ehlo_rejected"] = True
