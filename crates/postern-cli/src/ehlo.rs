@@ -220,9 +220,16 @@ fn reply_json(reply: &Reply<'_>, context: Option<&str>) -> Value {
     } else {
         reply.enhanced_code()
     };
+    // As written (`5.01.001` stays so; RFC 3463 allows leading zeros): the code runs from the
+    // start of the first line's text to the SP or end that `enhanced_code` found after it.
+    let written = |_| {
+        let text = reply.first_text();
+        let end = text.iter().position(|&b| b == b' ').unwrap_or(text.len());
+        lossy(text.get(..end).unwrap_or_default())
+    };
     obj.insert(
         "enhanced_code".into(),
-        enhanced.map_or(Value::Null, |c| Value::from(c.to_string())),
+        enhanced.map_or(Value::Null, written),
     );
     let ehlo = if is_ehlo { Ehlo::new(reply) } else { None };
     obj.insert("ehlo".into(), ehlo.map_or(Value::Null, |e| ehlo_json(&e)));

@@ -547,6 +547,9 @@ fn enhanced_codes_are_read_on_every_reply_but_a_250_to_ehlo() {
         (b"250 2.0.0 mx.example.net\r\n", "EHLO", None),
         (b"250 2.0.0 mx.example.net\r\n", "LHLO", None),
         (b"554 5.7.1 no\r\n", "EHLO", Some("5.7.1")),
+        // Printed as written: RFC 3463 allows leading zeros in subject and detail.
+        (b"550 5.01.001 x\r\n", "RCPT", Some("5.01.001")),
+        (b"451 4.007.0\r\n", "RCPT", Some("4.007.0")),
     ] {
         let (_, doc) = parse_doc(&["--context", context], input);
         assert_eq!(
@@ -555,6 +558,23 @@ fn enhanced_codes_are_read_on_every_reply_but_a_250_to_ehlo() {
             "{}",
             String::from_utf8_lossy(input)
         );
+    }
+}
+
+#[test]
+fn a_legacy_equals_remainder_is_the_first_param_even_when_empty() {
+    let (_, doc) = parse_doc(
+        &[],
+        b"250-mx\r\n250-AUTH=\r\n250-AUTH= LOGIN\r\n250 AUTH=PLAIN X\r\n",
+    );
+    let caps = &doc["replies"][0]["ehlo"]["capabilities"];
+    for (i, params) in [vec![""], vec!["", "LOGIN"], vec!["PLAIN", "X"]]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(caps[i]["keyword"], "AUTH");
+        assert_eq!(caps[i]["legacy_equals"], true);
+        assert_eq!(caps[i]["params"], serde_json::json!(params), "{i}");
     }
 }
 

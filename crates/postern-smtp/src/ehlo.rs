@@ -97,11 +97,12 @@ impl<'a> Ehlo<'a> {
     }
 
     /// The SASL mechanisms of every AUTH line (RFC 4954), legacy `AUTH=` lines included, in
-    /// wire order; duplicates are not removed.
+    /// wire order; duplicates are not removed, the empty parameter of a bare `AUTH=` is.
     pub fn auth_mechanisms(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
         self.capabilities()
             .filter(|c| c.extension() == Extension::Auth)
             .flat_map(|c| c.params())
+            .filter(|mechanism| !mechanism.is_empty())
     }
 
     /// The LIMITS extension (RFC 9422), from its first line: `None` when not advertised.
@@ -414,9 +415,15 @@ impl<'a> Capability<'a> {
         self.keyword.to_ascii_uppercase()
     }
 
-    /// The parameters, in order.
+    /// The parameters, in order. In the legacy form the remainder of the first token after
+    /// `=` is the first parameter even when it is empty: `AUTH= LOGIN` has the parameters
+    /// `""` and `LOGIN`, and `AUTH=` has one, `""`.
     pub fn params(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
-        Params { rest: self.params }
+        let empty_first = self.legacy_equals && self.params.first().is_none_or(|&b| is_blank(b));
+        empty_first
+            .then(|| self.params.get(..0).unwrap_or_default())
+            .into_iter()
+            .chain(Params { rest: self.params })
     }
 
     /// Whether the keyword is valid: `(ALPHA / DIGIT) *(ALPHA / DIGIT / "-")` (RFC 5321 §4.1.1.1).
@@ -584,6 +591,19 @@ mod tests {
         assert_eq!(cap.keyword(), b"AUTH");
         assert_eq!(cap.params().collect::<Vec<_>>(), [&b"LOGIN"[..], b"PLAIN"]);
         assert_eq!(e.auth_mechanisms().count(), 2);
+    }
+
+    #[test]
+    fn an_empty_remainder_after_the_legacy_equals_sign_is_the_first_parameter() {
+        let e = ehlo_of(b"250-x\r\n250-AUTH=\r\n250-AUTH= LOGIN\r\n250 auth=  \t\r\n");
+        let params: Vec<Vec<&[u8]>> = e.capabilities().map(|c| c.params().collect()).collect();
+        let empty: &[u8] = b"";
+        assert_eq!(
+            params,
+            [vec![empty], vec![empty, &b"LOGIN"[..]], vec![empty]]
+        );
+        assert!(e.capabilities().all(|c| c.legacy_equals()));
+        assert_eq!(e.auth_mechanisms().collect::<Vec<_>>(), [&b"LOGIN"[..]]);
     }
 
     #[test]
