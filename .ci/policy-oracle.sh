@@ -3,7 +3,7 @@
 # Python reference of the contract in ../shared/testdata/policy/README.md (GCRA, concurrency,
 # greylisting, refusal codes, precedence, case-insensitive keys, IPv4/IPv6 prefix aggregation).
 #
-# Builds the CLI (release), checks the reference and postern on the visible fixtures, then
+# Builds the CLI (debug, as the tests do; POLICY_ORACLE_PROFILE=release for a faster run), checks the reference and postern on the visible fixtures, then
 # replays seeded random configs + traces through both and fails on any difference, printing a
 # reduced reproducer. Python 3.11 stdlib only. Tunables (see the script's docstring):
 #   POLICY_ORACLE_SEED       generator seed (default fixed: 20261124, so runs are reproducible)
@@ -17,5 +17,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
-cargo build --release --locked -p postern-cli
-python3 "$root/.ci/policy_oracle.py" --bin "$target/release/postern" "$@"
+profile="${POLICY_ORACLE_PROFILE:-debug}"
+if [ "$profile" = release ]; then
+    cargo build --release --locked -p postern-cli
+else
+    cargo build --locked -p postern-cli
+fi
+python3 "$root/.ci/policy_oracle.py" --bin "$target/$profile/postern" "$@"

@@ -46,25 +46,20 @@ What the generator keeps out (README ambiguities or outside the contract; see th
     key=rcpt); rcpt before an accepted mail or after a refused one; conn ids reused; events of a
     connection after its disconnect; IPv4-mapped IPv6 addresses; empty senders.
   * Omitted [subjects] keys / greylist keys (their defaults are not written in the contract).
-  * Events on which a strict limiter refuses together with another refusing limiter (does the
-    strict "as if allowed" charge apply when the event is also refused by concurrency or by
-    another limiter?), and rcpt events refused while both [greylist] and an on=rcpt [[rate]]
-    are configured (greylist's place in "configuration order", whether a greylist defer is a
+  * rcpt events refused while both [greylist] and an on=rcpt [[rate]] are configured (greylist's place in "configuration order", whether a greylist defer is a
     refusal that keeps the rate limiters uncharged, whether a rate refusal records a sighting).
-    The generator writes no [greylist] beside an on=rcpt [[rate]], and ends a trace at a strict
-    co-refusal (the event itself is compared: its decision does not depend on the ambiguity).
-    POLICY_ORACLE_AMBIGUOUS=1 generates both and keeps going past them with one reading (every
-    limiter is checked, even after a concurrency refusal; each refusing strict limiter charges;
-    rate limiters before greylist whatever the table order; greylist state updated only when no
-    rate limiter refused; rate limiters uncharged by a greylist defer) and reports those cases
-    apart, reduced, not as failures. (postern agrees with all of it but the first: a concurrency
-    refusal skips the rate limiters, so a strict one is not charged.)
-  * Traces start at t <= POLICY_ORACLE_MAX_T0 (below).
+    The generator writes no [greylist] beside an on=rcpt [[rate]]. POLICY_ORACLE_AMBIGUOUS=1
+    generates them and keeps going with one reading (rate limiters before greylist whatever
+    the table order; greylist state updated only when no rate limiter refused; rate limiters
+    uncharged by a greylist defer) and reports those cases apart, reduced, not as failures.
+  * Compared, with the README's words: a strict limiter that refuses beside another refusal
+    (another rate limiter, or concurrency, which is checked first and names the refusal)
+    records the attempt, since "all limiters are checked, then all are charged or none".
 
 Time origins: a trace starts at 0, at a small t, or at up to POLICY_ORACLE_MAX_T0 ms (default
-10^13, ~317 years: any Unix-epoch timestamp). The README allows "any origin"; postern keeps GCRA
-times as u64 nanoseconds (saturating_mul of the ms), so from t ~ 1.8447e13 ms (2^64 ns, ~584
-years) its rate limits decide wrongly: POLICY_ORACLE_MAX_T0=4503599627370496 shows it.
+2^63: "any origin"). postern's rate limiters work in u64 nanoseconds, which hold about 584 years
+of milliseconds; the simulator counts from the first event's t, so any origin decides as 0 does
+(before that fix, origins past ~1.8447e13 ms decided wrongly).
 
 Generator: 0-4 [[rate]] (every valid on/key pair, count 1-1000, T from 1 ms to 1 d, burst
 omitted / 1 / count-1 / count / count+1 / up to 60, mode omitted / leaky / strict, durations in
@@ -229,12 +224,9 @@ class Sim:
                 out.append((i, key) + self._gcra(i, key, now))
         return out
 
-    def _settle(self, checks, refused, first_ambiguous_reason, mixed):
-        """Charges the rate limiters: all if the event passes, else the strict refusers only."""
-        strict_refusers = [c for c in checks if not c[2] and self.cfg.rates[c[0]]["strict"]]
-        n_refusing = sum(1 for c in checks if not c[2]) + (1 if mixed else 0)
-        if strict_refusers and n_refusing > 1 and self.ambiguous is None:
-            self.ambiguous = first_ambiguous_reason
+    def _settle(self, checks, refused):
+        """Charges the rate limiters: all if the event passes, else the strict refusers only
+        (also when another limiter or concurrency refuses too: "all limiters are checked")."""
         for i, key, allowed, _retry, new in checks:
             r = self.cfg.rates[i]
             if not refused or (not allowed and r["strict"]):
@@ -276,8 +268,7 @@ class Sim:
             refused = conc_refused or bool(refusers)
             if refused and len(refusers) + conc_refused > 1:
                 self.cov["event refused by several limiters"] += 1
-            self._settle(checks, refused, "strict connect limiter refusing with another refusal",
-                         conc_refused)
+            self._settle(checks, refused)
             if not refused:
                 conn["held"] = True
                 self.held[client] += 1
@@ -300,7 +291,7 @@ class Sim:
             refusers = [c for c in checks if not c[2]]
             if len(refusers) > 1:
                 self.cov["event refused by several limiters"] += 1
-            self._settle(checks, bool(refusers), "strict mail limiter refusing with another", False)
+            self._settle(checks, bool(refusers))
             if refusers:
                 conn["sender"] = None
                 i, _k, _a, retry, _n = refusers[0]
@@ -321,8 +312,7 @@ class Sim:
                 self.cov["event refused by several limiters"] += 1
             if g is not None and checks and refused and self.ambiguous is None:
                 self.ambiguous = "rcpt refused with both [greylist] and an on=rcpt [[rate]]"
-            self._settle(checks, refused, "strict rcpt limiter refusing with another",
-                         grey_refused)
+            self._settle(checks, refused)
             if grey_res is not None and not refusers:
                 self._grey_commit(grey_res)
             if refusers:
@@ -597,7 +587,7 @@ def decorate_toml(rng, text):
 
 
 class Gen:
-    def __init__(self, rng, allow_ambiguous, max_t0=10**13):
+    def __init__(self, rng, allow_ambiguous, max_t0=2**63):
         self.rng = rng
         self.allow_ambiguous = allow_ambiguous
         self.max_t0 = max_t0
@@ -886,7 +876,7 @@ def main():
         "POLICY_ORACLE_TESTDATA", os.path.join(root, "..", "shared", "testdata", "policy")))
     ap.add_argument("--ambiguous", action="store_true",
                     default=os.environ.get("POLICY_ORACLE_AMBIGUOUS") == "1")
-    ap.add_argument("--max-t0", type=int, default=int(os.environ.get("POLICY_ORACLE_MAX_T0", 10**13)),
+    ap.add_argument("--max-t0", type=int, default=int(os.environ.get("POLICY_ORACLE_MAX_T0", 2**63)),
                     help="largest time origin of a trace, ms (postern: wrong above ~1.8e13)")
     ap.add_argument("--max-report", type=int, default=3, help="reproducers printed (reduced)")
     args = ap.parse_args()
