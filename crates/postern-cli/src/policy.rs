@@ -282,6 +282,11 @@ struct Simulator {
     /// The latest `t` seen: an event with a smaller `t` is decided at this time (one clock
     /// for every limit, not one per limiter that only sees its own events).
     latest_t: u64,
+    /// In memory, the first event's `t`: every limit counts from it, so that a trace may use
+    /// any origin (the rate limiters work in `u64` nanoseconds, about 584 years of
+    /// milliseconds, not any `u64` of them). With `--redis`, `t` is the clock the hosts sharing
+    /// the state agree on and is used as given.
+    origin: Option<u64>,
     /// `--redis`: the same limits over shared state in Redis (the tables above then only
     /// carry the configuration).
     redis: Option<Shared>,
@@ -361,6 +366,7 @@ impl Simulator {
             tarpit: config.tarpit.as_ref().map(tarpit).transpose()?,
             conns: HashMap::new(),
             latest_t: 0,
+            origin: None,
             redis: None,
         })
     }
@@ -619,7 +625,12 @@ impl Simulator {
     }
 
     fn handle(&mut self, ev: &Event) -> Result<Outcome, String> {
-        let t = ev.t.max(self.latest_t);
+        let origin = if self.redis.is_some() {
+            0
+        } else {
+            *self.origin.get_or_insert(ev.t)
+        };
+        let t = ev.t.saturating_sub(origin).max(self.latest_t);
         self.latest_t = t;
         if let Some(r) = self.redis.as_mut() {
             r.store.set_caller_time(Some(t));
@@ -703,6 +714,10 @@ impl Simulator {
                 None => c.acquire(client, class, t).map(|l| conn.lease = Some(l)),
             };
             if let Err(refusal) = acquired {
+                // "All limiters are checked, then all are charged or none": the rate limiters
+                // are still checked, so that a strict one that refuses too records the attempt
+                // (none is charged, and concurrency names the refusal, being checked first).
+                let _ = self.check_rates(On::Connect, conn, None, 0, t);
                 return Outcome::from_verdict(refusal.verdict(), "concurrency");
             }
         }

@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+use std::fmt::Write as _;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -509,4 +510,71 @@ fn bounce_decisions() {
     assert_eq!(v["reason"], "transient");
     let out = postern(&["policy", "bounce", "--notify", "SOMETIMES"], None);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn limits_hold_at_any_time_origin() {
+    // "`t` is milliseconds (any origin …)" (shared README): limits count from the first event,
+    // so an origin past what `u64` nanoseconds hold (about 1.8e13 ms) decides as one at 0.
+    let config = r#"
+[[rate]]
+name = "conn"
+on = "connect"
+key = "client"
+count = 1
+period = "60s"
+"#;
+    for origin in [0_u64, 20_000_000_000_000, u64::MAX - 120_000] {
+        let mut events = String::new();
+        for (i, dt) in [0, 0, 59_999, 60_000].iter().enumerate() {
+            let t = origin + dt;
+            writeln!(
+                events,
+                "{{\"t\": {t}, \"event\": \"connect\", \"conn\": {i}, \"ip\": \"192.0.2.1\"}}"
+            )
+            .unwrap();
+        }
+        let (out, v) = simulate_text(config, &events);
+        assert!(out.status.success(), "{origin}");
+        let decisions: Vec<&str> = v.iter().map(|d| d["decision"].as_str().unwrap()).collect();
+        assert_eq!(
+            decisions,
+            ["accept", "disconnect", "disconnect", "accept"],
+            "{origin}"
+        );
+        assert_eq!(v[1]["retry_after_ms"], 60_000, "{origin}");
+        assert_eq!(v[2]["retry_after_ms"], 1, "{origin}");
+    }
+}
+
+#[test]
+fn a_strict_rate_limiter_records_an_attempt_that_concurrency_refuses() {
+    // "Concurrency is checked before rate limits" and "all limiters are checked, then all are
+    // charged or none": a strict limiter that refuses too records the attempt (TAT 20 s → 40 s),
+    // while concurrency names the refusal.
+    let config = r#"
+[[rate]]
+name = "conn"
+on = "connect"
+key = "client"
+count = 1
+period = "20000ms"
+burst = 1
+mode = "strict"
+
+[concurrency]
+per_client = 1
+"#;
+    let events = r#"{"t": 0, "event": "connect", "conn": 1, "ip": "192.0.2.1"}
+{"t": 10, "event": "connect", "conn": 2, "ip": "192.0.2.1"}
+{"t": 12, "event": "disconnect", "conn": 1}
+{"t": 14, "event": "connect", "conn": 3, "ip": "192.0.2.1"}
+"#;
+    let (out, v) = simulate_text(config, events);
+    assert!(out.status.success());
+    assert_eq!(v[1]["limit"], "concurrency");
+    assert!(v[1].get("retry_after_ms").is_none());
+    assert_eq!(v[3]["limit"], "conn");
+    // Strict: computed with the TAT after this refusal too (40 s → 60 s).
+    assert_eq!(v[3]["retry_after_ms"], 59_986);
 }
