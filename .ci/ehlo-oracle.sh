@@ -2,7 +2,7 @@
 # Differential test of `postern ehlo parse|strip` against .ci/ehlo_oracle.py, an independent
 # Python reference (stdlib only) of the EHLO reply contract in ../shared/testdata/ehlo/README.md.
 #
-# Builds the CLI (release), checks the reference against every visible fixture, then feeds
+# Builds the CLI (debug, as the tests do; EHLO_ORACLE_PROFILE=release for a faster run), checks the reference against every visible fixture, then feeds
 # the directed edge cases and seeded random reply streams to both and exits 1 on any
 # disagreement, printing a reduced reproducer. No venv: Python 3.11 standard library only.
 # Tunables (see the docstring of .ci/ehlo_oracle.py):
@@ -17,6 +17,11 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-cargo build --release --locked -p postern-cli
+profile="${EHLO_ORACLE_PROFILE:-debug}"
+if [ "$profile" = release ]; then
+    cargo build --release --locked -p postern-cli
+else
+    cargo build --locked -p postern-cli
+fi
 target="${CARGO_TARGET_DIR:-$root/target}"
-exec python3 "$root/.ci/ehlo_oracle.py" --postern "$target/release/postern" "$@"
+exec python3 "$root/.ci/ehlo_oracle.py" --postern "$target/$profile/postern" "$@"
