@@ -35,6 +35,21 @@ pub enum MacroLetter {
 }
 
 impl MacroLetter {
+    /// Every letter, in the order of RFC 7208 §7.2.
+    pub(crate) const ALL: [Self; 11] = [
+        Self::Sender,
+        Self::LocalPart,
+        Self::SenderDomain,
+        Self::Domain,
+        Self::Ip,
+        Self::ValidatedDomain,
+        Self::IpVersion,
+        Self::Helo,
+        Self::ClientIp,
+        Self::Receiver,
+        Self::Timestamp,
+    ];
+
     /// The lower-case letter.
     pub const fn as_char(self) -> char {
         match self {
@@ -66,19 +81,7 @@ impl MacroLetter {
         )]
         const LETTERS: [Option<MacroLetter>; 26] = {
             let mut table = [None; 26];
-            let letters = [
-                MacroLetter::Sender,
-                MacroLetter::LocalPart,
-                MacroLetter::SenderDomain,
-                MacroLetter::Domain,
-                MacroLetter::Ip,
-                MacroLetter::ValidatedDomain,
-                MacroLetter::IpVersion,
-                MacroLetter::Helo,
-                MacroLetter::ClientIp,
-                MacroLetter::Receiver,
-                MacroLetter::Timestamp,
-            ];
+            let letters = MacroLetter::ALL;
             let mut i = 0;
             while i < letters.len() {
                 table[(letters[i].as_char() as u8 - b'a') as usize] = Some(letters[i]);

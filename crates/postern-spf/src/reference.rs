@@ -19,21 +19,7 @@ use crate::record::{
 
 fn letter_from_char(c: char) -> Option<MacroLetter> {
     let lower = c.to_ascii_lowercase();
-    [
-        MacroLetter::Sender,
-        MacroLetter::LocalPart,
-        MacroLetter::SenderDomain,
-        MacroLetter::Domain,
-        MacroLetter::Ip,
-        MacroLetter::ValidatedDomain,
-        MacroLetter::IpVersion,
-        MacroLetter::Helo,
-        MacroLetter::ClientIp,
-        MacroLetter::Receiver,
-        MacroLetter::Timestamp,
-    ]
-    .into_iter()
-    .find(|l| l.as_char() == lower)
+    MacroLetter::ALL.into_iter().find(|l| l.as_char() == lower)
 }
 
 fn is_literal_char(c: char) -> bool {
