@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# How fast could `check_host()` be through this API? Builds the three `spf/check_host` bench
+# cases twice: through the evaluator, and through spf-floor.patch, which adds checks that do
+# only what these cases need (the same request parsing, name checks, queries, answers,
+# record scanner, macro expander and outcome, but no frames, answer cache, limits or other
+# evaluator machinery, and no error paths). The patch is for measurement only and is never
+# merged: it is applied to a scratch copy of HEAD. Prints ns per check (best of 25 rounds,
+# interleaved) and, when valgrind is installed, instructions per check. Not part of CI.
+#
+# Usage: bash benches/compare/spf-floor.sh [ROUNDS]   (default 3)
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+rounds="${1:-3}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+git -C "$root" archive HEAD crates Cargo.toml Cargo.lock | tar -x -C "$work"
+git -C "$work" init -q && git -C "$work" apply "$root/benches/compare/spf-floor.patch"
+mkdir -p "$work/harness/src"
+cp "$root/benches/compare/spf_floor_main.rs" "$work/harness/src/main.rs"
+cat > "$work/harness/Cargo.toml" <<TOML
+[package]
+name = "spf-floor"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+postern-dns = { path = "../crates/postern-dns" }
+postern-spf = { path = "../crates/postern-spf" }
+
+[profile.release]
+lto = "fat"
+codegen-units = 1
+
+[workspace]
+TOML
+cp "$root/Cargo.lock" "$work/harness/Cargo.lock"
+cargo build --release -q --manifest-path "$work/harness/Cargo.toml" --target-dir "$work/target"
+bin="$work/target/release/spf-floor"
+
+echo "uptime before: $(uptime)"
+for round in $(seq 1 "$rounds"); do
+    echo "== round $round"
+    for case in ip4 include_chain5 exists_macro; do
+        n=200000
+        [ "$case" = include_chain5 ] && n=40000
+        "$bin" real "$case" "$n"
+        "$bin" floor "$case" "$n"
+    done
+done
+if command -v valgrind >/dev/null; then
+    echo "== instructions per check (callgrind: (11,000 checks - 1,000 checks) / 10,000)"
+    count() {
+        SPF_FLOOR_ONCE=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" "$3" 2>&1 |
+            awk '/refs/ {gsub(",", "", $4); print $4}'
+    }
+    for case in ip4 include_chain5 exists_macro; do
+        for mode in real floor; do
+            a=$(count "$mode" "$case" 1000)
+            b=$(count "$mode" "$case" 11000)
+            echo "$mode $case: $(( (b - a) / 10000 )) instructions"
+        done
+    done
+fi
