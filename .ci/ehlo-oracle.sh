@@ -17,11 +17,5 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-profile="${EHLO_ORACLE_PROFILE:-debug}"
-if [ "$profile" = release ]; then
-    cargo build --release --locked -p postern-cli
-else
-    cargo build --locked -p postern-cli
-fi
-target="${CARGO_TARGET_DIR:-$root/target}"
-exec python3 "$root/.ci/ehlo_oracle.py" --postern "$target/$profile/postern" "$@"
+postern="$(bash "$root/.ci/build-cli.sh" "${EHLO_ORACLE_PROFILE:-debug}")"
+exec python3 "$root/.ci/ehlo_oracle.py" --postern "$postern" "$@"

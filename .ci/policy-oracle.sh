@@ -16,11 +16,5 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-target="${CARGO_TARGET_DIR:-$root/target}"
-profile="${POLICY_ORACLE_PROFILE:-debug}"
-if [ "$profile" = release ]; then
-    cargo build --release --locked -p postern-cli
-else
-    cargo build --locked -p postern-cli
-fi
-python3 "$root/.ci/policy_oracle.py" --bin "$target/$profile/postern" "$@"
+postern="$(bash "$root/.ci/build-cli.sh" "${POLICY_ORACLE_PROFILE:-debug}")"
+python3 "$root/.ci/policy_oracle.py" --bin "$postern" "$@"

@@ -13,11 +13,5 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 python="$(bash "$root/.ci/spf-venv.sh")"
-profile="${SPF_CLI_SUITES_PROFILE:-debug}"
-if [ "$profile" = release ]; then
-    cargo build --release --locked -p postern-cli
-else
-    cargo build --locked -p postern-cli
-fi
-target="${CARGO_TARGET_DIR:-$root/target}"
-exec python3 "$root/.ci/spf_cli_suites.py" --postern "$target/$profile/postern" --python "$python" "$@"
+postern="$(bash "$root/.ci/build-cli.sh" "${SPF_CLI_SUITES_PROFILE:-debug}")"
+exec python3 "$root/.ci/spf_cli_suites.py" --postern "$postern" --python "$python" "$@"

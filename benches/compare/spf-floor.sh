@@ -19,6 +19,7 @@ git -C "$root" archive HEAD crates Cargo.toml Cargo.lock | tar -x -C "$work"
 git -C "$work" init -q && git -C "$work" apply "$root/benches/compare/spf-floor.patch"
 mkdir -p "$work/harness/src"
 cp "$root/benches/compare/spf_floor_main.rs" "$work/harness/src/main.rs"
+cp "$root/benches/src/spf_cases.rs" "$work/harness/src/spf_cases.rs"
 cat > "$work/harness/Cargo.toml" <<TOML
 [package]
 name = "spf-floor"

@@ -1,1 +1,4 @@
-//! Benchmarks live in `benches/`.
+//! Benchmarks live in `benches/`; this library holds what they share with
+//! `benches/compare/`.
+
+pub mod spf_cases;
