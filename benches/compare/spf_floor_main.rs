@@ -26,7 +26,9 @@ fn main() {
     let check = |request: &Request<'_>| match (mode, name) {
         ("real", _) => spf_cases::run(request, &options, dns),
         (_, "ip4") => postern_spf::floor_check(request, &options, |q| dns.resolve(q)).verdict,
-        (_, "include_chain5") => postern_spf::floor_chain(request, &options, |q| dns.resolve(q)).verdict,
+        (_, "include_chain5") => {
+            postern_spf::floor_chain(request, &options, |q| dns.resolve(q)).verdict
+        }
         _ => postern_spf::floor_exists(request, &options, |q| dns.resolve(q)).verdict,
     };
     assert_eq!(check(&case.request), Verdict::Pass, "{mode} {name}");
