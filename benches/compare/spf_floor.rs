@@ -3,103 +3,122 @@
 // private building blocks), never merged. Each does only what its bench case needs through
 // the public API's types: the same request parsing, name checks, queries, canned answers,
 // record scanner, macro expander and outcome, but no frames, answer cache, limits, memo or
-// error paths. So they bound from below what any evaluator built on these parts can cost.
-/// MEASUREMENT ONLY (never landed): the least an ip4-style check through this API must do.
-#[doc(hidden)]
-pub fn floor_check<F: FnMut(&Query) -> Answer>(
-    request: &Request<'_>,
-    options: &Options,
-    mut resolve: F,
-) -> Outcome {
-    let ip = request.ip;
-    let at = request
-        .mail_from
-        .bytes()
-        .rposition(|b| b == b'@')
-        .unwrap_or(0);
-    let local = request.mail_from.get(..at).unwrap_or("postmaster");
-    let domain_text = request.mail_from.get(at + 1..).unwrap_or("");
-    let identities = Identities::new(local, domain_text, request.helo, &options.receiver);
-    let mk = |verdict, matched| Outcome {
-        verdict,
-        matched,
-        explanation: None,
-        problem: None,
-        dns_lookups: 0,
-        void_lookups: 0,
-        queries: 1,
-        identity: Identity::MailFrom,
-        ip,
-        identities: identities.clone(),
-    };
-    let Some(domain) = initial_domain(domain_text) else {
-        return mk(Verdict::None, None);
-    };
-    let query = Query::new(1, domain, RecordType::Txt);
+// error paths. So they bound from below what any evaluator built on these parts costs.
+
+/// What every floor check starts from: the client, the identities (as the outcome keeps
+/// them) and the checked domain's name.
+struct FloorStart {
+    subject: Subject,
+    domain: Option<Name>,
+}
+
+impl FloorStart {
+    fn new(request: &Request<'_>, options: &Options) -> Self {
+        let at = request
+            .mail_from
+            .bytes()
+            .rposition(|b| b == b'@')
+            .unwrap_or(0);
+        let local = request.mail_from.get(..at).unwrap_or("postmaster");
+        let domain = request.mail_from.get(at + 1..).unwrap_or("");
+        Self {
+            subject: Subject {
+                ip: request.ip,
+                identities: Identities::new(local, domain, request.helo, &options.receiver),
+                timestamp: options.timestamp,
+            },
+            domain: initial_domain(domain),
+        }
+    }
+
+    fn outcome(
+        &self,
+        verdict: Verdict,
+        matched: Option<MatchedDirective>,
+        queries: u32,
+    ) -> Outcome {
+        Outcome {
+            verdict,
+            matched,
+            explanation: None,
+            problem: None,
+            dns_lookups: queries.saturating_sub(1),
+            void_lookups: 0,
+            queries,
+            identity: Identity::MailFrom,
+            ip: self.subject.ip,
+            identities: self.subject.identities.clone(),
+        }
+    }
+}
+
+/// Asks `query` as the step loop does (the caller gets a clone) and returns the answer.
+fn floor_ask(query: &Query, resolve: &mut impl FnMut(&Query) -> Answer) -> Answer {
     let asked = query.clone();
-    let answer = resolve(&asked);
-    drop(asked);
-    let Answer::Records(records) = &answer else {
-        return mk(Verdict::None, None);
+    resolve(&asked)
+}
+
+/// Scans the first TXT record of `answer`: the first directive that matches locally or needs
+/// DNS, if the record is well formed.
+fn floor_scan(answer: &Answer, ip: IpAddr) -> Option<(&[u8], Qualifier, MechanismRef<(usize, usize)>)> {
+    let Answer::Records(records) = answer else {
+        return None;
     };
     let Some(DnsRecord::Txt(text)) = records.first() else {
-        return mk(Verdict::None, None);
+        return None;
     };
     let mut first = None;
     let checked = scan_record(text, |_, term| {
-        if let TermRef::Directive(q, m) = term
+        if let TermRef::Directive(qualifier, mechanism) = term
             && first.is_none()
-            && local_match(ip, m) == Some(true)
+            && local_match(ip, mechanism) != Some(false)
         {
-            first = Some((q, m));
+            first = Some((qualifier, mechanism));
         }
     });
-    let out = match (checked, first) {
-        (Ok(_), Some((q, m))) => mk(
-            Verdict::from(q),
-            Some(MatchedDirective::Built(directive_in(
-                text,
-                q,
-                m.map(to_span),
-            ))),
-        ),
-        _ => mk(Verdict::PermError, None),
-    };
-    drop(query);
-    out
+    let (qualifier, mechanism) = checked.ok().and(first)?;
+    Some((text.as_slice(), qualifier, mechanism))
 }
 
-/// MEASUREMENT ONLY (never landed): the least an include chain of local terms must do through
-/// this API (follows the first include reached; no limits, no frames, no answer cache).
+/// MEASUREMENT ONLY (never merged): the `ip4` case with nothing but its own work.
 #[doc(hidden)]
-pub fn floor_chain<F: FnMut(&Query) -> Answer>(
+pub fn floor_check(
     request: &Request<'_>,
     options: &Options,
-    mut resolve: F,
+    mut resolve: impl FnMut(&Query) -> Answer,
 ) -> Outcome {
-    let ip = request.ip;
-    let at = request
-        .mail_from
-        .bytes()
-        .rposition(|b| b == b'@')
-        .unwrap_or(0);
-    let local = request.mail_from.get(..at).unwrap_or("postmaster");
-    let domain_text = request.mail_from.get(at + 1..).unwrap_or("");
-    let identities = Identities::new(local, domain_text, request.helo, &options.receiver);
-    let mk = |verdict, queries| Outcome {
-        verdict,
-        matched: None,
-        explanation: None,
-        problem: None,
-        dns_lookups: queries,
-        void_lookups: 0,
-        queries,
-        identity: Identity::MailFrom,
-        ip,
-        identities: identities.clone(),
+    let start = FloorStart::new(request, options);
+    let Some(domain) = start.domain.clone() else {
+        return start.outcome(Verdict::None, None, 0);
     };
-    let Some(mut domain) = initial_domain(domain_text) else {
-        return mk(Verdict::None, 0);
+    let query = Query::new(1, domain, RecordType::Txt);
+    let answer = floor_ask(&query, &mut resolve);
+    match floor_scan(&answer, start.subject.ip) {
+        Some((text, qualifier, mechanism))
+            if local_match(start.subject.ip, mechanism).is_some() =>
+        {
+            let directive = directive_in(text, qualifier, mechanism.map(to_span));
+            start.outcome(
+                Verdict::from(qualifier),
+                Some(MatchedDirective::Built(directive)),
+                1,
+            )
+        }
+        _ => start.outcome(Verdict::PermError, None, 1),
+    }
+}
+
+/// MEASUREMENT ONLY (never merged): the `include_chain5` case: follows the first include each
+/// record reaches (no limits, frames or answer cache).
+#[doc(hidden)]
+pub fn floor_chain(
+    request: &Request<'_>,
+    options: &Options,
+    mut resolve: impl FnMut(&Query) -> Answer,
+) -> Outcome {
+    let start = FloorStart::new(request, options);
+    let Some(mut domain) = start.domain.clone() else {
+        return start.outcome(Verdict::None, None, 0);
     };
     let mut includes: Vec<Qualifier> = Vec::new();
     let mut answers: Vec<Answer> = Vec::new();
@@ -107,127 +126,62 @@ pub fn floor_chain<F: FnMut(&Query) -> Answer>(
     loop {
         id += 1;
         let query = Query::new(id, domain, RecordType::Txt);
-        let asked = query.clone();
-        let answer = resolve(&asked);
-        drop(asked);
-        let Answer::Records(records) = &answer else {
-            return mk(Verdict::PermError, id);
-        };
-        let Some(DnsRecord::Txt(text)) = records.first() else {
-            return mk(Verdict::PermError, id);
-        };
-        let mut first = None;
-        let checked = scan_record(text, |_, term| {
-            if let TermRef::Directive(q, m) = term
-                && first.is_none()
-                && local_match(ip, m) != Some(false)
-            {
-                first = Some((q, m));
+        let answer = floor_ask(&query, &mut resolve);
+        let next = match floor_scan(&answer, start.subject.ip) {
+            Some((text, qualifier, MechanismRef::Include(spec))) => {
+                includes.push(qualifier);
+                let spec = core::str::from_utf8(text.get(spec.0..spec.1).unwrap_or_default());
+                name_from_expanded(spec.unwrap_or_default())
             }
-        });
-        let next = match (checked, first) {
-            (Ok(_), Some((q, MechanismRef::Include(spec)))) => {
-                let spec = core::str::from_utf8(text.get(spec.0..spec.1).unwrap_or_default())
-                    .unwrap_or_default();
-                includes.push(q);
-                name_from_expanded(spec)
-            }
-            (Ok(_), Some((q, _))) => {
-                let mut q = q;
-                while let Some(inc) = includes.pop() {
-                    if q != Qualifier::Pass {
-                        break;
-                    }
-                    q = inc;
+            Some((_, mut qualifier, _)) => {
+                // An included record's pass makes its include match, down to the top.
+                while qualifier == Qualifier::Pass
+                    && let Some(include) = includes.pop()
+                {
+                    qualifier = include;
                 }
-                return mk(Verdict::from(q), id);
+                return start.outcome(Verdict::from(qualifier), None, id);
             }
-            _ => None,
+            None => None,
         };
         answers.push(answer);
         let Some(next) = next else {
-            return mk(Verdict::PermError, id);
+            return start.outcome(Verdict::PermError, None, id);
         };
-        drop(query);
         domain = next;
     }
 }
 
-/// MEASUREMENT ONLY (never landed): the least an `exists:` with macros check must do through
-/// this API (one TXT, one expansion, one A query; no limits, frames or answer cache).
+/// MEASUREMENT ONLY (never merged): the `exists_macro` case: one TXT, one expansion, one A
+/// query (no limits, frames, answer cache or memo).
 #[doc(hidden)]
-pub fn floor_exists<F: FnMut(&Query) -> Answer>(
+pub fn floor_exists(
     request: &Request<'_>,
     options: &Options,
-    mut resolve: F,
+    mut resolve: impl FnMut(&Query) -> Answer,
 ) -> Outcome {
-    let ip = request.ip;
-    let at = request
-        .mail_from
-        .bytes()
-        .rposition(|b| b == b'@')
-        .unwrap_or(0);
-    let local = request.mail_from.get(..at).unwrap_or("postmaster");
-    let domain_text = request.mail_from.get(at + 1..).unwrap_or("");
-    let subject = Subject {
-        ip,
-        identities: Identities::new(local, domain_text, request.helo, &options.receiver),
-        timestamp: options.timestamp,
-    };
-    let mk = |verdict, queries| Outcome {
-        verdict,
-        matched: None,
-        explanation: None,
-        problem: None,
-        dns_lookups: 1,
-        void_lookups: 0,
-        queries,
-        identity: Identity::MailFrom,
-        ip,
-        identities: subject.identities.clone(),
-    };
-    let Some(domain) = initial_domain(domain_text) else {
-        return mk(Verdict::None, 0);
+    let start = FloorStart::new(request, options);
+    let Some(domain) = start.domain.clone() else {
+        return start.outcome(Verdict::None, None, 0);
     };
     let query = Query::new(1, domain.clone(), RecordType::Txt);
-    let asked = query.clone();
-    let answer = resolve(&asked);
-    drop(asked);
-    let Answer::Records(records) = &answer else {
-        return mk(Verdict::PermError, 1);
-    };
-    let Some(DnsRecord::Txt(text)) = records.first() else {
-        return mk(Verdict::PermError, 1);
-    };
-    let mut first = None;
-    let checked = scan_record(text, |_, term| {
-        if let TermRef::Directive(q, m) = term
-            && first.is_none()
-            && local_match(ip, m) != Some(false)
-        {
-            first = Some((q, m));
-        }
-    });
-    let (Ok(_), Some((q, MechanismRef::Exists(spec)))) = (checked, first) else {
-        return mk(Verdict::PermError, 1);
+    let answer = floor_ask(&query, &mut resolve);
+    let Some((text, qualifier, MechanismRef::Exists(spec))) = floor_scan(&answer, start.subject.ip)
+    else {
+        return start.outcome(Verdict::PermError, None, 1);
     };
     let spec =
         core::str::from_utf8(text.get(spec.0..spec.1).unwrap_or_default()).unwrap_or_default();
-    let mut out = String::with_capacity(128);
-    let mut scratch = String::new();
-    let ctx = subject.macro_context(domain.as_str(), None);
+    let (mut out, mut scratch) = (String::with_capacity(128), String::new());
+    let ctx = start.subject.macro_context(domain.as_str(), None);
     let _ = expand_text(spec, false, &ctx, true, &mut out, &mut scratch);
     let Some(target) = name_from_expanded(&out) else {
-        return mk(Verdict::PermError, 1);
+        return start.outcome(Verdict::PermError, None, 1);
     };
-    let q2 = Query::new(2, target, RecordType::A);
-    let asked = q2.clone();
-    let a2 = resolve(&asked);
-    drop(asked);
-    let verdict = if matches!(&a2, Answer::Records(r) if !r.is_empty()) {
-        Verdict::from(q)
-    } else {
-        Verdict::Neutral
+    let found = floor_ask(&Query::new(2, target, RecordType::A), &mut resolve);
+    let verdict = match &found {
+        Answer::Records(records) if !records.is_empty() => Verdict::from(qualifier),
+        _ => Verdict::Neutral,
     };
-    mk(verdict, 2)
+    start.outcome(verdict, None, 2)
 }
