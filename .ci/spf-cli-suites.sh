@@ -5,7 +5,7 @@
 #
 # Builds the CLI (debug, as the tests do; SPF_CLI_SUITES_PROFILE=release for a faster build of
 # a faster binary) and uses the pyspf venv of .ci/spf-venv.sh only for pyyaml, through
-# ../shared/tools/spf_oracle.py --suite-json. About 10 s with a debug CLI.
+# ../shared/tools/spf_oracle.py --suite-json. About 5 s with a debug CLI, after its build.
 #   POSTERN_TESTDATA   folder holding spf/ (default ../shared/testdata)
 #   CARGO_TARGET_DIR   where the CLI is built (default target/)
 set -euo pipefail

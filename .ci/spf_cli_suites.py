@@ -34,29 +34,30 @@ import sys
 import tempfile
 
 
-def master_escape_name(name):
-    """An owner or target name in master-file form: `\\DDD` for bytes outside [A-Za-z0-9-_.*%]."""
+def master_escape(data, keep):
+    """Bytes in master-file form (RFC 1035 §5.1): those for which `keep` holds as they are,
+    `"` and `\\` escaped with a backslash, the others as `\\DDD`."""
     out = []
-    for byte in name.rstrip(".").encode("utf-8"):
-        c = chr(byte)
-        if byte < 0x80 and (c.isalnum() or c in "-_.*%"):
-            out.append(c)
+    for byte in data:
+        if keep(byte):
+            out.append(chr(byte))
+        elif byte in (0x22, 0x5C):
+            out.append("\\" + chr(byte))
         else:
             out.append("\\%03d" % byte)
-    return "".join(out) + "."
+    return "".join(out)
+
+
+def master_escape_name(name):
+    """An owner or target name, absolute: letters, digits and `-_.*%` as they are."""
+    plain = lambda byte: byte < 0x80 and (chr(byte).isalnum() or chr(byte) in "-_.*%")
+    return master_escape(name.rstrip(".").encode("utf-8"), plain) + "."
 
 
 def master_quote(data):
-    """One character-string (bytes) quoted for a master file."""
-    out = []
-    for byte in data:
-        if byte in (0x22, 0x5C):
-            out.append("\\" + chr(byte))
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append("\\%03d" % byte)
-    return '"' + "".join(out) + '"'
+    """One character-string (bytes), quoted: printable ASCII as it is."""
+    printable = lambda byte: 0x20 <= byte < 0x7F and byte not in (0x22, 0x5C)
+    return '"' + master_escape(data, printable) + '"'
 
 
 def master_txt(value):
