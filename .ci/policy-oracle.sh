@@ -10,7 +10,7 @@
 #   POLICY_ORACLE_CASES      random config + trace pairs per run (default 3000, ~20 s on 2 cores)
 #   POLICY_ORACLE_JOBS       postern processes run at once (default 2)
 #   POLICY_ORACLE_AMBIGUOUS  1: also generate past the README's ambiguous events (reported, not failed)
-#   POLICY_ORACLE_MAX_T0     largest trace origin in ms (default 1e13; postern's GCRA is wrong past ~1.8e13)
+#   POLICY_ORACLE_MAX_T0     largest trace origin in ms (default 2^63: the README's "any origin")
 #   CARGO_TARGET_DIR         where the CLI is built (default target/)
 set -euo pipefail
 

@@ -877,7 +877,7 @@ def main():
     ap.add_argument("--ambiguous", action="store_true",
                     default=os.environ.get("POLICY_ORACLE_AMBIGUOUS") == "1")
     ap.add_argument("--max-t0", type=int, default=int(os.environ.get("POLICY_ORACLE_MAX_T0", 2**63)),
-                    help="largest time origin of a trace, ms (postern: wrong above ~1.8e13)")
+                    help="largest time origin of a trace, ms (default 2^63: any origin)")
     ap.add_argument("--max-report", type=int, default=3, help="reproducers printed (reduced)")
     args = ap.parse_args()
     if not os.access(args.bin, os.X_OK):
