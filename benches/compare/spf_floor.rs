@@ -4,6 +4,8 @@
 // the public API's types: the same request parsing, name checks, queries, canned answers,
 // record scanner, macro expander and outcome, but no frames, answer cache, limits, memo or
 // error paths. So they bound from below what any evaluator built on these parts costs.
+// `floor_lean_ip4` also drops the API's owned types: it bounds from below what any design of
+// `check_host()` on the same name check and record scanner costs.
 
 /// What every floor check starts from: the client, the identities (as the outcome keeps
 /// them) and the checked domain's name.
@@ -60,7 +62,10 @@ fn floor_ask(query: &Query, resolve: &mut impl FnMut(&Query) -> Answer) -> Answe
 
 /// Scans the first TXT record of `answer`: the first directive that matches locally or needs
 /// DNS, if the record is well formed.
-fn floor_scan(answer: &Answer, ip: IpAddr) -> Option<(&[u8], Qualifier, MechanismRef<(usize, usize)>)> {
+fn floor_scan(
+    answer: &Answer,
+    ip: IpAddr,
+) -> Option<(&[u8], Qualifier, MechanismRef<(usize, usize)>)> {
     let Answer::Records(records) = answer else {
         return None;
     };
@@ -184,4 +189,54 @@ pub fn floor_exists(
         _ => Verdict::Neutral,
     };
     start.outcome(verdict, None, 2)
+}
+
+/// MEASUREMENT ONLY (never merged): the `ip4` case as the leanest API on these building blocks
+/// could run it: the sender's domain checked in place (no `Name`, no allocation), asked by
+/// its text, the answer borrowed from the resolver (no `Query`, no clone), and no identities
+/// copied (an outcome that borrows the request). Only the name check, the record scanner and
+/// the address match are left: what no design of `check_host()` on them can avoid.
+#[doc(hidden)]
+pub fn floor_lean_ip4<'a>(
+    request: &Request<'_>,
+    resolve: impl Fn(&str) -> Option<&'a Answer>,
+) -> Verdict {
+    let at = request.mail_from.bytes().rposition(|b| b == b'@');
+    let domain = at
+        .and_then(|at| request.mail_from.get(at.saturating_add(1)..))
+        .unwrap_or(request.mail_from);
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    // Lower-cased on the stack when needed, as a borrowed query name would be.
+    let mut lower = [0u8; postern_dns::MAX_NAME_LEN];
+    let domain = match postern_dns::floor_name_check(domain) {
+        Ok(false) => domain,
+        Ok(true) => match lower.get_mut(..domain.len()) {
+            Some(buf) => {
+                buf.copy_from_slice(domain.as_bytes());
+                buf.make_ascii_lowercase();
+                core::str::from_utf8(buf).unwrap_or_default()
+            }
+            None => return Verdict::None,
+        },
+        Err(_) => return Verdict::None,
+    };
+    let top = domain
+        .bytes()
+        .rposition(|b| b == b'.')
+        .and_then(|dot| domain.get(dot + 1..));
+    if !top.is_some_and(is_toplabel) {
+        return Verdict::None;
+    }
+    let Some(answer) = resolve(domain) else {
+        return Verdict::None;
+    };
+    match floor_scan(answer, request.ip) {
+        Some((_, qualifier, mechanism)) if local_match(request.ip, mechanism).is_some() => {
+            // The matched directive, as a borrowed outcome would hold it.
+            let matched: Stored = (qualifier, mechanism.map(to_span));
+            core::hint::black_box(matched);
+            Verdict::from(qualifier)
+        }
+        _ => Verdict::PermError,
+    }
 }

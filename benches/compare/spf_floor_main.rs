@@ -1,9 +1,10 @@
 //! Harness of `spf-floor.sh`: the `spf/check_host` bench cases through the evaluator
-//! (`real`) and through the patch's machinery-free checks (`floor`). Prints the best of 25
+//! (`real`), through the patch's machinery-free checks (`floor`), and, for `ip4` only, through
+//! the patch's check without the API's owned types (`lean`). Prints the best of 25
 //! rounds of N checks, in ns per check; with `SPF_FLOOR_ONCE` set, runs N checks untimed (for
 //! instruction counts).
 //!
-//! Usage: spf-floor (real|floor) (ip4|include_chain5|exists_macro) N
+//! Usage: spf-floor (real|floor|lean) (ip4|include_chain5|exists_macro) N
 
 use std::hint::black_box;
 
@@ -16,7 +17,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (mode, name) = (args[1].as_str(), args[2].as_str());
     let n: usize = args[3].parse().expect("N");
-    assert!(matches!(mode, "real" | "floor"), "mode: real or floor");
+    assert!(
+        matches!((mode, name), ("real" | "floor", _) | ("lean", "ip4")),
+        "mode: real or floor, or lean with ip4"
+    );
     let options = spf_cases::options();
     let case = spf_cases::cases()
         .into_iter()
@@ -25,6 +29,11 @@ fn main() {
     let dns = &case.dns;
     let check = |request: &Request<'_>| match (mode, name) {
         ("real", _) => spf_cases::run(request, &options, dns),
+        ("lean", _) => {
+            // The canned answers, borrowed by name.
+            let lookup = |name: &str| dns.0.iter().find(|(n, _)| *n == name).map(|(_, a)| a);
+            postern_spf::floor_lean_ip4(request, lookup)
+        }
         (_, "ip4") => postern_spf::floor_check(request, &options, |q| dns.resolve(q)).verdict,
         (_, "include_chain5") => {
             postern_spf::floor_chain(request, &options, |q| dns.resolve(q)).verdict
