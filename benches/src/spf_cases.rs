@@ -37,10 +37,17 @@ impl Canned {
     /// The answer to `query` (by name only; NXDOMAIN for other names).
     #[must_use]
     pub fn resolve(&self, query: &Query) -> Answer {
+        self.lookup(query.name().as_str())
+            .map_or(Answer::NxDomain, Answer::clone)
+    }
+
+    /// The canned answer for `name`, borrowed; `None` for other names.
+    #[must_use]
+    pub fn lookup(&self, name: &str) -> Option<&Answer> {
         self.0
             .iter()
-            .find(|(name, _)| *name == query.name().as_str())
-            .map_or(Answer::NxDomain, |(_, answer)| answer.clone())
+            .find(|(canned, _)| *canned == name)
+            .map(|(_, answer)| answer)
     }
 }
 
