@@ -4,8 +4,8 @@
 // the public API's types: the same request parsing, name checks, queries, canned answers,
 // record scanner, macro expander and outcome, but no frames, answer cache, limits, memo or
 // error paths. So they bound from below what any evaluator built on these parts costs.
-// `floor_lean_ip4` also drops the API's owned types: it bounds from below what any design of
-// `check_host()` on the same name check and record scanner costs.
+// The `floor_lean_*` checks also drop the API's owned types: they bound from below what any
+// design of `check_host()` on the same name check, record scanner and macro expander costs.
 
 /// What every floor check starts from: the client, the identities (as the outcome keeps
 /// them) and the checked domain's name.
@@ -191,6 +191,53 @@ pub fn floor_exists(
     start.outcome(verdict, None, 2)
 }
 
+/// The sender's local part and domain as the evaluator splits them (no `@`: postmaster at the
+/// whole text).
+fn lean_sender<'r>(request: &Request<'r>) -> (&'r str, &'r str) {
+    match request.mail_from.bytes().rposition(|b| b == b'@') {
+        Some(at) => (
+            request
+                .mail_from
+                .get(..at)
+                .filter(|l| !l.is_empty())
+                .unwrap_or("postmaster"),
+            request.mail_from.get(at + 1..).unwrap_or_default(),
+        ),
+        None => ("postmaster", request.mail_from),
+    }
+}
+
+/// Asks for `text` as a borrowed query name would: checked in place, lower-cased on the stack
+/// only when it has upper case, never allocated; `top` also requires the initial domain's
+/// top label (RFC 7208 §4.3). `None` for a bad name or a name with no canned answer.
+fn lean_ask<'a>(
+    text: &str,
+    top: bool,
+    resolve: &impl Fn(&str) -> Option<&'a Answer>,
+) -> Option<&'a Answer> {
+    let mut text = text.strip_suffix('.').unwrap_or(text);
+    while text.len() > MAX_EXPANDED_DOMAIN {
+        text = text.get(text.find('.')? + 1..)?;
+    }
+    let mut lower = [0u8; postern_dns::MAX_NAME_LEN];
+    let name = match postern_dns::floor_name_check(text).ok()? {
+        false => text,
+        true => {
+            let buf = lower.get_mut(..text.len())?;
+            buf.copy_from_slice(text.as_bytes());
+            buf.make_ascii_lowercase();
+            core::str::from_utf8(buf).ok()?
+        }
+    };
+    if top {
+        let label = name.get(name.rfind('.')? + 1..)?;
+        if !is_toplabel(label) {
+            return None;
+        }
+    }
+    resolve(name)
+}
+
 /// MEASUREMENT ONLY (never merged): the `ip4` case as the leanest API on these building blocks
 /// could run it: the sender's domain checked in place (no `Name`, no allocation), asked by
 /// its text, the answer borrowed from the resolver (no `Query`, no clone), and no identities
@@ -201,33 +248,7 @@ pub fn floor_lean_ip4<'a>(
     request: &Request<'_>,
     resolve: impl Fn(&str) -> Option<&'a Answer>,
 ) -> Verdict {
-    let at = request.mail_from.bytes().rposition(|b| b == b'@');
-    let domain = at
-        .and_then(|at| request.mail_from.get(at.saturating_add(1)..))
-        .unwrap_or(request.mail_from);
-    let domain = domain.strip_suffix('.').unwrap_or(domain);
-    // Lower-cased on the stack when needed, as a borrowed query name would be.
-    let mut lower = [0u8; postern_dns::MAX_NAME_LEN];
-    let domain = match postern_dns::floor_name_check(domain) {
-        Ok(false) => domain,
-        Ok(true) => match lower.get_mut(..domain.len()) {
-            Some(buf) => {
-                buf.copy_from_slice(domain.as_bytes());
-                buf.make_ascii_lowercase();
-                core::str::from_utf8(buf).unwrap_or_default()
-            }
-            None => return Verdict::None,
-        },
-        Err(_) => return Verdict::None,
-    };
-    let top = domain
-        .bytes()
-        .rposition(|b| b == b'.')
-        .and_then(|dot| domain.get(dot + 1..));
-    if !top.is_some_and(is_toplabel) {
-        return Verdict::None;
-    }
-    let Some(answer) = resolve(domain) else {
+    let Some(answer) = lean_ask(lean_sender(request).1, true, &resolve) else {
         return Verdict::None;
     };
     match floor_scan(answer, request.ip) {
@@ -238,5 +259,81 @@ pub fn floor_lean_ip4<'a>(
             Verdict::from(qualifier)
         }
         _ => Verdict::PermError,
+    }
+}
+
+/// MEASUREMENT ONLY (never merged): the `include_chain5` case as [`floor_lean_ip4`] would run
+/// it: each include's target asked in place, the includes' qualifiers on the stack.
+#[doc(hidden)]
+pub fn floor_lean_chain<'a>(
+    request: &Request<'_>,
+    resolve: impl Fn(&str) -> Option<&'a Answer>,
+) -> Verdict {
+    let Some(mut answer) = lean_ask(lean_sender(request).1, true, &resolve) else {
+        return Verdict::None;
+    };
+    let mut includes = [Qualifier::Pass; 10];
+    let mut depth = 0usize;
+    loop {
+        match floor_scan(answer, request.ip) {
+            Some((text, qualifier, MechanismRef::Include(spec))) => {
+                let Some(slot) = includes.get_mut(depth) else {
+                    return Verdict::PermError;
+                };
+                *slot = qualifier;
+                depth += 1;
+                let spec = text.get(spec.0..spec.1).unwrap_or_default();
+                let spec = core::str::from_utf8(spec).unwrap_or_default();
+                let Some(next) = lean_ask(spec, false, &resolve) else {
+                    return Verdict::PermError;
+                };
+                answer = next;
+            }
+            Some((_, mut qualifier, _)) => {
+                // An included record's pass makes its include match, down to the top.
+                while qualifier == Qualifier::Pass && depth > 0 {
+                    depth -= 1;
+                    qualifier = includes.get(depth).copied().unwrap_or(Qualifier::Pass);
+                }
+                return Verdict::from(qualifier);
+            }
+            None => return Verdict::PermError,
+        }
+    }
+}
+
+/// MEASUREMENT ONLY (never merged): the `exists_macro` case as [`floor_lean_ip4`] would run
+/// it: the macro context borrows the request, and the expansion goes to buffers the caller
+/// keeps from check to check.
+#[doc(hidden)]
+pub fn floor_lean_exists<'a>(
+    request: &Request<'_>,
+    options: &Options,
+    (out, scratch): (&mut String, &mut String),
+    resolve: impl Fn(&str) -> Option<&'a Answer>,
+) -> Verdict {
+    let (local_part, domain) = lean_sender(request);
+    let Some(answer) = lean_ask(domain, true, &resolve) else {
+        return Verdict::None;
+    };
+    let Some((text, qualifier, MechanismRef::Exists(spec))) = floor_scan(answer, request.ip) else {
+        return Verdict::PermError;
+    };
+    let spec = core::str::from_utf8(text.get(spec.0..spec.1).unwrap_or_default());
+    let ctx = MacroContext {
+        local_part,
+        sender_domain: domain,
+        domain,
+        ip: request.ip,
+        validated: None,
+        helo: request.helo,
+        receiver: &options.receiver,
+        timestamp: options.timestamp,
+    };
+    out.clear();
+    let _ = expand_text(spec.unwrap_or_default(), false, &ctx, true, out, scratch);
+    match lean_ask(out, false, &resolve) {
+        Some(Answer::Records(records)) if !records.is_empty() => Verdict::from(qualifier),
+        _ => Verdict::Neutral,
     }
 }
