@@ -639,25 +639,7 @@ impl Evaluator {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 @ IpAddr::V4(_) => v4,
         };
-        let helo_identity = request.identity == Identity::Helo || request.mail_from.is_empty();
-        // RFC 7208 §4.3: a missing local-part is "postmaster"; a null reverse-path is
-        // postmaster@<HELO>.
-        let (local_part, sender_domain) = if helo_identity {
-            ("postmaster", request.helo)
-        } else {
-            // A byte loop: cheaper than a pattern search on an address this short.
-            let at = request.mail_from.bytes().rposition(|b| b == b'@');
-            match at.and_then(|at| {
-                Some((
-                    request.mail_from.get(..at)?,
-                    request.mail_from.get(at.saturating_add(1)..)?,
-                ))
-            }) {
-                Some(("", domain)) => ("postmaster", domain),
-                Some((local, domain)) => (local, domain),
-                None => ("postmaster", request.mail_from),
-            }
-        };
+        let (helo_identity, local_part, sender_domain) = sender(request);
         // The identities, usually inline (no allocation), copied into the outcome.
         let subject = Subject {
             ip,
@@ -1033,16 +1015,40 @@ fn piece(
     evaluate_mechanism(subject, cur, qualifier, mechanism, &frame.domain)
 }
 
+/// The checked identity of a request: whether it is the HELO identity, and the local part and
+/// domain to check (RFC 7208 §4.3: a missing local-part is "postmaster"; a null reverse-path
+/// is postmaster@<HELO>).
+fn sender<'r>(request: &Request<'r>) -> (bool, &'r str, &'r str) {
+    if request.identity == Identity::Helo || request.mail_from.is_empty() {
+        return (true, "postmaster", request.helo);
+    }
+    // A byte loop: cheaper than a pattern search on an address this short.
+    let at = request.mail_from.bytes().rposition(|b| b == b'@');
+    match at.and_then(|at| {
+        Some((
+            request.mail_from.get(..at)?,
+            request.mail_from.get(at.saturating_add(1)..)?,
+        ))
+    }) {
+        Some(("", domain)) => (false, "postmaster", domain),
+        Some((local, domain)) => (false, local, domain),
+        None => (false, "postmaster", request.mail_from),
+    }
+}
+
 /// RFC 7208 §4.3: the domain must be a valid, multi-label name ending in a top label.
 fn initial_domain(text: &str) -> Option<Name> {
     let name = Name::new(text).ok()?;
-    let text = name.as_str();
-    let dot = text.bytes().rposition(|b| b == b'.')?;
-    let top = text.get(dot.saturating_add(1)..)?;
-    if !is_toplabel(top) {
-        return None;
-    }
-    Some(name)
+    ends_in_top_label(name.as_str()).then_some(name)
+}
+
+/// Whether a checked name has more than one label and its last is a top label (RFC 7208
+/// §4.3).
+fn ends_in_top_label(name: &str) -> bool {
+    name.bytes()
+        .rposition(|b| b == b'.')
+        .and_then(|dot| name.get(dot.saturating_add(1)..))
+        .is_some_and(is_toplabel)
 }
 
 /// Fetches, selects and checks the SPF record of `domain` (RFC 7208 §4.4, §4.5).
@@ -1235,12 +1241,18 @@ fn expand(
 /// An expanded domain-spec as a name to query: a trailing dot dropped, labels removed on
 /// the left beyond [`MAX_EXPANDED_DOMAIN`] (RFC 7208 §7.3). `None` if it is no valid name.
 fn name_from_expanded(text: &str) -> Option<Name> {
+    Name::new(shortened(text)?).ok()
+}
+
+/// An expanded domain-spec without its trailing dot, and without its leftmost labels while it
+/// is longer than [`MAX_EXPANDED_DOMAIN`]; `None` if no dot is left to cut at.
+fn shortened(text: &str) -> Option<&str> {
     let mut text = text.strip_suffix('.').unwrap_or(text);
     while text.len() > MAX_EXPANDED_DOMAIN {
         let dot = text.find('.')?;
         text = text.get(dot.saturating_add(1)..)?;
     }
-    Name::new(text).ok()
+    Some(text)
 }
 
 /// Expands a domain-spec (checked macro text) into a name to query (see
