@@ -191,34 +191,18 @@ pub fn floor_exists(
     start.outcome(verdict, None, 2)
 }
 
-/// The sender's local part and domain as the evaluator splits them (no `@`: postmaster at the
-/// whole text).
-fn lean_sender<'r>(request: &Request<'r>) -> (&'r str, &'r str) {
-    match request.mail_from.bytes().rposition(|b| b == b'@') {
-        Some(at) => (
-            request
-                .mail_from
-                .get(..at)
-                .filter(|l| !l.is_empty())
-                .unwrap_or("postmaster"),
-            request.mail_from.get(at + 1..).unwrap_or_default(),
-        ),
-        None => ("postmaster", request.mail_from),
-    }
-}
-
 /// Asks for `text` as a borrowed query name would: checked in place, lower-cased on the stack
-/// only when it has upper case, never allocated; `top` also requires the initial domain's
-/// top label (RFC 7208 §4.3). `None` for a bad name or a name with no canned answer.
+/// only when it has upper case, never allocated. The checked domain (`initial`) must end in a
+/// top label (as `initial_domain`); other names are expanded domain-specs (as
+/// `name_from_expanded`). `None` for a bad name or a name with no canned answer.
 fn lean_ask<'a>(
     text: &str,
-    top: bool,
+    initial: bool,
     resolve: &impl Fn(&str) -> Option<&'a Answer>,
 ) -> Option<&'a Answer> {
-    let mut text = text.strip_suffix('.').unwrap_or(text);
-    while text.len() > MAX_EXPANDED_DOMAIN {
-        text = text.get(text.find('.')? + 1..)?;
-    }
+    let text = if initial { text } else { shortened(text)? };
+    // As `Name::new`.
+    let text = text.strip_suffix('.').unwrap_or(text);
     let mut lower = [0u8; postern_dns::MAX_NAME_LEN];
     let name = match postern_dns::floor_name_check(text).ok()? {
         false => text,
@@ -229,11 +213,8 @@ fn lean_ask<'a>(
             core::str::from_utf8(buf).ok()?
         }
     };
-    if top {
-        let label = name.get(name.rfind('.')? + 1..)?;
-        if !is_toplabel(label) {
-            return None;
-        }
+    if initial && !ends_in_top_label(name) {
+        return None;
     }
     resolve(name)
 }
@@ -248,7 +229,7 @@ pub fn floor_lean_ip4<'a>(
     request: &Request<'_>,
     resolve: impl Fn(&str) -> Option<&'a Answer>,
 ) -> Verdict {
-    let Some(answer) = lean_ask(lean_sender(request).1, true, &resolve) else {
+    let Some(answer) = lean_ask(sender(request).2, true, &resolve) else {
         return Verdict::None;
     };
     match floor_scan(answer, request.ip) {
@@ -269,7 +250,7 @@ pub fn floor_lean_chain<'a>(
     request: &Request<'_>,
     resolve: impl Fn(&str) -> Option<&'a Answer>,
 ) -> Verdict {
-    let Some(mut answer) = lean_ask(lean_sender(request).1, true, &resolve) else {
+    let Some(mut answer) = lean_ask(sender(request).2, true, &resolve) else {
         return Verdict::None;
     };
     let mut includes = [Qualifier::Pass; 10];
@@ -312,7 +293,7 @@ pub fn floor_lean_exists<'a>(
     (out, scratch): (&mut String, &mut String),
     resolve: impl Fn(&str) -> Option<&'a Answer>,
 ) -> Verdict {
-    let (local_part, domain) = lean_sender(request);
+    let (_, local_part, domain) = sender(request);
     let Some(answer) = lean_ask(domain, true, &resolve) else {
         return Verdict::None;
     };

@@ -1,8 +1,7 @@
 //! Harness of `spf-floor.sh`: the `spf/check_host` bench cases through the evaluator
 //! (`real`), through the patch's machinery-free checks (`floor`), and through the patch's
-//! checks without the API's owned types (`lean`). Prints the best of 25
-//! rounds of N checks, in ns per check; with `SPF_FLOOR_ONCE` set, runs N checks untimed (for
-//! instruction counts).
+//! checks without the API's owned types (`lean`). Prints the best of 25 rounds of N checks, in
+//! ns per check; with `SPF_FLOOR_ONCE` set, runs N checks untimed (for instruction counts).
 //!
 //! Usage: spf-floor (real|floor|lean) (ip4|include_chain5|exists_macro) N
 
@@ -27,18 +26,16 @@ fn main() {
         .find(|case| case.name == name)
         .expect("case: ip4, include_chain5 or exists_macro");
     let dns = &case.dns;
-    let buffers = std::cell::RefCell::new((String::with_capacity(128), String::new()));
-    let check = |request: &Request<'_>| match (mode, name) {
+    // The expansion buffers a caller would keep between checks (`lean` `exists_macro`).
+    let (mut out, mut scratch) = (String::with_capacity(128), String::new());
+    let mut check = |request: &Request<'_>| match (mode, name) {
         ("real", _) => spf_cases::run(request, &options, dns),
         ("lean", "ip4") => postern_spf::floor_lean_ip4(request, |name| dns.lookup(name)),
         ("lean", "include_chain5") => {
             postern_spf::floor_lean_chain(request, |name| dns.lookup(name))
         }
         ("lean", _) => {
-            // The expansion buffers a caller would keep between checks.
-            let mut buffers = buffers.borrow_mut();
-            let (out, scratch) = &mut *buffers;
-            postern_spf::floor_lean_exists(request, &options, (out, scratch), |name| {
+            postern_spf::floor_lean_exists(request, &options, (&mut out, &mut scratch), |name| {
                 dns.lookup(name)
             })
         }
