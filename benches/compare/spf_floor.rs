@@ -16,13 +16,7 @@ struct FloorStart {
 
 impl FloorStart {
     fn new(request: &Request<'_>, options: &Options) -> Self {
-        let at = request
-            .mail_from
-            .bytes()
-            .rposition(|b| b == b'@')
-            .unwrap_or(0);
-        let local = request.mail_from.get(..at).unwrap_or("postmaster");
-        let domain = request.mail_from.get(at + 1..).unwrap_or("");
+        let (_, local, domain) = sender(request);
         Self {
             subject: Subject {
                 ip: request.ip,
