@@ -197,10 +197,12 @@ fn lean_ask<'a>(
     let text = if initial { text } else { shortened(text)? };
     // As `Name::new`.
     let text = text.strip_suffix('.').unwrap_or(text);
-    let mut lower = [0u8; postern_dns::MAX_NAME_LEN];
+    // Set (and zeroed) only for a name with upper case.
+    let mut lower: [u8; postern_dns::MAX_NAME_LEN];
     let name = match postern_dns::floor_name_check(text).ok()? {
         false => text,
         true => {
+            lower = [0u8; postern_dns::MAX_NAME_LEN];
             let buf = lower.get_mut(..text.len())?;
             buf.copy_from_slice(text.as_bytes());
             buf.make_ascii_lowercase();
