@@ -31,10 +31,15 @@ pub(crate) struct CheckArgs {
     #[arg(long)]
     ip: String,
     /// The HELO/EHLO name the client gave.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     helo: String,
     /// The MAIL FROM address, without angle brackets; empty for the null sender.
-    #[arg(long = "mail-from", value_name = "ADDR", default_value = "")]
+    #[arg(
+        long = "mail-from",
+        value_name = "ADDR",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
     mail_from: String,
     /// Offline DNS: a JSON zone file (SPF and DKIM key records), or an RFC 1035 master file
     /// when the name ends in `.zone`.

@@ -37,10 +37,15 @@ pub(crate) struct SpfArgs {
     #[arg(long)]
     ip: String,
     /// The HELO/EHLO name the client gave.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     helo: String,
     /// The MAIL FROM address, without angle brackets; empty or absent for the null sender.
-    #[arg(long = "mail-from", value_name = "ADDR", default_value = "")]
+    #[arg(
+        long = "mail-from",
+        value_name = "ADDR",
+        default_value = "",
+        allow_hyphen_values = true
+    )]
     mail_from: String,
     /// The identity to check.
     #[arg(long, value_enum, default_value = "mailfrom")]

@@ -355,3 +355,20 @@ fn master_file_with_soa_and_ns_records() {
     assert_eq!(v["result"], "fail", "{v}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn identities_that_start_with_a_hyphen_are_values_not_options() {
+    // `-lead@example.com` is a legal local part (RFC 5321 §4.1.2) and `-` may start a HELO
+    // argument a client sends; both are checked, not read as options.
+    let v = check_json(
+        JSON_ZONE,
+        "203.0.113.5",
+        "-lead@example.com",
+        "-odd.example.com",
+    );
+    assert_eq!(v["result"], "fail");
+    assert_eq!(
+        v["authentication_results"],
+        "spf=fail smtp.mailfrom=-lead@example.com"
+    );
+}

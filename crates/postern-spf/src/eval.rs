@@ -158,13 +158,16 @@ struct Cursor<'e> {
 }
 
 /// A domain-spec with macros (by its place in a record text, which stays put during the
-/// check), the current domain, and the name it expanded to. A piece that stops for a missing
-/// answer is run again and expands the same spec to the same name: this saves the work.
+/// check), the current domain, the name it expanded to, and the void lookups its `%{p}`
+/// counted. A piece that stops for a missing answer is run again and expands the same spec to
+/// the same name: this saves the work, and the rerun counts those void lookups again, as a
+/// rerun must count what the first run did.
 #[derive(Debug)]
 struct Memo {
     spec: (usize, usize),
     domain: Name,
     target: Option<Name>,
+    voids: u32,
 }
 
 /// Holds the [`Memo`] of one evaluator. A clone starts empty: its answers are copies at
@@ -185,6 +188,18 @@ impl<'e> Cursor<'e> {
             return Err(Interrupt::Abort(
                 Verdict::PermError,
                 format!("more than {MAX_DNS_TERMS} DNS-querying terms"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts one void lookup (RFC 7208 §4.6.4): permerror past the limit.
+    fn count_void(&mut self) -> Result<(), Interrupt> {
+        self.voids = self.voids.saturating_add(1);
+        if self.voids > self.max_voids {
+            return Err(Interrupt::Abort(
+                Verdict::PermError,
+                format!("more than {} void lookups", self.max_voids),
             ));
         }
         Ok(())
@@ -215,13 +230,7 @@ impl<'e> Cursor<'e> {
             return Err(Interrupt::Need(name.clone(), rtype));
         };
         if countable && answer.is_void() {
-            self.voids = self.voids.saturating_add(1);
-            if self.voids > self.max_voids {
-                return Err(Interrupt::Abort(
-                    Verdict::PermError,
-                    format!("more than {} void lookups", self.max_voids),
-                ));
-            }
+            self.count_void()?;
         }
         Ok((entry, answer))
     }
@@ -1272,8 +1281,13 @@ fn target_name(
         && memo.spec == key
         && memo.domain == *domain
     {
-        return Ok(memo.target.clone());
+        let (target, voids) = (memo.target.clone(), memo.voids);
+        for _ in 0..voids {
+            cur.count_void()?;
+        }
+        return Ok(target);
     }
+    let voids_before = cur.voids;
     let mut out = core::mem::take(cur.out);
     out.clear();
     if out.capacity() == 0 {
@@ -1287,6 +1301,7 @@ fn target_name(
             spec: key,
             domain: domain.clone(),
             target: target.clone(),
+            voids: cur.voids.saturating_sub(voids_before),
         });
     }
     name
@@ -1538,6 +1553,41 @@ mod tests {
         assert_eq!(o.verdict, Verdict::Pass);
         assert_eq!(o.mechanism().unwrap().to_string(), "ip4:192.0.2.0/24");
         assert_eq!(o.ip, "192.0.2.10".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn void_lookups_of_a_p_macro_count_whatever_the_term_order() {
+        // No PTR record: `%{p}` costs one void PTR lookup, and `unknown.a.example.com` and
+        // `v1.example.com` have no address: three void lookups in each order, one too many.
+        for (record, voids_at_end) in [
+            ("exists:%{p}.a.example.com a:v1.example.com +all", 3),
+            (
+                "a:%{p}.a.example.com a:known.example.com a:v1.example.com +all",
+                3,
+            ),
+            (
+                "a:known.example.com a:%{p}.a.example.com a:v1.example.com +all",
+                3,
+            ),
+            ("mx:%{p}.a.example.com a:v1.example.com +all", 3),
+            ("exists:%{p}.a.example.com +all", 2),
+        ] {
+            let z = zone(&format!(
+                r#"{{"email.example.com": [{{"type": "TXT", "value": "v=spf1 {record}"}}],
+                    "known.example.com": [{{"type": "A", "value": "127.0.0.1"}}]}}"#
+            ));
+            let o = check(&z, "192.0.2.3", "x@email.example.com", &Options::default());
+            let expected = if voids_at_end > 2 {
+                Verdict::PermError
+            } else {
+                Verdict::Pass
+            };
+            assert_eq!(
+                (o.verdict, o.void_lookups),
+                (expected, voids_at_end),
+                "{record}"
+            );
+        }
     }
 
     #[test]
