@@ -59,10 +59,6 @@ Rules implemented (README numbering)
 
 Ambiguities (the README does not decide them; the reference tags a case that reaches one and
 the runner skips it unless EHLO_ORACLE_AMBIGUOUS=1, then it uses the reading noted here):
-  cr_in_code       CR at a code-digit position not followed by LF (bad_code vs bare_cr), or as
-                   the last byte there (truncated vs bad_code). Reading: bad_code / truncated.
-  lf_in_code       strict mode, LF at a code-digit position (bare_lf vs bad_code). Reading:
-                   bare_lf.
   cr_at_sep        CR at the separator position followed by a non-LF byte (bare_cr vs
                    bad_separator). Reading: bare_cr.
   bare_cr_at_511   510 content octets then CR + non-LF (bare_cr vs line_too_long). Reading:
@@ -77,7 +73,11 @@ the runner skips it unless EHLO_ORACLE_AMBIGUOUS=1, then it uses the reading not
   non_utf8_capability capability line not UTF-8 (no JSON form is given). Reading: replaced.
   empty_capability capability line that is blank after stripping (no token 1). Reading:
                    keyword "", params [], valid false.
-Two readings the README's words decide, checked (postern followed them from this oracle on):
+Readings the README's words decide, checked (postern followed them from this oracle on):
+  CR and LF at a code-digit position follow rule 3 as anywhere else ("only CR and LF are
+  structural", rule 6): in strict mode a LF is bare_lf; a CR before anything but LF is
+  bare_cr; a CR as the last byte waits (truncated at EOF); a CRLF there ends a line too short
+  for its code (bad_code); in lenient mode a LF there does the same (bad_code).
   token 1 ending in '=': "the remainder is the first param", so `AUTH=` has the param "".
   an enhanced code with leading zeros (RFC 3463 allows 1*3digit) is reported as written,
   "5.01.001".
@@ -137,16 +137,11 @@ def _read_line(data, i, lenient, code1, tags):
         p = j - i  # content octets before this byte
         if b == CR:
             if j + 1 >= n:
-                if p < 3:
-                    tags.add("cr_in_code")
                 return ("eof",)  # rule 3: a CR as the last byte waits
             if data[j + 1] == LF:
                 if p < 3:
                     return ("error", "bad_code")  # "\r\n" where a digit belongs
                 return ("line", j, j + 2)
-            if p < 3:
-                tags.add("cr_in_code")
-                return ("error", "bad_code")
             if p == 3:
                 tags.add("cr_at_sep")
             if p == 510:
@@ -154,8 +149,6 @@ def _read_line(data, i, lenient, code1, tags):
             return ("error", "bare_cr")
         if b == LF:
             if not lenient:
-                if p < 3:
-                    tags.add("lf_in_code")
                 return ("error", "bare_lf")
             if p < 3:
                 return ("error", "bad_code")

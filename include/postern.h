@@ -1332,8 +1332,9 @@ uint32_t postern_reply_parser_last_error(const postern_reply_parser *parser, uin
 
 /*
  Rewrite the complete reply at the start of `buf` as an EHLO reply without the capabilities
- listed in `keywords` (comma- or blank-separated, case-insensitive, e.g. `"STARTTLS"`).
- A reply whose code is not 250 is copied unchanged.
+ listed in `keywords` (comma- or blank-separated, case-insensitive, e.g. `"STARTTLS"`; at
+ most 32 distinct keywords, else `POSTERN_RESULT_INVALID_ARGUMENT`). A reply whose code is
+ not 250 is copied unchanged.
 
  On OK, `*out_len` bytes were written to `out` and `*consumed` is the reply's length in
  `buf`. `POSTERN_RESULT_PARTIAL`: `buf` holds no complete reply yet. Output is never longer
@@ -1358,7 +1359,8 @@ uint32_t postern_ehlo_has(uint32_t flags, const uint8_t *buf, size_t len, const 
 
 /*
  Make a proxy session withholding `keywords` (comma- or blank-separated, e.g.
- `"STARTTLS,REQUIRETLS"`; empty withholds nothing). `flags`: `POSTERN_FLAG_LENIENT`,
+ `"STARTTLS,REQUIRETLS"`; empty withholds nothing; at most 32 distinct keywords, else
+ `POSTERN_RESULT_INVALID_ARGUMENT`). `flags`: `POSTERN_FLAG_LENIENT`,
  `POSTERN_FLAG_NO_GREETING`. Withheld commands are answered with
  `502 5.5.1 Error: command not implemented`. Release with `postern_proxy_free`.
 

@@ -60,7 +60,9 @@ fn filter_of(list: &[u8]) -> Result<CapabilityFilter, postern_result> {
         {
             return Err(postern_result::InvalidArgument);
         }
-        filter = filter.withhold(keyword);
+        filter = filter
+            .try_withhold(keyword)
+            .map_err(|_| postern_result::InvalidArgument)?;
     }
     Ok(filter)
 }
@@ -192,8 +194,9 @@ pub unsafe extern "C" fn postern_reply_parser_last_error(
 }
 
 /// Rewrite the complete reply at the start of `buf` as an EHLO reply without the capabilities
-/// listed in `keywords` (comma- or blank-separated, case-insensitive, e.g. `"STARTTLS"`).
-/// A reply whose code is not 250 is copied unchanged.
+/// listed in `keywords` (comma- or blank-separated, case-insensitive, e.g. `"STARTTLS"`; at
+/// most 32 distinct keywords, else `POSTERN_RESULT_INVALID_ARGUMENT`). A reply whose code is
+/// not 250 is copied unchanged.
 ///
 /// On OK, `*out_len` bytes were written to `out` and `*consumed` is the reply's length in
 /// `buf`. `POSTERN_RESULT_PARTIAL`: `buf` holds no complete reply yet. Output is never longer
@@ -288,7 +291,8 @@ pub struct postern_proxy {
 }
 
 /// Make a proxy session withholding `keywords` (comma- or blank-separated, e.g.
-/// `"STARTTLS,REQUIRETLS"`; empty withholds nothing). `flags`: `POSTERN_FLAG_LENIENT`,
+/// `"STARTTLS,REQUIRETLS"`; empty withholds nothing; at most 32 distinct keywords, else
+/// `POSTERN_RESULT_INVALID_ARGUMENT`). `flags`: `POSTERN_FLAG_LENIENT`,
 /// `POSTERN_FLAG_NO_GREETING`. Withheld commands are answered with
 /// `502 5.5.1 Error: command not implemented`. Release with `postern_proxy_free`.
 ///

@@ -22,7 +22,8 @@ pub(crate) enum EhloCommand {
     /// On invalid or incomplete input nothing is written to stdout; the error goes to stderr
     /// and the exit status is 1.
     Strip {
-        /// Capability keyword to withhold (repeatable; default STARTTLS).
+        /// Capability keyword to withhold (repeatable, up to 32 distinct keywords; default
+        /// STARTTLS).
         #[arg(long = "remove", value_name = "KEYWORD")]
         remove: Vec<String>,
         #[command(flatten)]
@@ -146,6 +147,20 @@ fn parse(input: &Input, parsed: &Parsed<'_>) -> ExitCode {
 }
 
 fn strip(remove: &[String], input: &Input, parsed: &Parsed<'_>) -> ExitCode {
+    let filter = if remove.is_empty() {
+        CapabilityFilter::starttls()
+    } else {
+        match remove
+            .iter()
+            .try_fold(CapabilityFilter::new(), CapabilityFilter::try_withhold)
+        {
+            Ok(filter) => filter,
+            Err(e) => {
+                eprintln!("postern: --remove: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    };
     if let Some((index, e)) = parsed.error {
         eprintln!(
             "postern: {kind} in reply {index}, line {line}: {e}",
@@ -154,13 +169,6 @@ fn strip(remove: &[String], input: &Input, parsed: &Parsed<'_>) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    let filter = if remove.is_empty() {
-        CapabilityFilter::starttls()
-    } else {
-        remove
-            .iter()
-            .fold(CapabilityFilter::new(), CapabilityFilter::withhold)
-    };
     let mut out = Vec::new();
     for (i, reply) in parsed.replies.iter().enumerate() {
         if input.context(i).map(Context::from_name) == Some(Context::Ehlo) {

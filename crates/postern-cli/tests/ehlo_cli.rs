@@ -241,6 +241,30 @@ fn usage_errors_exit_2_and_unreadable_files_too() {
 }
 
 #[test]
+fn strip_refuses_more_keywords_than_a_filter_holds_instead_of_ignoring_some() {
+    let input = b"250-mx\r\n250-AUTH PLAIN\r\n250 STARTTLS\r\n";
+    let mut args = vec!["ehlo".to_owned(), "strip".to_owned()];
+    for i in 0..32 {
+        args.extend(["--remove".to_owned(), format!("X{i}")]);
+    }
+    args.extend(["--remove".to_owned(), "x0".to_owned()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = postern(&refs, input);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a repeated keyword is not a new one"
+    );
+    assert_eq!(out.stdout, input);
+    args.extend(["--remove".to_owned(), "AUTH".to_owned()]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = postern(&refs, input);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 32 keywords"));
+}
+
+#[test]
 fn non_utf8_greeting_text_is_null_with_hex() {
     let out = postern(&["ehlo", "parse"], b"250-mx \xff\xfe\r\n250 8BITMIME\r\n");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -354,7 +378,7 @@ fn truncation_at_eof_is_reported_in_every_state() {
 
 #[test]
 fn framing_errors_name_the_first_offending_byte_with_kind_and_line() {
-    let cases: [(&[u8], _, _); 12] = [
+    let cases: [(&[u8], _, _); 16] = [
         (
             b"250-a\r\n250-b\r\n251 c\r\n",
             Some(err("code_mismatch", 0, 3)),
@@ -392,6 +416,19 @@ fn framing_errors_name_the_first_offending_byte_with_kind_and_line() {
         ),
         (b"250-a\n250 STARTTLS\r\n", Some(err("bare_lf", 0, 1)), None),
         (b"250\n", Some(err("bare_lf", 0, 1)), None),
+        // CR and LF where a code digit belongs follow the same line-ending rules.
+        (
+            b"250 a\r\n\n",
+            Some(err("bare_lf", 1, 1)),
+            Some(err("bad_code", 1, 1)),
+        ),
+        (
+            b"25\n",
+            Some(err("bare_lf", 0, 1)),
+            Some(err("bad_code", 0, 1)),
+        ),
+        (b"250-a\r\n25\rx\r\n", Some(err("bare_cr", 0, 2)), None),
+        (b"250-a\r\n25\r", Some(err("truncated", 0, 2)), None),
     ];
     for (input, strict, lenient) in cases {
         let id = String::from_utf8_lossy(input);

@@ -6,6 +6,12 @@ use crate::{Capability, Error, Reply, ReplyCode};
 /// Maximum number of keywords one filter withholds; keeps matching a short linear scan.
 pub const MAX_WITHHELD: usize = 32;
 
+/// A keyword could not be added to a [`CapabilityFilter`] that already withholds
+/// [`MAX_WITHHELD`] keywords; holds the filter, unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a capability filter withholds at most {MAX_WITHHELD} keywords")]
+pub struct TooManyKeywords(pub CapabilityFilter);
+
 /// The set of EHLO keywords to withhold from a client, and the rewriter that removes them.
 ///
 /// Rewriting follows RFC 5321 §4.2.1 framing: every capability line whose keyword (first token,
@@ -42,16 +48,45 @@ impl CapabilityFilter {
         Self::new().withhold("STARTTLS")
     }
 
-    /// Also withhold `keyword` (compared case-insensitively). Adding a keyword twice, or more
-    /// than [`MAX_WITHHELD`] keywords, has no further effect.
+    /// Also withhold `keyword` (compared case-insensitively). Adding a keyword twice has no
+    /// further effect, and neither has adding one to a filter that already withholds
+    /// [`MAX_WITHHELD`] keywords: use [`try_withhold`](Self::try_withhold) where the list
+    /// comes from outside, so that a keyword is never let through unnoticed.
     #[must_use]
-    pub fn withhold(mut self, keyword: impl AsRef<[u8]>) -> Self {
-        let keyword = keyword.as_ref();
-        if !self.withholds(keyword) && self.keywords.len() < MAX_WITHHELD {
-            self.keywords
-                .push(keyword.to_ascii_uppercase().into_boxed_slice());
+    pub fn withhold(self, keyword: impl AsRef<[u8]>) -> Self {
+        match self.try_withhold(keyword) {
+            Ok(filter) | Err(TooManyKeywords(filter)) => filter,
         }
-        self
+    }
+
+    /// Also withhold `keyword` (compared case-insensitively; adding a keyword twice has no
+    /// further effect).
+    ///
+    /// # Errors
+    /// [`TooManyKeywords`], holding the filter unchanged, when `keyword` is new and the filter
+    /// already withholds [`MAX_WITHHELD`] keywords.
+    ///
+    /// ```
+    /// use postern_smtp::{CapabilityFilter, MAX_WITHHELD};
+    /// let mut filter = CapabilityFilter::new();
+    /// for i in 0..MAX_WITHHELD {
+    ///     filter = filter.try_withhold(format!("X-{i}"))?;
+    /// }
+    /// assert!(filter.clone().try_withhold("X-0").is_ok());
+    /// assert!(filter.try_withhold("STARTTLS").is_err());
+    /// # Ok::<(), postern_smtp::TooManyKeywords>(())
+    /// ```
+    pub fn try_withhold(mut self, keyword: impl AsRef<[u8]>) -> Result<Self, TooManyKeywords> {
+        let keyword = keyword.as_ref();
+        if self.withholds(keyword) {
+            return Ok(self);
+        }
+        if self.keywords.len() >= MAX_WITHHELD {
+            return Err(TooManyKeywords(self));
+        }
+        self.keywords
+            .push(keyword.to_ascii_uppercase().into_boxed_slice());
+        Ok(self)
     }
 
     /// Whether `keyword` is withheld.
@@ -303,5 +338,8 @@ mod tests {
             f = f.withhold(format!("X{i}"));
         }
         assert_eq!(f.keywords().count(), MAX_WITHHELD);
+        let full = f.clone();
+        assert_eq!(f.clone().try_withhold("x0"), Ok(full.clone()));
+        assert_eq!(f.try_withhold("AUTH"), Err(TooManyKeywords(full)));
     }
 }

@@ -53,7 +53,7 @@ pub mod __fuzz;
 pub use command::{Command, MAX_COMMAND_LINE};
 pub use ehlo::{Capabilities, Capability, Ehlo, Extension, Limits, MaxSize};
 pub use error::{Error, ErrorKind};
-pub use filter::{CapabilityFilter, MAX_WITHHELD};
+pub use filter::{CapabilityFilter, MAX_WITHHELD, TooManyKeywords};
 pub use proxy::{DEFAULT_REJECT_REPLY, MAX_HELD_CLIENT_BYTES, Proxy, ProxyConfig, ProxyState};
 pub use reply::{
     EnhancedCode, Line, LineEnding, Lines, MAX_LINE_CONTENT, MAX_REPLY_LINES, Mode, OwnedReply,

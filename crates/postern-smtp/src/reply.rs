@@ -615,6 +615,9 @@ impl ReplyParser {
             }
             match self.phase {
                 Phase::Code(k) => {
+                    if !self.line_ending_in_code(buf, i)? {
+                        break;
+                    }
                     self.code_digit(k, byte, i)?;
                     self.phase = if k >= 2 {
                         Phase::Separator
@@ -731,6 +734,29 @@ impl ReplyParser {
             return self.end_line(next).map_or(Fast::Advanced(next), Fast::Done);
         }
         Fast::Advanced(text)
+    }
+
+    /// The line-ending rules of `Phase::Text` and `Phase::Cr` for the byte at `i`, where a
+    /// code digit belongs (CR and LF are structural wherever they come): a bare LF in strict
+    /// mode, a CR before anything but LF. `Ok(false)` for a CR that is the last byte so far
+    /// (wait for the next); `Ok(true)` otherwise, when the byte is judged as a digit (a CRLF
+    /// or, in lenient mode, a LF here ends a line too short for its code: bad code).
+    fn line_ending_in_code(&self, buf: &[u8], i: usize) -> Result<bool, Error> {
+        match buf.get(i) {
+            Some(b'\n') if self.mode == Mode::Strict => Err(Error::BareLf {
+                offset: i,
+                line: self.line,
+            }),
+            Some(b'\r') => match buf.get(i + 1) {
+                None => Ok(false),
+                Some(b'\n') => Ok(true),
+                Some(_) => Err(Error::BareCr {
+                    offset: i,
+                    line: self.line,
+                }),
+            },
+            _ => Ok(true),
+        }
     }
 
     fn code_digit(&mut self, k: u8, byte: u8, offset: usize) -> Result<(), Error> {
@@ -1131,6 +1157,49 @@ mod tests {
             assert_eq!(
                 Reply::parse(b"250\r\r\n", mode),
                 Err(Error::BareCr { offset: 3, line: 1 })
+            );
+        }
+    }
+
+    #[test]
+    fn cr_and_lf_where_a_code_digit_belongs_follow_the_line_ending_rules() {
+        // A stray LF after a complete line, and a LF cutting a code short.
+        assert_eq!(
+            Reply::parse(b"250-mx\r\n\n", Mode::Strict),
+            Err(Error::BareLf { offset: 8, line: 2 })
+        );
+        assert_eq!(
+            Reply::parse(b"25\n", Mode::Strict),
+            Err(Error::BareLf { offset: 2, line: 1 })
+        );
+        // In lenient mode that LF ends a line too short for its code.
+        assert!(matches!(
+            Reply::parse(b"25\n", Mode::Lenient),
+            Err(Error::BadCode {
+                byte: b'\n',
+                offset: 2,
+                line: 1
+            })
+        ));
+        for mode in [Mode::Strict, Mode::Lenient] {
+            assert_eq!(
+                Reply::parse(b"25\rX", mode),
+                Err(Error::BareCr { offset: 2, line: 1 })
+            );
+            // A final CR waits for the next byte, then decides.
+            let mut parser = ReplyParser::new(mode);
+            assert_eq!(parser.parse(b"250-mx\r\n2\r"), Ok(Status::Partial));
+            assert!(matches!(
+                parser.parse(b"250-mx\r\n2\r\n"),
+                Err(Error::BadCode {
+                    byte: b'\r',
+                    offset: 9,
+                    line: 2
+                })
+            ));
+            assert_eq!(
+                ReplyParser::new(mode).finish(b"\r"),
+                Err(Error::Truncated { offset: 1, line: 1 })
             );
         }
     }
