@@ -88,7 +88,9 @@ pub(crate) struct SignArgs {
     /// Fold the field over several lines (default: one line).
     #[arg(long)]
     fold: bool,
-    /// Accept bare LF line ends (converted to CRLF).
+    /// Accept bare LF line ends: the message is signed as if they were CRLF, and the field
+    /// is written with LF line ends when the message's first line ends in a bare LF. Without
+    /// it, such a message is refused (exit 1).
     #[arg(long)]
     lf: bool,
     /// The message (wire format); `-` or nothing for standard input.
@@ -255,6 +257,29 @@ fn load_key(path: &Path) -> Result<SigningKey, String> {
     SigningKey::from_text(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// How the first line of a message read in chunks ends.
+#[derive(Debug, Default)]
+struct FirstLineEnding {
+    /// `Some(true)` for a bare LF, `Some(false)` for CRLF; `None` before the first LF.
+    bare_lf: Option<bool>,
+    /// The last byte of the chunks so far.
+    last: Option<u8>,
+}
+
+impl FirstLineEnding {
+    fn update(&mut self, data: &[u8]) {
+        if self.bare_lf.is_none()
+            && let Some(at) = data.iter().position(|&b| b == b'\n')
+        {
+            let before = at.checked_sub(1).and_then(|i| data.get(i)).copied();
+            self.bare_lf = Some(before.or(self.last) != Some(b'\r'));
+        }
+        if let Some(&b) = data.last() {
+            self.last = Some(b);
+        }
+    }
+}
+
 fn sign(args: &SignArgs) -> Result<(), String> {
     let key = load_key(&args.key)?;
     if let Some(a) = &args.algorithm
@@ -295,6 +320,7 @@ fn sign(args: &SignArgs) -> Result<(), String> {
     let mut held = Vec::new();
     let mut input = open(args.message.as_deref())?;
     let mut buf = vec![0u8; CHUNK];
+    let mut ending = FirstLineEnding::default();
     loop {
         let n = input
             .read(&mut buf)
@@ -302,12 +328,24 @@ fn sign(args: &SignArgs) -> Result<(), String> {
         let Some(data) = buf.get(..n).filter(|_| n > 0) else {
             break;
         };
+        ending.update(data);
+        if ending.bare_lf == Some(true) && !args.lf {
+            return Err(
+                "the message's lines end in a bare LF, not CRLF as on the wire: \
+                        give --lf to sign it as CRLF"
+                    .to_owned(),
+            );
+        }
         signer.update(data).map_err(|e| e.to_string())?;
         if from_file.is_none() {
             held.extend_from_slice(data);
         }
     }
-    let field = signer.finish().map_err(|e| e.to_string())?;
+    let mut field = signer.finish().map_err(|e| e.to_string())?;
+    // The field goes on top of the message as it is: with its line ends.
+    if ending.bare_lf == Some(true) {
+        field = field.replace("\r\n", "\n");
+    }
     let mut out = io::stdout().lock();
     let write_err = |e: io::Error| format!("writing: {e}");
     out.write_all(field.as_bytes()).map_err(write_err)?;

@@ -346,6 +346,75 @@ fn sign_options_and_verify_edge_cases() {
     assert_eq!(sig["reason"], "signature syntax error", "{sig}");
 }
 
+/// A message with bare LF line ends is refused without `--lf` (signing it as CRLF input would
+/// take the whole text for one header field); with `--lf` the field is written with LF ends
+/// too, so the output is one consistent LF file that `verify --lf` passes.
+#[test]
+fn sign_refuses_bare_lf_input_without_lf_and_keeps_its_line_ends_with_it() {
+    let base = dkim_dir().join("generated");
+    let key = base.join("keys/ed25519.seed.b64");
+    let unsigned = std::fs::read(base.join("sign/03-ed25519-relaxed-simple.unsigned.eml"))
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r')
+        .collect::<Vec<u8>>();
+    let path = scratch("lf-only.eml");
+    std::fs::write(&path, &unsigned).unwrap();
+    let sign = |extra: &[&str]| {
+        let mut args = vec![
+            "dkim",
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--domain",
+            "example.com",
+            "--selector",
+            "ed25519",
+            "--fold",
+        ];
+        args.extend_from_slice(extra);
+        args.push(path.to_str().unwrap());
+        postern(&args)
+    };
+    let out = sign(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--lf"));
+    let out = sign(&["--lf"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.stdout.contains(&b'\r'));
+    assert!(out.stdout.ends_with(&unsigned));
+    let signed = scratch("lf-only.signed.eml");
+    std::fs::write(&signed, &out.stdout).unwrap();
+    let dns = scratch("lf-only.json");
+    let public = std::fs::read_to_string(base.join("keys/ed25519.pub.b64")).unwrap();
+    std::fs::write(
+        &dns,
+        serde_json::json!({
+            "ed25519._domainkey.example.com": format!("v=DKIM1; k=ed25519; p={}", public.trim())
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = postern(&[
+        "dkim",
+        "verify",
+        "--lf",
+        "--dns",
+        dns.to_str().unwrap(),
+        "--now",
+        "1700086400",
+        signed.to_str().unwrap(),
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["signatures"][0]["result"], "pass", "{report}");
+}
+
 #[test]
 fn unreadable_input_exits_1() {
     let out = postern(&[
