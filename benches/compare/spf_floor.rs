@@ -23,7 +23,7 @@ impl FloorStart {
                 identities: Identities::new(local, domain, request.helo, &options.receiver),
                 timestamp: options.timestamp,
             },
-            domain: initial_domain(domain),
+            domain: initial_domain(domain).map(|(name, _)| name),
         }
     }
 

@@ -36,11 +36,28 @@ impl Name {
     /// [`Error::BadName`] when the name is empty, has an empty label, a label longer than
     /// [`MAX_LABEL_LEN`] or is longer than [`MAX_NAME_LEN`].
     pub fn new(text: &str) -> Result<Self, Error> {
+        Self::new_with_case(text).map(|(name, _)| name)
+    }
+
+    /// [`Name::new`], and whether `text` had upper-case letters (so that the name's text
+    /// differs from it other than by a trailing dot), found by the same pass.
+    ///
+    /// ```
+    /// use postern_dns::Name;
+    /// let (name, upper) = Name::new_with_case("Example.COM.")?;
+    /// assert_eq!((name.as_str(), upper), ("example.com", true));
+    /// assert!(!Name::new_with_case("example.com")?.1);
+    /// # Ok::<(), postern_dns::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Name::new`].
+    pub fn new_with_case(text: &str) -> Result<(Self, bool), Error> {
         let trimmed = text.strip_suffix('.').unwrap_or(text);
         if check(trimmed)? {
-            Ok(Self(Arc::from(trimmed.to_ascii_lowercase())))
+            Ok((Self(Arc::from(trimmed.to_ascii_lowercase())), true))
         } else {
-            Ok(Self(Arc::from(trimmed)))
+            Ok((Self(Arc::from(trimmed)), false))
         }
     }
 

@@ -547,18 +547,33 @@ struct Frame {
     included: Option<Qualifier>,
     /// The record came from a `redirect=`: no record is permerror (RFC 7208 §6.1).
     redirected: bool,
+    /// The domain as written, when that differs from `domain` (see [`name_and_written`]).
+    written: Option<Box<str>>,
 }
 
 impl Frame {
-    fn new(domain: Name, base: usize, included: Option<Qualifier>) -> Self {
+    fn new(
+        domain: Name,
+        written: Option<Box<str>>,
+        base: usize,
+        included: Option<Qualifier>,
+    ) -> Self {
         Self {
             domain,
+            written,
             record: None,
             base,
             pos: base,
             included,
             redirected: false,
         }
+    }
+
+    /// The domain as written (its `%{d}`).
+    fn written(&self) -> &str {
+        self.written
+            .as_deref()
+            .unwrap_or_else(|| self.domain.as_str())
     }
 }
 
@@ -568,6 +583,8 @@ struct Explain {
     /// The record with the `exp=`.
     record: Loaded,
     domain: Name,
+    /// The domain as written, when that differs from `domain`.
+    written: Option<Box<str>>,
     /// The matched directive, for the outcome.
     mechanism: Option<Matched>,
 }
@@ -580,8 +597,9 @@ enum Effect {
     /// The current directive of the top frame matched.
     Match(Qualifier),
     /// Evaluate the target's record; the include's qualifier.
-    Include(Name, Qualifier),
-    Redirect(Name),
+    /// The target is given as a name and as written (see [`name_and_written`]).
+    Include(Name, Option<Box<str>>, Qualifier),
+    Redirect(Name, Option<Box<str>>),
     Default,
     Explained(Option<String>),
 }
@@ -656,7 +674,7 @@ impl Evaluator {
             timestamp: options.timestamp,
         };
         // RFC 7208 §4.3: a malformed or single-label domain gives none without any lookup.
-        let domain = initial_domain(sender_domain);
+        let (domain, written) = initial_domain(sender_domain).unzip();
         let finished = domain.is_none().then(|| Finished {
             verdict: Verdict::None,
             explanation: None,
@@ -677,7 +695,7 @@ impl Evaluator {
             },
             max_voids: options.max_void_lookups,
             frames: FirstInline {
-                first: domain.map(|domain| Frame::new(domain, 0, None)),
+                first: domain.map(|domain| Frame::new(domain, written.flatten(), 0, None)),
                 rest: Vec::new(),
             },
             cache: FirstInline::new(),
@@ -886,14 +904,16 @@ impl Evaluator {
                 }
             }
             Effect::Match(qualifier) => self.matched(qualifier),
-            Effect::Include(target, qualifier) => {
+            Effect::Include(target, written, qualifier) => {
                 let base = self.directives.len();
-                self.frames.push(Frame::new(target, base, Some(qualifier)));
+                self.frames
+                    .push(Frame::new(target, written, base, Some(qualifier)));
             }
-            Effect::Redirect(target) => {
+            Effect::Redirect(target, written) => {
                 if let Some(frame) = self.frames.last_mut() {
                     self.directives.truncate(frame.base);
                     frame.domain = target;
+                    frame.written = written;
                     frame.record = None;
                     frame.pos = frame.base;
                     frame.redirected = true;
@@ -960,6 +980,7 @@ impl Evaluator {
             self.explain = Some(Box::new(Explain {
                 record: loaded,
                 domain: frame.domain,
+                written: frame.written,
                 mechanism: self.mechanism.take(),
             }));
             return;
@@ -982,7 +1003,9 @@ fn piece(
             spec_text(record_text(cache, explain.record), range)
         });
         // RFC 7208 §6.2: any error while getting the explanation means none is used.
-        return match explanation(subject, cur, spec, &explain.domain) {
+        let written = explain.written.as_deref();
+        let text = written.unwrap_or_else(|| explain.domain.as_str());
+        return match explanation(subject, cur, spec, &explain.domain, text) {
             Ok(text) => Ok(Effect::Explained(text)),
             Err(Interrupt::Abort(..)) => Ok(Effect::Explained(None)),
             Err(need) => Err(need),
@@ -996,7 +1019,7 @@ fn piece(
     };
     let Some(loaded) = frame.record else {
         directives.truncate(frame.base);
-        return fetch_record(subject, cur, &frame.domain, directives);
+        return fetch_record(subject, cur, &frame.domain, frame.written(), directives);
     };
     let text = record_text(cache, loaded);
     let next = if frame.pos < loaded.end {
@@ -1009,9 +1032,10 @@ fn piece(
         return match loaded.redirect {
             // Counted when the record was loaded (see fetch_record).
             Some(range) => {
-                match target_name(subject, cur, spec_text(text, range), &frame.domain)? {
-                    Some(target) => Ok(Effect::Redirect(target)),
-                    None => Err(Interrupt::Abort(
+                let spec = spec_text(text, range);
+                match target_written(subject, cur, spec, (&frame.domain, frame.written()))? {
+                    (Some(target), written) => Ok(Effect::Redirect(target, written)),
+                    (None, _) => Err(Interrupt::Abort(
                         Verdict::PermError,
                         "invalid redirect target".to_owned(),
                     )),
@@ -1021,7 +1045,7 @@ fn piece(
         };
     };
     let mechanism = mechanism.map(|s| spec_text(text, s));
-    evaluate_mechanism(subject, cur, qualifier, mechanism, &frame.domain)
+    evaluate_mechanism(subject, cur, qualifier, mechanism, frame)
 }
 
 /// The checked identity of a request: whether it is the HELO identity, and the local part and
@@ -1046,9 +1070,10 @@ fn sender<'r>(request: &Request<'r>) -> (bool, &'r str, &'r str) {
 }
 
 /// RFC 7208 §4.3: the domain must be a valid, multi-label name ending in a top label.
-fn initial_domain(text: &str) -> Option<Name> {
-    let name = Name::new(text).ok()?;
-    ends_in_top_label(name.as_str()).then_some(name)
+fn initial_domain(text: &str) -> Option<(Name, Option<Box<str>>)> {
+    let (name, upper) = Name::new_with_case(text).ok()?;
+    let written = upper.then(|| Box::from(text.strip_suffix('.').unwrap_or(text)));
+    ends_in_top_label(name.as_str()).then_some((name, written))
 }
 
 /// Whether a checked name has more than one label and its last is a top label (RFC 7208
@@ -1065,6 +1090,7 @@ fn fetch_record(
     subject: &Subject,
     cur: &mut Cursor<'_>,
     domain: &Name,
+    written: &str,
     directives: &mut InlineVec<Stored, INLINE_DIRECTIVES>,
 ) -> Result<Effect, Interrupt> {
     let (entry, answer) = cur.lookup_entry(domain, RecordType::Txt, false)?;
@@ -1108,7 +1134,7 @@ fn fetch_record(
             if let MechanismRef::Include(spec) = mechanism {
                 let spec = text.get(spec.0..spec.1).unwrap_or_default();
                 self_include =
-                    self_include || includes_itself(subject, spec, domain, &mut out, &mut scratch);
+                    self_include || includes_itself(subject, spec, written, &mut out, &mut scratch);
             }
             if leading {
                 if local_match(subject.ip, mechanism) == Some(false) {
@@ -1153,13 +1179,16 @@ fn fetch_record(
     })
 }
 
-/// Whether an `include` of the record of `domain` targets `domain` itself (without `%{p}`,
-/// which would need DNS): a certain loop that the reference implementation reports as
-/// permerror before evaluating anything, even when an earlier mechanism would match.
+/// Whether an `include` of the record of the domain written as `written` targets that very
+/// text (without `%{p}`, which would need DNS): a certain loop that the reference
+/// implementation (pyspf) reports as permerror before evaluating anything, even when an
+/// earlier mechanism would match. Like pyspf, it compares the texts exactly, but for a
+/// trailing dot: a target that differs in case is evaluated in its turn, and then loops until
+/// a processing limit (RFC 7208 §4.6.4) ends the check, unless an earlier mechanism matched.
 fn includes_itself(
     subject: &Subject,
     spec: &[u8],
-    domain: &Name,
+    written: &str,
     out: &mut String,
     scratch: &mut String,
 ) -> bool {
@@ -1168,7 +1197,7 @@ fn includes_itself(
             return false;
         };
         out.clear();
-        let ctx = subject.macro_context(domain.as_str(), None);
+        let ctx = subject.macro_context(written, None);
         if expand_text(spec, false, &ctx, true, out, scratch).is_err() {
             return false;
         }
@@ -1176,10 +1205,7 @@ fn includes_itself(
     } else {
         spec
     };
-    expanded
-        .strip_suffix(b".")
-        .unwrap_or(expanded)
-        .eq_ignore_ascii_case(domain.as_str().as_bytes())
+    expanded.strip_suffix(b".").unwrap_or(expanded) == written.as_bytes()
 }
 
 /// The validated domain name of the client (RFC 7208 §5.5, §7.3 `%{p}`): a PTR name whose
@@ -1232,16 +1258,16 @@ fn expand(
     cur: &mut Cursor<'_>,
     spec: &str,
     exp: bool,
-    domain: &Name,
+    (domain, written): (&Name, &str),
     out: &mut String,
 ) -> Result<(), Interrupt> {
     let start = out.len();
-    let ctx = subject.macro_context(domain.as_str(), None);
+    let ctx = subject.macro_context(written, None);
     if expand_text(spec, exp, &ctx, true, out, cur.scratch) == Err(NeedValidated) {
         // `%{p}`: look the name up, then start again.
         out.truncate(start);
         let validated = choose_validated(&validated_names(subject, cur)?, domain);
-        let ctx = subject.macro_context(domain.as_str(), validated.as_deref());
+        let ctx = subject.macro_context(written, validated.as_deref());
         let _ = expand_text(spec, exp, &ctx, false, out, cur.scratch);
     }
     Ok(())
@@ -1293,7 +1319,14 @@ fn target_name(
     if out.capacity() == 0 {
         out = String::with_capacity(128);
     }
-    let expanded = expand(subject, cur, spec, false, domain, &mut out);
+    let expanded = expand(
+        subject,
+        cur,
+        spec,
+        false,
+        (domain, domain.as_str()),
+        &mut out,
+    );
     let name = expanded.map(|()| name_from_expanded(&out));
     *cur.out = out;
     if let Ok(target) = &name {
@@ -1305,6 +1338,43 @@ fn target_name(
         });
     }
     name
+}
+
+/// [`target_name`] for an `include` or a `redirect=` of the record of `domain` (written as
+/// `written`), with the target as written (see [`name_and_written`]): the domain of the
+/// target's record, for its `%{d}` and its own `include`s. A domain-spec with macros is
+/// expanded with `%{d}` as written, and without the memo of [`target_name`]: the piece that
+/// reads it ends at once, so the memo would not be used (a `%{p}` that needs a lookup is
+/// expanded again when the answer is in, and counted again).
+fn target_written(
+    subject: &Subject,
+    cur: &mut Cursor<'_>,
+    spec: &str,
+    (domain, written): (&Name, &str),
+) -> Result<(Option<Name>, Option<Box<str>>), Interrupt> {
+    let split = |target: Option<(Name, Option<Box<str>>)>| {
+        target.map_or((None, None), |(name, as_written)| (Some(name), as_written))
+    };
+    if !has_percent(spec) {
+        return Ok(split(name_and_written(spec)));
+    }
+    let mut out = core::mem::take(cur.out);
+    out.clear();
+    let expanded = expand(subject, cur, spec, false, (domain, written), &mut out);
+    let target = expanded.map(|()| split(name_and_written(&out)));
+    *cur.out = out;
+    target
+}
+
+/// [`name_from_expanded`], and the expanded text as the name's domain as written when that
+/// differs from the name other than by a trailing dot (when it has upper-case letters; `None`
+/// otherwise). It is the `<domain>` of RFC 7208 §4.1 as given, which `%{d}` gives in
+/// explanations (as `%{o}` keeps the sender's case) and which the reference implementation
+/// (pyspf) compares exactly (see [`includes_itself`]).
+fn name_and_written(text: &str) -> Option<(Name, Option<Box<str>>)> {
+    let text = shortened(text)?;
+    let (name, upper) = Name::new_with_case(text).ok()?;
+    Some((name, upper.then(|| Box::from(text))))
 }
 
 fn target_or_current(
@@ -1332,8 +1402,9 @@ fn evaluate_mechanism(
     cur: &mut Cursor<'_>,
     qualifier: Qualifier,
     mech: MechanismRef<&str>,
-    domain: &Name,
+    frame: &Frame,
 ) -> Result<Effect, Interrupt> {
+    let domain = &frame.domain;
     let matched = |m: bool| {
         if m {
             Effect::Match(qualifier)
@@ -1348,14 +1419,16 @@ fn evaluate_mechanism(
         MechanismRef::All | MechanismRef::Ip4(..) | MechanismRef::Ip6(..) => {
             Ok(matched(local_match(subject.ip, mech).unwrap_or(false)))
         }
-        MechanismRef::Include(spec) => match target_name(subject, cur, spec, domain)? {
-            // The included record is fetched and evaluated by a new frame (RFC 7208 §5.2).
-            Some(target) => Ok(Effect::Include(target, qualifier)),
-            None => Err(Interrupt::Abort(
-                Verdict::PermError,
-                "invalid include target".to_owned(),
-            )),
-        },
+        MechanismRef::Include(spec) => {
+            match target_written(subject, cur, spec, (domain, frame.written()))? {
+                // The included record is fetched and evaluated by a new frame (RFC 7208 §5.2).
+                (Some(target), written) => Ok(Effect::Include(target, written, qualifier)),
+                (None, _) => Err(Interrupt::Abort(
+                    Verdict::PermError,
+                    "invalid include target".to_owned(),
+                )),
+            }
+        }
         MechanismRef::A(spec, cidr) => {
             let Some(target) = target_or_current(subject, cur, spec, domain)? else {
                 return Ok(Effect::NoMatch);
@@ -1434,6 +1507,7 @@ fn explanation(
     cur: &mut Cursor<'_>,
     spec: &str,
     domain: &Name,
+    written: &str,
 ) -> Result<Option<String>, Interrupt> {
     let Some(target) = target_name(subject, cur, spec, domain)? else {
         return Ok(None);
@@ -1452,7 +1526,7 @@ fn explanation(
         return Ok(None);
     }
     let mut out = String::with_capacity(text.len());
-    expand(subject, cur, text, true, domain, &mut out)?;
+    expand(subject, cur, text, true, (domain, written), &mut out)?;
     Ok(Some(out))
 }
 
@@ -1588,6 +1662,43 @@ mod tests {
                 "{record}"
             );
         }
+    }
+
+    #[test]
+    fn d_macro_keeps_the_domain_as_written_like_o() {
+        let z = zone(
+            r#"{"email.example.com": [{"type": "TXT", "value": "v=spf1 -all exp=e.example.com"}],
+                "r.example.com": [{"type": "TXT", "value": "v=spf1 redirect=Other.Example.COM"}],
+                "other.example.com": [{"type": "TXT", "value": "v=spf1 -all exp=e.example.com"}],
+                "e.example.com": [{"type": "TXT", "value": "o=%{o} d=%{d} d1=%{d1}"}]}"#,
+        );
+        let o = check(&z, "192.0.2.3", "x@EMAIL.Example.COM", &Options::default());
+        assert_eq!(
+            o.explanation.as_deref(),
+            Some("o=EMAIL.Example.COM d=EMAIL.Example.COM d1=COM")
+        );
+        // After a redirect, `%{d}` is the target as the record wrote it.
+        let o = check(&z, "192.0.2.3", "x@r.example.com", &Options::default());
+        assert_eq!(
+            o.explanation.as_deref(),
+            Some("o=r.example.com d=Other.Example.COM d1=COM")
+        );
+    }
+
+    #[test]
+    fn an_include_of_the_domain_itself_is_permerror_only_when_written_the_same() {
+        let z = zone(
+            r#"{"email.example.com": [{"type": "TXT", "value": "v=spf1 ip4:192.0.2.3 include:email.example.com. -all"}]}"#,
+        );
+        let o = check(&z, "192.0.2.3", "x@email.example.com", &Options::default());
+        assert_eq!(o.verdict, Verdict::PermError);
+        // Written otherwise, it is evaluated in order: the ip4 before it matches.
+        let o = check(&z, "192.0.2.3", "x@EMAIL.example.com", &Options::default());
+        assert_eq!(o.verdict, Verdict::Pass);
+        // When nothing matches first, the included record, reached as `email.example.com`,
+        // includes itself as written: permerror there.
+        let o = check(&z, "192.0.2.4", "x@EMAIL.example.com", &Options::default());
+        assert_eq!((o.verdict, o.dns_lookups), (Verdict::PermError, 1));
     }
 
     #[test]
