@@ -51,19 +51,32 @@ fn scratch(name: &str) -> PathBuf {
 /// `postern dkim verify --now NOW` of `message` with one key record (written to scratch files
 /// named after `name`); the JSON report.
 fn verify_with_key(name: &str, message: &[u8], key_name: &str, record: &str, now: &str) -> Value {
+    verify_with_key_and(&[], name, message, (key_name, record), now)
+}
+
+/// [`verify_with_key`] with more arguments (`--lf`).
+fn verify_with_key_and(
+    extra: &[&str],
+    name: &str,
+    message: &[u8],
+    (key_name, record): (&str, &str),
+    now: &str,
+) -> Value {
     let path = scratch(&format!("{name}.eml"));
     std::fs::write(&path, message).unwrap();
     let dns = scratch(&format!("{name}.json"));
     std::fs::write(&dns, serde_json::json!({ key_name: record }).to_string()).unwrap();
-    let out = postern(&[
+    let mut args = vec![
         "dkim",
         "verify",
         "--dns",
         dns.to_str().unwrap(),
         "--now",
         now,
-        path.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    args.push(path.to_str().unwrap());
+    let out = postern(&args);
     assert!(out.status.success());
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -291,17 +304,8 @@ fn sign_then_verify_round_trip_from_stdin() {
 #[test]
 fn sign_options_and_verify_edge_cases() {
     let base = dkim_dir().join("generated");
-    let key = base.join("keys/ed25519.seed.b64");
     let unsigned = base.join("sign/03-ed25519-relaxed-simple.unsigned.eml");
-    let out = postern(&[
-        "dkim",
-        "sign",
-        "--key",
-        key.to_str().unwrap(),
-        "--domain",
-        "example.com",
-        "--selector",
-        "ed25519",
+    let out = sign_ed25519(&[
         "--headers",
         "From:Subject:to",
         "--identity",
@@ -352,7 +356,6 @@ fn sign_options_and_verify_edge_cases() {
 #[test]
 fn sign_refuses_bare_lf_input_without_lf_and_keeps_its_line_ends_with_it() {
     let base = dkim_dir().join("generated");
-    let key = base.join("keys/ed25519.seed.b64");
     let unsigned = std::fs::read(base.join("sign/03-ed25519-relaxed-simple.unsigned.eml"))
         .unwrap()
         .iter()
@@ -361,27 +364,11 @@ fn sign_refuses_bare_lf_input_without_lf_and_keeps_its_line_ends_with_it() {
         .collect::<Vec<u8>>();
     let path = scratch("lf-only.eml");
     std::fs::write(&path, &unsigned).unwrap();
-    let sign = |extra: &[&str]| {
-        let mut args = vec![
-            "dkim",
-            "sign",
-            "--key",
-            key.to_str().unwrap(),
-            "--domain",
-            "example.com",
-            "--selector",
-            "ed25519",
-            "--fold",
-        ];
-        args.extend_from_slice(extra);
-        args.push(path.to_str().unwrap());
-        postern(&args)
-    };
-    let out = sign(&[]);
+    let out = sign_ed25519(&["--fold", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--lf"));
-    let out = sign(&["--lf"]);
+    let out = sign_ed25519(&["--fold", "--lf", path.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -389,30 +376,34 @@ fn sign_refuses_bare_lf_input_without_lf_and_keeps_its_line_ends_with_it() {
     );
     assert!(!out.stdout.contains(&b'\r'));
     assert!(out.stdout.ends_with(&unsigned));
-    let signed = scratch("lf-only.signed.eml");
-    std::fs::write(&signed, &out.stdout).unwrap();
-    let dns = scratch("lf-only.json");
     let public = std::fs::read_to_string(base.join("keys/ed25519.pub.b64")).unwrap();
-    std::fs::write(
-        &dns,
-        serde_json::json!({
-            "ed25519._domainkey.example.com": format!("v=DKIM1; k=ed25519; p={}", public.trim())
-        })
-        .to_string(),
-    )
-    .unwrap();
-    let out = postern(&[
-        "dkim",
-        "verify",
-        "--lf",
-        "--dns",
-        dns.to_str().unwrap(),
-        "--now",
+    let record = format!("v=DKIM1; k=ed25519; p={}", public.trim());
+    let report = verify_with_key_and(
+        &["--lf"],
+        "lf-only.signed",
+        &out.stdout,
+        ("ed25519._domainkey.example.com", &record),
         "1700086400",
-        signed.to_str().unwrap(),
-    ]);
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    );
     assert_eq!(report["signatures"][0]["result"], "pass", "{report}");
+}
+
+/// `postern dkim sign` with the corpus's ed25519 key for `example.com`, selector `ed25519`,
+/// then `args` (options and the message).
+fn sign_ed25519(args: &[&str]) -> Output {
+    let key = dkim_dir().join("generated/keys/ed25519.seed.b64");
+    let mut all = vec![
+        "dkim",
+        "sign",
+        "--key",
+        key.to_str().unwrap(),
+        "--domain",
+        "example.com",
+        "--selector",
+        "ed25519",
+    ];
+    all.extend_from_slice(args);
+    postern(&all)
 }
 
 #[test]
