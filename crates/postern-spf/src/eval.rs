@@ -571,9 +571,7 @@ impl Frame {
 
     /// The domain as written (its `%{d}`).
     fn written(&self) -> &str {
-        self.written
-            .as_deref()
-            .unwrap_or_else(|| self.domain.as_str())
+        written_or(self.written.as_deref(), &self.domain)
     }
 }
 
@@ -596,8 +594,8 @@ enum Effect {
     NoMatch,
     /// The current directive of the top frame matched.
     Match(Qualifier),
-    /// Evaluate the target's record; the include's qualifier.
-    /// The target is given as a name and as written (see [`name_and_written`]).
+    /// Evaluate the target's record (given as a name and as written: see
+    /// [`name_and_written`]); the include's qualifier.
     Include(Name, Option<Box<str>>, Qualifier),
     Redirect(Name, Option<Box<str>>),
     Default,
@@ -1003,9 +1001,8 @@ fn piece(
             spec_text(record_text(cache, explain.record), range)
         });
         // RFC 7208 §6.2: any error while getting the explanation means none is used.
-        let written = explain.written.as_deref();
-        let text = written.unwrap_or_else(|| explain.domain.as_str());
-        return match explanation(subject, cur, spec, &explain.domain, text) {
+        let written = written_or(explain.written.as_deref(), &explain.domain);
+        return match explanation(subject, cur, spec, &explain.domain, written) {
             Ok(text) => Ok(Effect::Explained(text)),
             Err(Interrupt::Abort(..)) => Ok(Effect::Explained(None)),
             Err(need) => Err(need),
@@ -1070,10 +1067,9 @@ fn sender<'r>(request: &Request<'r>) -> (bool, &'r str, &'r str) {
 }
 
 /// RFC 7208 §4.3: the domain must be a valid, multi-label name ending in a top label.
+/// The name, and the domain as written (see [`name_and_written`]).
 fn initial_domain(text: &str) -> Option<(Name, Option<Box<str>>)> {
-    let (name, upper) = Name::new_with_case(text).ok()?;
-    let written = upper.then(|| Box::from(text.strip_suffix('.').unwrap_or(text)));
-    ends_in_top_label(name.as_str()).then_some((name, written))
+    name_and_written(text).filter(|(name, _)| ends_in_top_label(name.as_str()))
 }
 
 /// Whether a checked name has more than one label and its last is a top label (RFC 7208
@@ -1356,25 +1352,30 @@ fn target_written(
         target.map_or((None, None), |(name, as_written)| (Some(name), as_written))
     };
     if !has_percent(spec) {
-        return Ok(split(name_and_written(spec)));
+        return Ok(split(shortened(spec).and_then(name_and_written)));
     }
     let mut out = core::mem::take(cur.out);
     out.clear();
     let expanded = expand(subject, cur, spec, false, (domain, written), &mut out);
-    let target = expanded.map(|()| split(name_and_written(&out)));
+    let target = expanded.map(|()| split(shortened(&out).and_then(name_and_written)));
     *cur.out = out;
     target
 }
 
-/// [`name_from_expanded`], and the expanded text as the name's domain as written when that
-/// differs from the name other than by a trailing dot (when it has upper-case letters; `None`
-/// otherwise). It is the `<domain>` of RFC 7208 §4.1 as given, which `%{d}` gives in
-/// explanations (as `%{o}` keeps the sender's case) and which the reference implementation
-/// (pyspf) compares exactly (see [`includes_itself`]).
+/// `text` as a name, and as the domain as written when that differs from the name other than
+/// by a trailing dot (when it has upper-case letters; `None` otherwise). That is the
+/// `<domain>` of RFC 7208 §4.1 as given, which `%{d}` gives in explanations (as `%{o}` keeps
+/// the sender's case) and which the reference implementation (pyspf) compares exactly (see
+/// [`includes_itself`]).
 fn name_and_written(text: &str) -> Option<(Name, Option<Box<str>>)> {
-    let text = shortened(text)?;
     let (name, upper) = Name::new_with_case(text).ok()?;
-    Some((name, upper.then(|| Box::from(text))))
+    let written = upper.then(|| Box::from(text.strip_suffix('.').unwrap_or(text)));
+    Some((name, written))
+}
+
+/// The domain as written when given (see [`name_and_written`]), else the name's text.
+fn written_or<'a>(written: Option<&'a str>, name: &'a Name) -> &'a str {
+    written.unwrap_or_else(|| name.as_str())
 }
 
 fn target_or_current(
