@@ -508,6 +508,22 @@ fn bounce_decisions() {
     assert_eq!(v["decision"], "reject_at_smtp");
     let v = bounce(&["--transient", "--after-acceptance", "--spf", "pass"]);
     assert_eq!(v["reason"], "transient");
+    // An authenticated sender's transient failure: only a delay notice NOTIFY asked for.
+    let v = bounce(&["--transient", "--after-acceptance", "--authenticated"]);
+    assert_eq!(
+        (v["reason"].as_str(), v["rule"].as_u64()),
+        (Some("transient"), Some(12))
+    );
+    let v = bounce(&[
+        "--transient",
+        "--after-acceptance",
+        "--authenticated",
+        "--notify",
+        "FAILURE,DELAY",
+        "--spf",
+        "fail",
+    ]);
+    assert_eq!(v["dsn"], "headers_only");
     let out = postern(&["policy", "bounce", "--notify", "SOMETIMES"], None);
     assert_eq!(out.status.code(), Some(2));
 }

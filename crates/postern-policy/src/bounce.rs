@@ -15,7 +15,7 @@
 //! | 5 | `NOTIFY=NEVER` | `Suppress(NotifyNever)` | RFC 3461 §4.1 |
 //! | 6 | the content verdict is malware | `Quarantine` | returning malware to a (likely forged) sender spreads it |
 //! | 7 | a permanent failure with `NOTIFY` given but without `FAILURE` | `Suppress(NotifyExcludesFailure)` | RFC 3461 §4.1 |
-//! | 8 | the sender authenticated to us | `SendDsn` (`RET` decides full or headers) | the sender is known to be genuine |
+//! | 8 | the sender authenticated to us and the failure is permanent | `SendDsn` (`RET` decides full or headers) | the sender is known to be genuine; a transient failure of an authenticated sender skips rows 9–11 and takes row 12's answer |
 //! | 9 | SPF `fail`/`softfail` for MAIL FROM and the recipient is unknown | `Suppress(SpfFailUnknownRecipient)` | the classic dictionary-attack backscatter; always applies |
 //! | 10 | SPF `fail`/`softfail` without a DKIM pass aligned with the MAIL FROM domain (configurable, on by default) | `Suppress(SpfFailUnverified)` | the sender is probably forged (RFC 7208 §8.4, §8.6) |
 //! | 11 | the content verdict is spam | `Suppress(Spam)` | spam senders are forged |
@@ -426,6 +426,11 @@ pub fn decide(facts: &BounceFacts, options: &BounceOptions) -> BounceVerdict {
         );
     }
     if facts.authenticated {
+        // Genuine, so rows 9-11 do not apply; but a transient failure still gets only the
+        // delay notice its NOTIFY asked for (row 12), never a full DSN.
+        if facts.severity == Severity::Transient {
+            return transient(facts);
+        }
         return send(ret_content(facts.ret), Rule::Authenticated);
     }
     if facts.spf.failed() && facts.recipient == RecipientStatus::Unknown {
@@ -441,10 +446,7 @@ pub fn decide(facts: &BounceFacts, options: &BounceOptions) -> BounceVerdict {
         return suppress(SuppressReason::Spam, Rule::Spam);
     }
     if facts.severity == Severity::Transient {
-        if facts.notify.is_some_and(|n| n.delay) {
-            return send(DsnContent::HeadersOnly, Rule::Transient);
-        }
-        return suppress(SuppressReason::Transient, Rule::Transient);
+        return transient(facts);
     }
     let verified = facts.spf == SpfResult::Pass || facts.dkim_aligned_pass;
     let content = if verified {
@@ -453,6 +455,24 @@ pub fn decide(facts: &BounceFacts, options: &BounceOptions) -> BounceVerdict {
         DsnContent::HeadersOnly
     };
     send(content, Rule::Permanent)
+}
+
+/// Row 12: a transient failure leaves the message queued, so only a delay notice that
+/// `NOTIFY` asked for goes out (RFC 3461 §4.1), with the headers only.
+fn transient(facts: &BounceFacts) -> BounceVerdict {
+    let decision = if facts.notify.is_some_and(|n| n.delay) {
+        BounceDecision::SendDsn {
+            content: DsnContent::HeadersOnly,
+        }
+    } else {
+        BounceDecision::Suppress {
+            reason: SuppressReason::Transient,
+        }
+    };
+    BounceVerdict {
+        decision,
+        rule: Rule::Transient,
+    }
 }
 
 #[cfg(test)]
@@ -614,6 +634,43 @@ mod tests {
             BounceDecision::SendDsn {
                 content: DsnContent::HeadersOnly
             }
+        );
+    }
+
+    #[test]
+    fn row_8_authenticated_sender_gets_only_a_requested_delay_notice_for_a_transient_failure() {
+        for (notify, ret) in [(None, None), (Notify::parse("failure"), Some(Ret::Full))] {
+            let v = run(BounceFacts {
+                authenticated: true,
+                severity: Severity::Transient,
+                notify,
+                ret,
+                ..base()
+            });
+            assert_eq!(
+                (v.decision, v.rule),
+                (suppressed(SuppressReason::Transient), Rule::Transient)
+            );
+        }
+        // Rows 9-11 still do not apply to a genuine sender: the requested notice goes out.
+        let v = run(BounceFacts {
+            authenticated: true,
+            severity: Severity::Transient,
+            notify: Notify::parse("delay"),
+            ret: Some(Ret::Full),
+            spf: SpfResult::Fail,
+            recipient: RecipientStatus::MailboxFull,
+            content: ContentVerdict::Spam,
+            ..base()
+        });
+        assert_eq!(
+            (v.decision, v.rule),
+            (
+                BounceDecision::SendDsn {
+                    content: DsnContent::HeadersOnly
+                },
+                Rule::Transient
+            )
         );
     }
 
