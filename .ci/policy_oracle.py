@@ -49,8 +49,9 @@ What the generator keeps out (README ambiguities or outside the contract; see th
   * rcpt events refused while both [greylist] and an on=rcpt [[rate]] are configured (greylist's place in "configuration order", whether a greylist defer is a
     refusal that keeps the rate limiters uncharged, whether a rate refusal records a sighting).
     The generator writes no [greylist] beside an on=rcpt [[rate]]. POLICY_ORACLE_AMBIGUOUS=1
-    generates them and keeps going with one reading (rate limiters before greylist whatever
-    the table order; greylist state updated only when no rate limiter refused; rate limiters
+    generates them and keeps going with postern's reading (greylisting takes its place among
+    the rcpt limiters where [greylist] stands among the [[rate]] tables; greylist state is
+    updated only when no rate limiter refused or greylisting is the one named; rate limiters
     uncharged by a greylist defer) and reports those cases apart, reduced, not as failures.
   * Compared, with the README's words: a strict limiter that refuses beside another refusal
     (another rate limiter, or concurrency, which is checked first and names the refusal)
@@ -144,6 +145,13 @@ class Config:
         c = doc.get("concurrency")
         self.conc = (int(c["per_client"]), int(c["total"])) if c is not None else None
         g = doc.get("greylist")
+        # Greylisting's place in configuration order: how many [[rate]] tables come before it.
+        self.grey_rank = 0
+        for line in text.splitlines():
+            head = line.split("#", 1)[0].strip()
+            if head == "[greylist]":
+                break
+            self.grey_rank += head == "[[rate]]"
         self.grey = None
         if g is not None:
             self.grey = {
@@ -313,6 +321,14 @@ class Sim:
             if g is not None and checks and refused and self.ambiguous is None:
                 self.ambiguous = "rcpt refused with both [greylist] and an on=rcpt [[rate]]"
             self._settle(checks, refused)
+            # The first refusing one in configuration order is named; greylisting records the
+            # attempt when nothing refused or it is the one named.
+            if grey_refused and refusers:
+                first = self.cfg.grey_rank <= refusers[0][0]
+                self.cov["rcpt refused by greylist and a rate limiter, "
+                         + ("greylist" if first else "the rate limiter") + " first"] += 1
+                if first:
+                    refusers = []
             if grey_res is not None and not refusers:
                 self._grey_commit(grey_res)
             if refusers:

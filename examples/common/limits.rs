@@ -31,7 +31,10 @@
 //!
 //! `[limits]` and `[tarpit]` are accepted (so one file serves the CLI and the examples) and
 //! reported by [`Limits::unused`]. As in the CLI, all limiters of an event are checked, then
-//! all are charged or none, and the first refusal in configuration order is reported.
+//! all are charged or none, and the first refusal in configuration order is reported. One
+//! difference: the policy server greylists a recipient before its `rcpt` rate limits,
+//! wherever `[greylist]` stands, so a recipient that greylisting defers is not charged to
+//! them (and a greylisting pass is recorded even when a rate limit then refuses).
 
 use std::net::IpAddr;
 

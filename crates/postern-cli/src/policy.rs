@@ -79,6 +79,28 @@ struct Config {
     tarpit: Option<TarpitSection>,
 }
 
+/// Where `[greylist]` stands among the `[[rate]]` tables of the file: the contract names the
+/// first refusing limiter "in configuration order", and greylisting is one of `rcpt`'s.
+#[derive(Debug, Deserialize, Default)]
+struct Order {
+    #[serde(default)]
+    rate: Vec<toml::Spanned<serde::de::IgnoredAny>>,
+    greylist: Option<toml::Spanned<serde::de::IgnoredAny>>,
+}
+
+impl Order {
+    /// How many `[[rate]]` tables come before `[greylist]` (all of them without one).
+    fn rates_before_greylist(text: &str) -> usize {
+        let Ok(order) = toml::from_str::<Self>(text) else {
+            return usize::MAX;
+        };
+        order.greylist.map_or(usize::MAX, |g| {
+            let at = g.span().start;
+            order.rate.iter().filter(|r| r.span().start < at).count()
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubjectsConfig {
@@ -276,6 +298,9 @@ struct Simulator {
     concurrency: Option<Concurrency>,
     allow: Networks,
     greylist: Option<Grey>,
+    /// How many `[[rate]]` tables come before `[greylist]` in the file: greylisting's place
+    /// among the limiters of `rcpt` in configuration order.
+    rates_before_greylist: usize,
     limits: Option<SessionLimits>,
     tarpit: Option<PenaltyBox>,
     conns: HashMap<u64, Conn>,
@@ -347,7 +372,8 @@ impl Outcome {
 }
 
 impl Simulator {
-    fn new(config: &Config) -> Result<Self, String> {
+    /// The simulator of `config`, read from `text` (for the order of its tables).
+    fn new(config: &Config, text: &str) -> Result<Self, String> {
         let prefixes = PrefixLengths::new(config.subjects.ipv4_prefix, config.subjects.ipv6_prefix)
             .map_err(|e| e.to_string())?;
         let mut allow = Networks::new();
@@ -362,6 +388,7 @@ impl Simulator {
             concurrency,
             allow,
             greylist: config.greylist.as_ref().map(greylist).transpose()?,
+            rates_before_greylist: Order::rates_before_greylist(text),
             limits: config.limits.as_ref().map(limits).transpose()?,
             tarpit: config.tarpit.as_ref().map(tarpit).transpose()?,
             conns: HashMap::new(),
@@ -557,6 +584,19 @@ impl Simulator {
         size: u64,
         t: u64,
     ) -> Option<(String, RateDecision)> {
+        self.check_rates_at(on, conn, rcpt, size, t)
+            .map(|(_, name, decision)| (name, decision))
+    }
+
+    /// [`check_rates`](Self::check_rates) with the refusing limiter's index in the file.
+    fn check_rates_at(
+        &mut self,
+        on: On,
+        conn: &Conn,
+        rcpt: Option<&str>,
+        size: u64,
+        t: u64,
+    ) -> Option<(usize, String, RateDecision)> {
         let mut first = None;
         for (i, l) in self.rates.iter_mut().enumerate() {
             if l.on != on {
@@ -588,10 +628,50 @@ impl Simulator {
                 }
             }
             if first.is_none() {
-                first = Some((l.name.clone(), decision));
+                first = Some((i, l.name.clone(), decision));
             }
         }
         first
+    }
+
+    /// The rate limiters of `rcpt` and greylisting, in configuration order: the first that
+    /// refuses names the refusal, and then none is charged. Greylisting records an attempt
+    /// (a first sighting, a pass) only when no limiter refuses or it is the one named; the
+    /// others learn what it would decide from a peek.
+    fn rcpt_limiters(&mut self, conn: &Conn, rcpt: &str, t: u64) -> Option<Outcome> {
+        let refused = self.check_rates_at(On::Rcpt, conn, Some(rcpt), 0, t);
+        let Some(g) = self.greylist.as_ref() else {
+            return refused.map(|(_, name, d)| Self::rate_outcome(On::Rcpt, &name, d));
+        };
+        let key = match g.key {
+            GreyKeyName::SenderRcpt => self.subjects.sender_recipient(&conn.sender, rcpt),
+            GreyKeyName::SpfDomain if conn.spf_pass => {
+                self.subjects.domain_recipient(&conn.sender, rcpt)
+            }
+            GreyKeyName::Triplet | GreyKeyName::SpfDomain => {
+                self.subjects.triplet(conn.prefix, &conn.sender, rcpt)
+            }
+        };
+        if let Some((i, name, d)) = refused {
+            // A rate limiter refuses: greylisting is named instead only if it comes first in
+            // the file and refuses too.
+            let greylist_first = self.rates_before_greylist <= i;
+            let grey_refuses = greylist_first
+                && !match self.redis.as_mut() {
+                    Some(r) => r.greylist_peek(key, conn.client),
+                    None => g.table.peek(key, conn.client, t),
+                }
+                .is_accepted();
+            if !grey_refuses {
+                return Some(Self::rate_outcome(On::Rcpt, &name, d));
+            }
+        }
+        let g = self.greylist.as_mut()?;
+        let decision: GreylistDecision = match self.redis.as_mut() {
+            Some(r) => r.greylist(key, conn.client),
+            None => g.table.check(key, conn.client, t),
+        };
+        (!decision.is_accepted()).then(|| Outcome::from_verdict(decision.verdict(), "greylist"))
     }
 
     fn charge_rates(&mut self, on: On, conn: &Conn, rcpt: Option<&str>, size: u64, t: u64) {
@@ -793,28 +873,8 @@ impl Simulator {
                 if !verdict.is_accept() {
                     return Ok(Outcome::from_verdict(verdict, "recipients_per_message"));
                 }
-                if let Some((name, d)) = self.check_rates(On::Rcpt, conn, Some(rcpt), 0, t) {
-                    return Ok(Self::rate_outcome(On::Rcpt, &name, d));
-                }
-                if let Some(g) = self.greylist.as_mut() {
-                    let key = match g.key {
-                        GreyKeyName::SenderRcpt => {
-                            self.subjects.sender_recipient(&conn.sender, rcpt)
-                        }
-                        GreyKeyName::SpfDomain if conn.spf_pass => {
-                            self.subjects.domain_recipient(&conn.sender, rcpt)
-                        }
-                        GreyKeyName::Triplet | GreyKeyName::SpfDomain => {
-                            self.subjects.triplet(conn.prefix, &conn.sender, rcpt)
-                        }
-                    };
-                    let decision: GreylistDecision = match self.redis.as_mut() {
-                        Some(r) => r.greylist(key, conn.client),
-                        None => g.table.check(key, conn.client, t),
-                    };
-                    if !decision.is_accepted() {
-                        return Ok(Outcome::from_verdict(decision.verdict(), "greylist"));
-                    }
+                if let Some(refused) = self.rcpt_limiters(conn, rcpt, t) {
+                    return Ok(refused);
                 }
                 self.charge_rates(On::Rcpt, conn, Some(rcpt), 0, t);
                 conn.session.recipient_accepted();
@@ -909,7 +969,7 @@ fn simulate(args: &SimulateArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut sim = match Simulator::new(&config) {
+    let mut sim = match Simulator::new(&config, &text) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("postern: {}: {e}", args.config.display());
@@ -1106,6 +1166,15 @@ impl Shared {
             return fallback;
         };
         let d = self.store.greylist(grey, key, client);
+        self.take(d, fallback)
+    }
+
+    fn greylist_peek(&mut self, key: Key, client: Key) -> GreylistDecision {
+        let fallback = GreylistDecision::Untracked { accepted: false };
+        let Some(grey) = &self.grey else {
+            return fallback;
+        };
+        let d = self.store.greylist_peek(grey, key, client);
         self.take(d, fallback)
     }
 

@@ -275,6 +275,62 @@ fn greylist_sender_rcpt_ignores_client() {
     assert_eq!(v[5]["decision"], "accept");
 }
 
+/// `[greylist]` and an `on = "rcpt"` limiter that both refuse: the one first in the file is
+/// named ("the first refusing one in configuration order"), and greylisting records its
+/// first sighting only when it is the one named ("a refused event is not counted by the
+/// other limiters").
+#[test]
+fn greylist_and_a_rate_limiter_refusing_one_rcpt_name_the_first_in_the_file() {
+    let greylist = "[greylist]\nkey = \"triplet\"\ndelay = \"300s\"\n";
+    let rate = "[[rate]]\nname = \"rcpts\"\non = \"rcpt\"\nkey = \"client\"\ncount = 1\nperiod = \"60s\"\n";
+    let events = r#"{"t": 0, "event": "connect", "conn": 1, "ip": "192.0.2.1"}
+{"t": 0, "event": "mail", "conn": 1, "sender": "a@example.org"}
+{"t": 0, "event": "rcpt", "conn": 1, "rcpt": "b1@example.net"}
+{"t": 300000, "event": "rcpt", "conn": 1, "rcpt": "b1@example.net"}
+{"t": 300001, "event": "rcpt", "conn": 1, "rcpt": "b2@example.net"}
+{"t": 600001, "event": "rcpt", "conn": 1, "rcpt": "b2@example.net"}
+"#;
+    let summary = |v: &[Value]| -> Vec<String> {
+        v.iter()
+            .map(|d| format!("{} {} {}", d["decision"], d["limit"], d["retry_after_ms"]))
+            .collect()
+    };
+    // Greylisting first: both refuse b2 at 300001, greylisting is named and records it, so
+    // b2 passes 300 s later.
+    let (out, v) = simulate_text(&format!("{greylist}\n{rate}"), events);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        summary(&v)[2..],
+        [
+            "\"defer\" \"greylist\" 300000",
+            "\"accept\" null null",
+            "\"defer\" \"greylist\" 300000",
+            "\"accept\" null null",
+        ]
+    );
+    // The rate limiter first: it is named at 300001, and greylisting has not seen b2 when it
+    // comes back (a first sighting then, not a pass).
+    let (out, v) = simulate_text(&format!("{rate}\n{greylist}"), events);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        summary(&v)[2..],
+        [
+            "\"defer\" \"greylist\" 300000",
+            "\"accept\" null null",
+            "\"defer\" \"rcpts\" 59999",
+            "\"defer\" \"greylist\" 300000",
+        ]
+    );
+}
+
 #[test]
 fn clock_stepping_back_is_the_latest_time_for_every_limit() {
     // "A `t` smaller than one already seen is treated as the latest one" (crate README): the

@@ -129,7 +129,38 @@ ban_threshold = 3
     }
     fs::write(&events, lines.join("\n") + "\n").unwrap();
     out.push((config, events));
+    out.push(greylist_first(dir));
     out
+}
+
+/// `[greylist]` before an rcpt limiter, both refusing one rcpt: greylisting is named (its
+/// peek, then its record), and the recipient passes greylisting 300 s later.
+fn greylist_first(dir: &Path) -> (PathBuf, PathBuf) {
+    let config = dir.join("greylist-first.toml");
+    fs::write(
+        &config,
+        "[greylist]\ndelay = \"300s\"\n\n[[rate]]\nname = \"rcpts\"\non = \"rcpt\"\n\
+         key = \"client\"\ncount = 1\nperiod = \"60s\"\n",
+    )
+    .unwrap();
+    let events = dir.join("greylist-first.events.jsonl");
+    let mut lines = vec![
+        r#"{"t": 0, "event": "connect", "conn": 1, "ip": "192.0.2.1"}"#.to_owned(),
+        r#"{"t": 0, "event": "mail", "conn": 1, "sender": "a@example.org"}"#.to_owned(),
+    ];
+    for (t, rcpt) in [
+        (0, 1),
+        (300_000, 1),
+        (300_001, 2),
+        (360_000, 3),
+        (600_001, 2),
+    ] {
+        lines.push(format!(
+            r#"{{"t": {t}, "event": "rcpt", "conn": 1, "rcpt": "b{rcpt}@example.net"}}"#
+        ));
+    }
+    fs::write(&events, lines.join("\n") + "\n").unwrap();
+    (config, events)
 }
 
 #[test]
@@ -140,6 +171,11 @@ fn redis_gives_the_in_memory_output() {
     for (config, events) in cases(&dir) {
         flush(&mut server);
         let memory = simulate(&config, &events, None);
+        if config.ends_with("greylist-first.toml") {
+            let text = String::from_utf8_lossy(&memory.stdout);
+            assert_eq!(text.matches(r#""limit": "greylist""#).count(), 3, "{text}");
+            assert_eq!(text.matches(r#""limit": "rcpts""#).count(), 0, "{text}");
+        }
         assert!(memory.status.success(), "{}", events.display());
         let shared = simulate(&config, &events, Some(&server.url()));
         assert!(

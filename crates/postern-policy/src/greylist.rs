@@ -312,6 +312,23 @@ impl Greylist {
             })
     }
 
+    /// What [`check`](Self::check) would decide for this attempt, changing nothing: for a
+    /// caller that checks several limits of one event and records them all or none. A key
+    /// the table does not hold (or holds past its life) is a first sighting, also when a full
+    /// table would leave it untracked.
+    pub fn peek(&self, key: Key, client: Key, now_ms: u64) -> GreylistDecision {
+        let now = now_ms.max(self.clock.last_ms());
+        if self.client_allowed(client, now) {
+            return GreylistDecision::ClientAllowed;
+        }
+        let old = self
+            .keys
+            .get(key)
+            .filter(|slot| slot.expiry > now)
+            .map(|slot| slot.state);
+        decide(&self.config, old, now).0
+    }
+
     /// Check one attempt: `key` from [`Subjects`](crate::Subjects) (triplet or pair),
     /// `client` the client's key (for auto-allowing; pass the client prefix key).
     pub fn check(&mut self, key: Key, client: Key, now_ms: u64) -> GreylistDecision {
@@ -404,6 +421,28 @@ mod tests {
         assert_eq!(g.check(K, C, 300_000), GreylistDecision::FirstPass);
         assert_eq!(g.check(K, C, 300_000 + DAY), GreylistDecision::Known);
         assert!(g.check(K, C, 300_000 + DAY).verdict() == Verdict::Accept);
+    }
+
+    proptest::proptest! {
+        /// `peek` answers what `check` then decides, and changes nothing: two tables fed the
+        /// same checks agree whatever peeks one of them gets in between.
+        #[test]
+        fn peek_predicts_check_and_changes_nothing(
+            steps in proptest::collection::vec((0u8..3, 0u64..4 * DAY, proptest::bool::ANY), 1..40),
+            auto in 0u32..3,
+        ) {
+            let (mut peeked, mut plain) = (grey(auto), grey(auto));
+            let mut now = 0u64;
+            for (key, dt, back) in steps {
+                // Sometimes a clock that steps backwards, which both clamp.
+                now = if back { now.saturating_sub(dt / 8) } else { now + dt };
+                let key = Key::from_u128(u128::from(key));
+                let first = peeked.peek(key, C, now);
+                proptest::prop_assert_eq!(peeked.peek(key, C, now), first);
+                proptest::prop_assert_eq!(peeked.check(key, C, now), first);
+                proptest::prop_assert_eq!(plain.check(key, C, now), first);
+            }
+        }
     }
 
     #[test]

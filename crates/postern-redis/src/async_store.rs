@@ -184,7 +184,18 @@ impl AsyncStore {
         key: Key,
         client: Key,
     ) -> Decision<GreylistDecision> {
-        let p = ops::greylist(self.core.ctx(), grey, key, client);
+        let p = ops::greylist(self.core.ctx(), grey, key, client, false);
+        self.run(p).await
+    }
+
+    /// As [`Store::greylist_peek`](crate::Store::greylist_peek).
+    pub async fn greylist_peek(
+        &mut self,
+        grey: &Greylisting,
+        key: Key,
+        client: Key,
+    ) -> Decision<GreylistDecision> {
+        let p = ops::greylist(self.core.ctx(), grey, key, client, true);
         self.run(p).await
     }
 

@@ -263,12 +263,14 @@ pub(crate) fn rate_all(
     Ok(Prepared::Call(call, Box::new(finish)))
 }
 
-/// A greylisting decision for `key` from `client`.
+/// A greylisting decision for `key` from `client`; with `peek`, the decision without
+/// writing anything.
 pub(crate) fn greylist(
     ctx: Ctx<'_>,
     grey: &Greylisting,
     key: Key,
     client: Key,
+    peek: bool,
 ) -> Prepared<GreylistDecision> {
     let config = *grey.config();
     let call = Call {
@@ -284,6 +286,7 @@ pub(crate) fn greylist(
             config.pass_ttl_ms.to_be_bytes().to_vec(),
             config.auto_allow_after.to_string().into_bytes(),
             ctx.slack_arg(),
+            if peek { b"1".to_vec() } else { Vec::new() },
         ],
     };
     let finish = move |reply: Value| {

@@ -327,7 +327,18 @@ impl Store {
         key: Key,
         client: Key,
     ) -> Decision<GreylistDecision> {
-        self.run(ops::greylist(self.core.ctx(), grey, key, client))
+        self.run(ops::greylist(self.core.ctx(), grey, key, client, false))
+    }
+
+    /// What [`greylist`](Self::greylist) would decide, without recording anything: for a
+    /// caller that checks several limits of one event and records them all or none.
+    pub fn greylist_peek(
+        &mut self,
+        grey: &Greylisting,
+        key: Key,
+        client: Key,
+    ) -> Decision<GreylistDecision> {
+        self.run(ops::greylist(self.core.ctx(), grey, key, client, true))
     }
 
     /// Raise `client`'s penalty score for `offence`; returns the new state.

@@ -290,11 +290,23 @@ fn greylist_matches_in_memory_table() {
                     store.set_caller_time(Some(now));
                     let key = Key::from_u128(u128::from(k) + 10);
                     let client = Key::from_u128(u128::from(c) + 100);
+                    // A peek agrees with the in-memory peek and writes nothing.
+                    let name = grey.redis_key(&format!("grey{case}"), key);
+                    let client_name = grey.client_redis_key(&format!("grey{case}"), client);
+                    let before = (get(&server, &name), get(&server, &client_name));
+                    let peeked = decided(store.greylist_peek(&grey, key, client));
+                    prop_assert_eq!(peeked, memory.peek(key, client, now), "peek at {}", now);
+                    prop_assert_eq!(
+                        (get(&server, &name), get(&server, &client_name)),
+                        before,
+                        "a peek wrote at {}",
+                        now
+                    );
                     let got = decided(store.greylist(&grey, key, client));
+                    prop_assert_eq!(got, peeked, "peek then check at {}", now);
                     prop_assert_eq!(got, memory.check(key, client, now), "at {}", now);
                     // The key lives until its record equals a first sighting.
                     if got != GreylistDecision::ClientAllowed {
-                        let name = grey.redis_key(&format!("grey{case}"), key);
                         let record = get(&server, &name).expect("a greylisting record");
                         let fresh = GreylistState::decode(&record)
                             .unwrap()

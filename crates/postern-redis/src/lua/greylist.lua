@@ -4,8 +4,9 @@
 --   first seen, last pass (u64 ms), passes (u32), big-endian).
 -- ARGV[1]: caller time (8 bytes) or ''; ARGV[2]: delay, ARGV[3]: retry window,
 -- ARGV[4]: pass TTL (8 bytes each, ms); ARGV[5]: auto-allow after this many passes (0: off);
--- ARGV[6]: slack (ms).
--- Returns {now, code, retry_after (8 bytes or nil), key record before, key record written}
+-- ARGV[6]: slack (ms); ARGV[7]: '1' to decide without writing anything (a peek), else ''.
+-- Returns {now, code, retry_after (8 bytes or nil), key record before, key record written (or,
+-- in a peek, the one that would be)}
 -- with code 'F' first pass, 'K' known, 'C' client allowed, 'D' deferred, 'E' a record that
 -- does not decode (nothing written).
 local now = now_ms(ARGV[1])
@@ -14,6 +15,7 @@ local window = be8(ARGV[3], 0)
 local pass_ttl = be8(ARGV[4], 0)
 local auto = tonumber(ARGV[5])
 local slack = tonumber(ARGV[6])
+local peek = ARGV[7] == '1'
 local ONE = {0, 1}
 
 local function decode(rec)
@@ -49,7 +51,7 @@ end
 
 -- A client pass (Greylist::note_client_pass): a record past its expiry starts over.
 local function note_client_pass()
-  if auto == 0 then return end
+  if auto == 0 or peek then return end
   local c = client
   if not c or cmp(add(add(c.last, pass_ttl), ONE), now) <= 0 then
     c = {first = ZERO, last = ZERO, passes = 0}
@@ -105,7 +107,9 @@ if not code then
   next_s = {first = now, last = ZERO, passes = 0}
 end
 local written = encode(next_s)
-put(KEYS[1], written, ttl_until(fresh_after(next_s), now), slack)
+if not peek then
+  put(KEYS[1], written, ttl_until(fresh_after(next_s), now), slack)
+end
 if code == 'F' or code == 'K' then
   note_client_pass()
 end
