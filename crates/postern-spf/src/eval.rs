@@ -1460,9 +1460,11 @@ fn evaluate_mechanism(
                         })
                         .collect(),
                 };
-            // In preference order, as mail would go (and as the reference implementation
-            // looks them up, which decides which error or void lookup comes first).
-            exchanges.sort_by_key(|(preference, _)| *preference);
+            // In preference order, as mail would go, and by name among equals: the order in
+            // which the reference implementation looks them up, which decides which error or
+            // void lookup comes first, whatever the order of the records in the answer.
+            exchanges
+                .sort_unstable_by_key(|&(preference, name)| (preference, name.map(Name::as_str)));
             if exchanges.len() > MAX_MX_NAMES {
                 return Err(Interrupt::Abort(
                     Verdict::PermError,
@@ -1661,6 +1663,33 @@ mod tests {
                 (o.verdict, o.void_lookups),
                 (expected, voids_at_end),
                 "{record}"
+            );
+        }
+    }
+
+    #[test]
+    fn mx_hosts_are_looked_up_by_preference_then_name_whatever_the_answer_order() {
+        // Two void lookups before `mx`; then `a.example.com` (no address: the third void
+        // lookup, permerror) and `b.example.com` (timeout, temperror) at the same preference.
+        // The reference implementation looks them up as sorted by (preference, name), so the
+        // void limit comes first in every order of the records.
+        let mxs = [
+            r#"{"type": "MX", "value": [10, "b.example.com"]}"#,
+            r#"{"type": "MX", "value": [20, "b.example.com"]}"#,
+            r#"{"type": "MX", "value": [10, "a.example.com"]}"#,
+        ];
+        for order in [[0, 1, 2], [2, 1, 0], [1, 0, 2]] {
+            let records = order.map(|i| mxs[i]).join(", ");
+            let z = zone(&format!(
+                r#"{{"email.example.com": [{{"type": "TXT", "value": "v=spf1 a:v1.example.com a:v2.example.com mx:m.example.com +all"}}],
+                    "m.example.com": [{records}],
+                    "b.example.com": [{{"type": "TIMEOUT"}}]}}"#
+            ));
+            let o = check(&z, "192.0.2.3", "x@email.example.com", &Options::default());
+            assert_eq!(
+                (o.verdict, o.void_lookups),
+                (Verdict::PermError, 3),
+                "{records}"
             );
         }
     }
