@@ -136,10 +136,17 @@ fn generate(rng: &mut Rng, k: usize) -> Case {
                 } else {
                     rng.pick(&hosts).clone()
                 };
+                // Often equal preferences: the order of the address lookups among them
+                // decides which error or void lookup comes first.
+                let preference = if rng.chance(50) {
+                    10 * rng.below(3)
+                } else {
+                    rng.below(50)
+                };
                 push(
                     &mut zone,
                     &d(i),
-                    json!({"type": "MX", "value": [rng.below(50), host]}),
+                    json!({"type": "MX", "value": [preference, host]}),
                 );
             }
         }
@@ -524,7 +531,18 @@ fn agrees_with_pyspf() {
             }
         });
         let want_exp = want_exp_owned.as_deref();
-        if ours.verdict.as_str() != want_result || ours.explanation.as_deref() != want_exp {
+        // pyspf cuts any expansion longer than 253 characters that has a dot after its first
+        // dot, explanations included, as if it were a domain name; RFC 7208 §7.3 truncates
+        // domain names only. Compare on the RFC's terms.
+        let cut_like_pyspf = ours
+            .explanation
+            .as_deref()
+            .filter(|e| e.len() > 253)
+            .and_then(|e| e.split_once('.'))
+            .map(|(_, rest)| rest);
+        let same_exp = ours.explanation.as_deref() == want_exp
+            || (cut_like_pyspf.is_some() && cut_like_pyspf == want_exp);
+        if ours.verdict.as_str() != want_result || !same_exp {
             let suffix = format!(".c{k}.example");
             let case_zone: Map<String, Value> = zone
                 .iter()
