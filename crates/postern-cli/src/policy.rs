@@ -1161,20 +1161,24 @@ impl Shared {
     }
 
     fn greylist(&mut self, key: Key, client: Key) -> GreylistDecision {
-        let fallback = GreylistDecision::Untracked { accepted: false };
-        let Some(grey) = &self.grey else {
-            return fallback;
-        };
-        let d = self.store.greylist(grey, key, client);
-        self.take(d, fallback)
+        self.greylisting(key, client, false)
     }
 
     fn greylist_peek(&mut self, key: Key, client: Key) -> GreylistDecision {
+        self.greylisting(key, client, true)
+    }
+
+    /// A greylisting decision, recorded unless `peek`.
+    fn greylisting(&mut self, key: Key, client: Key, peek: bool) -> GreylistDecision {
         let fallback = GreylistDecision::Untracked { accepted: false };
         let Some(grey) = &self.grey else {
             return fallback;
         };
-        let d = self.store.greylist_peek(grey, key, client);
+        let d = if peek {
+            self.store.greylist_peek(grey, key, client)
+        } else {
+            self.store.greylist(grey, key, client)
+        };
         self.take(d, fallback)
     }
 
