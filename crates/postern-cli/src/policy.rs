@@ -575,21 +575,9 @@ fn rate_key(subjects: &Subjects, kind: KeyKind, conn: &Conn, rcpt: Option<&str>)
 
 impl Simulator {
     /// Check every rate limiter of `on` without charging. Returns the first refusal in
-    /// configuration order; strict limiters that refuse record the attempt.
+    /// configuration order, with the limiter's index in the file; strict limiters that refuse
+    /// record the attempt.
     fn check_rates(
-        &mut self,
-        on: On,
-        conn: &Conn,
-        rcpt: Option<&str>,
-        size: u64,
-        t: u64,
-    ) -> Option<(String, RateDecision)> {
-        self.check_rates_at(on, conn, rcpt, size, t)
-            .map(|(_, name, decision)| (name, decision))
-    }
-
-    /// [`check_rates`](Self::check_rates) with the refusing limiter's index in the file.
-    fn check_rates_at(
         &mut self,
         on: On,
         conn: &Conn,
@@ -639,7 +627,7 @@ impl Simulator {
     /// (a first sighting, a pass) only when no limiter refuses or it is the one named; the
     /// others learn what it would decide from a peek.
     fn rcpt_limiters(&mut self, conn: &Conn, rcpt: &str, t: u64) -> Option<Outcome> {
-        let refused = self.check_rates_at(On::Rcpt, conn, Some(rcpt), 0, t);
+        let refused = self.check_rates(On::Rcpt, conn, Some(rcpt), 0, t);
         let Some(g) = self.greylist.as_ref() else {
             return refused.map(|(_, name, d)| Self::rate_outcome(On::Rcpt, &name, d));
         };
@@ -809,7 +797,7 @@ impl Simulator {
                 r.release(&lease);
             }
         };
-        if let Some((name, decision)) = self.check_rates(On::Connect, conn, None, 0, t) {
+        if let Some((_, name, decision)) = self.check_rates(On::Connect, conn, None, 0, t) {
             release(self, conn);
             return Self::rate_outcome(On::Connect, &name, decision);
         }
@@ -856,7 +844,7 @@ impl Simulator {
                     return Ok(Outcome::from_verdict(verdict, limit));
                 }
                 let size = ev.size.unwrap_or(0);
-                if let Some((name, d)) = self.check_rates(On::Mail, conn, None, size, t) {
+                if let Some((_, name, d)) = self.check_rates(On::Mail, conn, None, size, t) {
                     return Ok(Self::rate_outcome(On::Mail, &name, d));
                 }
                 self.charge_rates(On::Mail, conn, None, size, t);
@@ -888,7 +876,7 @@ impl Simulator {
                 if !verdict.is_accept() {
                     return Ok(Outcome::from_verdict(verdict, "message_size"));
                 }
-                if let Some((name, d)) = self.check_rates(On::Data, conn, None, size, t) {
+                if let Some((_, name, d)) = self.check_rates(On::Data, conn, None, size, t) {
                     return Ok(Self::rate_outcome(On::Data, &name, d));
                 }
                 self.charge_rates(On::Data, conn, None, size, t);
