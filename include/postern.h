@@ -1078,6 +1078,18 @@ void postern_rate_limiter_free(postern_rate_limiter *limiter);
 uint32_t postern_rate_limiter_check(postern_rate_limiter *limiter, uint32_t subject_kind, const uint8_t *subject, size_t subject_len, uint64_t now_ms, uint64_t cost, bool at_connect, uint32_t *action, uint64_t *ms, uint8_t *reply, size_t reply_cap, size_t *reply_len);
 
 /*
+ What `postern_rate_limiter_check` would decide for the same arguments, charging nothing
+ and changing no state (whatever the limiter's mode): for a caller that checks several
+ limits of one event and charges them all or none (check each with this, then charge with
+ `postern_rate_limiter_check` only when none refuses). Same outputs, same reply buffer
+ rule.
+
+ # Safety
+ As for `postern_rate_limiter_check`; the handle is only read.
+ */
+uint32_t postern_rate_limiter_peek(const postern_rate_limiter *limiter, uint32_t subject_kind, const uint8_t *subject, size_t subject_len, uint64_t now_ms, uint64_t cost, bool at_connect, uint32_t *action, uint64_t *ms, uint8_t *reply, size_t reply_cap, size_t *reply_len);
+
+/*
  Make a greylist keyed by `key_kind` (`POSTERN_GREYLIST_*`): a new key is deferred for
  `delay_ms`; a retry after that and within `retry_window_ms` of the first attempt passes;
  a passed key is accepted for `pass_ttl_ms` after it was last seen; a client whose keys
@@ -1107,6 +1119,18 @@ void postern_greylist_free(postern_greylist *greylist);
  the out-parameters must be writable.
  */
 uint32_t postern_greylist_check(postern_greylist *greylist, const uint8_t *ip, size_t ip_len, const uint8_t *sender, size_t sender_len, const uint8_t *rcpt, size_t rcpt_len, uint64_t now_ms, uint32_t *action, uint64_t *ms, uint8_t *reply, size_t reply_cap, size_t *reply_len);
+
+/*
+ What `postern_greylist_check` would decide for the same attempt, recording nothing (no
+ first sighting, no pass): for a caller that checks several limits of one recipient and
+ records them all or none. A key the greylist does not hold is a first sighting, even
+ when its table is full and `postern_greylist_check` could not track it. Same outputs,
+ same reply buffer rule.
+
+ # Safety
+ As for `postern_greylist_check`; the handle is only read.
+ */
+uint32_t postern_greylist_peek(const postern_greylist *greylist, const uint8_t *ip, size_t ip_len, const uint8_t *sender, size_t sender_len, const uint8_t *rcpt, size_t rcpt_len, uint64_t now_ms, uint32_t *action, uint64_t *ms, uint8_t *reply, size_t reply_cap, size_t *reply_len);
 
 /*
  Make concurrency limits: at most `total` sessions (up to 1048576), at most `per_client`

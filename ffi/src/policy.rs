@@ -19,7 +19,8 @@ use postern_policy::tls::{
     StartTlsDecision, StartTlsFacts, StartTlsOptions, TlsAuth, TlsFailure, TlsOverride,
 };
 use postern_policy::{
-    Overflow, PrefixLengths, Quota, RateLimiter, RateMode, Reply, Subjects, Verdict,
+    Key, Overflow, PrefixLengths, Quota, RateDecision, RateLimiter, RateMode, Reply, Subjects,
+    Verdict,
 };
 
 use crate::dns::write_text;
@@ -271,28 +272,80 @@ pub unsafe extern "C" fn postern_rate_limiter_check(
                 VerdictOut::new(action, ms, reply, reply_cap, reply_len)?,
             )
         };
-        let subject = text(subject)?;
-        let key = match subject_kind {
+        let key = rl.key(subject_kind, text(subject)?)?;
+        out.write(&rate_verdict(
+            &rl.limiter.check(key, now_ms, cost),
+            at_connect,
+        ))
+    })
+}
+
+/// What `postern_rate_limiter_check` would decide for the same arguments, charging nothing
+/// and changing no state (whatever the limiter's mode): for a caller that checks several
+/// limits of one event and charges them all or none (check each with this, then charge with
+/// `postern_rate_limiter_check` only when none refuses). Same outputs, same reply buffer
+/// rule.
+///
+/// # Safety
+/// As for `postern_rate_limiter_check`; the handle is only read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_rate_limiter_peek(
+    limiter: *const postern_rate_limiter,
+    subject_kind: u32,
+    subject: *const u8,
+    subject_len: usize,
+    now_ms: u64,
+    cost: u64,
+    at_connect: bool,
+    action: *mut u32,
+    ms: *mut u64,
+    reply: *mut u8,
+    reply_cap: usize,
+    reply_len: *mut usize,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract: a live handle, only read here.
+        let (rl, subject, out) = unsafe {
+            (
+                limiter.as_ref().ok_or(postern_result::Null)?,
+                input(subject, subject_len)?,
+                VerdictOut::new(action, ms, reply, reply_cap, reply_len)?,
+            )
+        };
+        let key = rl.key(subject_kind, text(subject)?)?;
+        out.write(&rate_verdict(
+            &rl.limiter.peek(key, now_ms, cost),
+            at_connect,
+        ))
+    })
+}
+
+/// A rate decision as the verdict of a connection or of a command.
+fn rate_verdict(decision: &RateDecision, at_connect: bool) -> Verdict {
+    if at_connect {
+        decision.connect_verdict()
+    } else {
+        decision.command_verdict()
+    }
+}
+
+impl postern_rate_limiter {
+    /// The key of a subject of kind `POSTERN_SUBJECT_*`.
+    fn key(&self, kind: u32, subject: &str) -> Result<Key, postern_result> {
+        Ok(match kind {
             POSTERN_SUBJECT_CLIENT => {
                 let ip: IpAddr = subject
                     .parse()
                     .map_err(|_| postern_result::InvalidArgument)?;
-                rl.subjects.client_ip(ip)
+                self.subjects.client_ip(ip)
             }
-            POSTERN_SUBJECT_SENDER => rl.subjects.sender(subject),
-            POSTERN_SUBJECT_SENDER_DOMAIN => rl.subjects.sender_domain(subject),
-            POSTERN_SUBJECT_USER => rl.subjects.user(subject),
-            POSTERN_SUBJECT_RECIPIENT => rl.subjects.recipient(subject),
+            POSTERN_SUBJECT_SENDER => self.subjects.sender(subject),
+            POSTERN_SUBJECT_SENDER_DOMAIN => self.subjects.sender_domain(subject),
+            POSTERN_SUBJECT_USER => self.subjects.user(subject),
+            POSTERN_SUBJECT_RECIPIENT => self.subjects.recipient(subject),
             _ => return Err(postern_result::InvalidArgument),
-        };
-        let decision = rl.limiter.check(key, now_ms, cost);
-        let verdict = if at_connect {
-            decision.connect_verdict()
-        } else {
-            decision.command_verdict()
-        };
-        out.write(&verdict)
-    })
+        })
+    }
 }
 
 /// A greylist (RFC 6647). Not thread-safe; may move between threads.
@@ -398,18 +451,65 @@ pub unsafe extern "C" fn postern_greylist_check(
                 VerdictOut::new(action, ms, reply, reply_cap, reply_len)?,
             )
         };
+        let (key, client) = g.keys(ip, sender, rcpt)?;
+        out.write(&g.greylist.check(key, client, now_ms).verdict())
+    })
+}
+
+/// What `postern_greylist_check` would decide for the same attempt, recording nothing (no
+/// first sighting, no pass): for a caller that checks several limits of one recipient and
+/// records them all or none. A key the greylist does not hold is a first sighting, even
+/// when its table is full and `postern_greylist_check` could not track it. Same outputs,
+/// same reply buffer rule.
+///
+/// # Safety
+/// As for `postern_greylist_check`; the handle is only read.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn postern_greylist_peek(
+    greylist: *const postern_greylist,
+    ip: *const u8,
+    ip_len: usize,
+    sender: *const u8,
+    sender_len: usize,
+    rcpt: *const u8,
+    rcpt_len: usize,
+    now_ms: u64,
+    action: *mut u32,
+    ms: *mut u64,
+    reply: *mut u8,
+    reply_cap: usize,
+    reply_len: *mut usize,
+) -> u32 {
+    guard(|| {
+        // SAFETY: per this function's contract: a live handle, only read here.
+        let (g, ip, sender, rcpt, out) = unsafe {
+            (
+                greylist.as_ref().ok_or(postern_result::Null)?,
+                input(ip, ip_len)?,
+                input(sender, sender_len)?,
+                input(rcpt, rcpt_len)?,
+                VerdictOut::new(action, ms, reply, reply_cap, reply_len)?,
+            )
+        };
+        let (key, client) = g.keys(ip, sender, rcpt)?;
+        out.write(&g.greylist.peek(key, client, now_ms).verdict())
+    })
+}
+
+impl postern_greylist {
+    /// The greylisting key of an attempt (by this greylist's key kind) and its client's key
+    /// (for auto-allowing): `ip` an address as text, `sender` and `rcpt` UTF-8.
+    fn keys(&self, ip: &[u8], sender: &[u8], rcpt: &[u8]) -> Result<(Key, Key), postern_result> {
         let ip = client_ip(ip)?;
         let (sender, rcpt) = (text(sender)?, text(rcpt)?);
-        let prefix = g.subjects.prefix(ip);
-        let key = match g.key {
-            GreylistKey::Triplet => g.subjects.triplet(prefix, sender, rcpt),
-            GreylistKey::SenderRecipient => g.subjects.sender_recipient(sender, rcpt),
-            GreylistKey::SpfDomainRecipient => g.subjects.domain_recipient(sender, rcpt),
+        let prefix = self.subjects.prefix(ip);
+        let key = match self.key {
+            GreylistKey::Triplet => self.subjects.triplet(prefix, sender, rcpt),
+            GreylistKey::SenderRecipient => self.subjects.sender_recipient(sender, rcpt),
+            GreylistKey::SpfDomainRecipient => self.subjects.domain_recipient(sender, rcpt),
         };
-        let client = g.subjects.client(prefix);
-        let decision = g.greylist.check(key, client, now_ms);
-        out.write(&decision.verdict())
-    })
+        Ok((key, self.subjects.client(prefix)))
+    }
 }
 
 /// Concurrency flag: an allow-listed session: it may use the reserved slots and has no

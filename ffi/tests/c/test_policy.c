@@ -394,9 +394,77 @@ static void test_starttls_feeds_the_proxy(void) {
                                   sizeof keywords, &len) == POSTERN_RESULT_NULL);
 }
 
+/* Peeks predict the check and record nothing: a caller that combines a per-client rate
+ * limit with greylisting charges both or neither. */
+static void test_peek_then_charge(void) {
+    postern_rate_limiter *rl = NULL;
+    postern_greylist *g = NULL;
+    CHECK(postern_rate_limiter_new(2, 60000, 0, POSTERN_RATE_STRICT, 100, 32, 64, &rl) == POSTERN_RESULT_OK);
+    CHECK(postern_greylist_new(POSTERN_GREYLIST_TRIPLET, 300000, 0, 0, 0, 100, 24, 64, &g) == POSTERN_RESULT_OK);
+    uint32_t action = 0, peeked = 0;
+    uint64_t ms = 0, peeked_ms = 0;
+    char reply[POSTERN_REPLY_MAX];
+    size_t len = 0;
+#define RATE(fn, now)                                                                                           \
+    fn(rl, POSTERN_SUBJECT_CLIENT, BYTES("192.0.2.10"), now, 1, false, &action, &ms, (uint8_t *)reply, sizeof reply, \
+       &len)
+#define GREY(fn, now) \
+    fn(g, BYTES("192.0.2.10"), BYTES("a@example.org"), BYTES("b@example.net"), now, &action, &ms, NULL, 0, NULL)
+    /* A first sighting, peeked many times, is never recorded: the delay has not started. */
+    for (int i = 0; i < 5; i++) {
+        CHECK(GREY(postern_greylist_peek, 1000 * i) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DEFER &&
+              ms == 300000);
+    }
+    CHECK(GREY(postern_greylist_peek, 400000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DEFER);
+    /* The rate limit's peek says yes and charges nothing, however often it is asked. */
+    for (int i = 0; i < 5; i++) {
+        CHECK(RATE(postern_rate_limiter_peek, 0) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT && len == 0);
+    }
+    /* Both charged at t = 0 (the greylist defers, so the message is not taken, but the
+     * attempt counts against the client): each peek predicted its check. */
+    CHECK(GREY(postern_greylist_peek, 0) == POSTERN_RESULT_OK);
+    peeked = action;
+    peeked_ms = ms;
+    CHECK(GREY(postern_greylist_check, 0) == POSTERN_RESULT_OK && action == peeked && ms == peeked_ms);
+    CHECK(RATE(postern_rate_limiter_check, 0) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT);
+    CHECK(RATE(postern_rate_limiter_check, 0) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT);
+    /* Now the limit refuses. In strict mode a refused check is recorded and pushes the retry
+     * time out; a refused peek is not: the retry time stays 30 s. */
+    for (int i = 0; i < 3; i++) {
+        CHECK(RATE(postern_rate_limiter_peek, 0) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DEFER &&
+              ms == 30000 && len > 10 && memcmp(reply, "450 4.7.1 ", 10) == 0);
+    }
+    /* Had those refused peeks been recorded, the retry time would have grown by 30 s each;
+     * it is 1 ms just before it ends. After the greylisting delay, both pass. */
+    CHECK(RATE(postern_rate_limiter_peek, 300000 - 1) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT);
+    CHECK(RATE(postern_rate_limiter_peek, 29999) == POSTERN_RESULT_OK && action == POSTERN_ACTION_DEFER && ms == 1);
+    CHECK(GREY(postern_greylist_peek, 300000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT);
+    CHECK(GREY(postern_greylist_check, 300000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT);
+    CHECK(RATE(postern_rate_limiter_check, 300000) == POSTERN_RESULT_OK && action == POSTERN_ACTION_ACCEPT);
+    /* Misuse, as for the checks: NULL handle, short reply buffer, bad client. */
+    CHECK(postern_rate_limiter_peek(NULL, POSTERN_SUBJECT_CLIENT, BYTES("192.0.2.10"), 0, 1, false, &action, &ms,
+                                    NULL, 0, NULL) == POSTERN_RESULT_NULL);
+    CHECK(postern_rate_limiter_peek(rl, POSTERN_SUBJECT_CLIENT, BYTES("192.0.2.10"), 0, 1, false, &action, &ms,
+                                    (uint8_t *)reply, 16, &len) == POSTERN_RESULT_BUFFER_TOO_SMALL &&
+          len == POSTERN_REPLY_MAX);
+    CHECK(postern_rate_limiter_peek(rl, 9, BYTES("x"), 0, 1, false, &action, &ms, NULL, 0, NULL) ==
+          POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_greylist_peek(NULL, BYTES("192.0.2.10"), BYTES("a"), BYTES("b"), 0, &action, &ms, NULL, 0, NULL) ==
+          POSTERN_RESULT_NULL);
+    CHECK(postern_greylist_peek(g, BYTES("192.0.2"), BYTES("a"), BYTES("b"), 0, &action, &ms, NULL, 0, NULL) ==
+          POSTERN_RESULT_INVALID_ARGUMENT);
+    CHECK(postern_greylist_peek(g, BYTES("192.0.2.10"), BYTES("a"), BYTES("b"), 0, NULL, &ms, NULL, 0, NULL) ==
+          POSTERN_RESULT_NULL);
+#undef RATE
+#undef GREY
+    postern_rate_limiter_free(rl);
+    postern_greylist_free(g);
+}
+
 int main(void) {
     test_rate_limiter();
     test_greylist();
+    test_peek_then_charge();
     test_penalty_box();
     test_concurrency();
     test_outbound_tls();
