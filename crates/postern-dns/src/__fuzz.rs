@@ -8,7 +8,7 @@
     clippy::expect_used
 )]
 
-use crate::{Answer, Name, Query, RecordType};
+use crate::{Answer, Name, Query, RecordType, Zone};
 
 /// `dns_wire`: any packet, for each record type, gives either an error or an answer whose
 /// records all have the asked type; never a panic. The answer to a type does not depend on
@@ -50,4 +50,57 @@ pub fn dns_wire(data: &[u8]) {
     {
         let _ = (data, Name::new, Query::new, RecordType::Txt, Answer::NoData);
     }
+}
+
+/// Owners whose answers `dns_zone` checks, at most (a zone of many names is checked in part,
+/// so one input stays fast).
+const ZONE_OWNERS_CHECKED: usize = 64;
+
+/// `dns_zone`: the offline zone loaders on any text. The first byte picks the loader (bits
+/// 0-1: master file without an origin, master file with origin `example.org`, the JSON zone
+/// format, `OpenSPF` zonedata as JSON); the rest is the text (not UTF-8: nothing to do, as
+/// the CLI refuses such a file before loading it). Loading gives a zone or an error, never a
+/// panic; a loaded zone answers every type at each owner (CNAME chains end) with records of
+/// that type only, and loading the same text again gives the same zone.
+pub fn dns_zone(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let Ok(text) = core::str::from_utf8(rest) else {
+        return;
+    };
+    let origin = Name::new("example.org").ok();
+    let load = || match selector & 3 {
+        0 => Zone::from_master_file(text, None).ok(),
+        1 => Zone::from_master_file(text, origin.as_ref()).ok(),
+        2 => Zone::from_json(text).ok(),
+        _ => serde_json::from_str(text)
+            .ok()
+            .and_then(|value| Zone::from_openspf_zonedata(&value).ok()),
+    };
+    let Some(zone) = load() else {
+        return;
+    };
+    for owner in zone.owners().take(ZONE_OWNERS_CHECKED) {
+        for rtype in [
+            RecordType::Txt,
+            RecordType::A,
+            RecordType::Aaaa,
+            RecordType::Mx,
+            RecordType::Ptr,
+        ] {
+            let answer = zone.resolve_name(owner, rtype);
+            if let Answer::Records(records) = &answer {
+                assert!(!records.is_empty(), "Records answer without records");
+                assert!(
+                    records.iter().all(|r| r.rtype() == rtype),
+                    "record of another type"
+                );
+            }
+        }
+    }
+    assert!(
+        load().is_some_and(|again| again == zone),
+        "loading is not repeatable"
+    );
 }

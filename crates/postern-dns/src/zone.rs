@@ -94,6 +94,11 @@ impl Zone {
         self.names.is_empty()
     }
 
+    /// The owner names, in no particular order.
+    pub(crate) fn owners(&self) -> impl Iterator<Item = &Name> {
+        self.names.keys()
+    }
+
     /// Answers `query` as a recursive resolver would: records of the type at the name, else
     /// the CNAME target's answer (at most [`MAX_ZONE_CNAME_HOPS`] hops), else NODATA; a
     /// `TempFail` entry for the type, or a general one where no record of the type exists,

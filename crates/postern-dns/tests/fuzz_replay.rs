@@ -9,7 +9,10 @@
 mod replay;
 
 /// (target name in `fuzz/fuzz_targets/`, harness body).
-const TARGETS: &[(&str, replay::Harness)] = &[("dns_wire", postern_dns::__fuzz::dns_wire)];
+const TARGETS: &[(&str, replay::Harness)] = &[
+    ("dns_wire", postern_dns::__fuzz::dns_wire),
+    ("dns_zone", postern_dns::__fuzz::dns_zone),
+];
 
 #[test]
 fn every_target_has_a_source_file_seeds_and_a_regressions_folder() {
