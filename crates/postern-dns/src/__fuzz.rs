@@ -19,13 +19,7 @@ pub fn dns_wire(data: &[u8]) {
         let Ok(name) = Name::new("example.com") else {
             return;
         };
-        for rtype in [
-            RecordType::Txt,
-            RecordType::A,
-            RecordType::Aaaa,
-            RecordType::Mx,
-            RecordType::Ptr,
-        ] {
+        for rtype in RecordType::ALL {
             let query = Query::new(0, name.clone(), rtype);
             if let Ok(Answer::Records(records)) = Answer::from_wire(&query, data) {
                 assert!(!records.is_empty(), "Records answer without records");
@@ -82,13 +76,7 @@ pub fn dns_zone(data: &[u8]) {
         return;
     };
     for owner in zone.owners().take(ZONE_OWNERS_CHECKED) {
-        for rtype in [
-            RecordType::Txt,
-            RecordType::A,
-            RecordType::Aaaa,
-            RecordType::Mx,
-            RecordType::Ptr,
-        ] {
+        for rtype in RecordType::ALL {
             let answer = zone.resolve_name(owner, rtype);
             if let Answer::Records(records) = &answer {
                 assert!(!records.is_empty(), "Records answer without records");

@@ -23,6 +23,9 @@ pub enum RecordType {
 }
 
 impl RecordType {
+    /// Every type, in the order of the enum.
+    pub(crate) const ALL: [Self; 5] = [Self::Txt, Self::A, Self::Aaaa, Self::Mx, Self::Ptr];
+
     /// The mnemonic, as in master files (`TXT`, `A`, `AAAA`, `MX`, `PTR`).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -47,7 +50,7 @@ impl RecordType {
 
     /// Parses a mnemonic, case-insensitively.
     pub fn from_mnemonic(text: &str) -> Option<Self> {
-        [Self::Txt, Self::A, Self::Aaaa, Self::Mx, Self::Ptr]
+        Self::ALL
             .into_iter()
             .find(|t| t.as_str().eq_ignore_ascii_case(text))
     }
