@@ -3,7 +3,7 @@
 
 use std::io::Write as _;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, ValueEnum};
@@ -75,19 +75,6 @@ impl Source {
     }
 }
 
-fn load_zone(path: &Path) -> Result<Zone, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let master = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("zone"));
-    let zone = if master {
-        Zone::from_master_file(&text, None)
-    } else {
-        Zone::from_json(&text)
-    };
-    zone.map_err(|e| format!("bad zone file {}: {e}", path.display()))
-}
-
 pub(crate) fn run(args: &CheckArgs) -> ExitCode {
     match check(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,7 +104,7 @@ fn check(args: &CheckArgs) -> Result<(), String> {
     }
     let now = args.now.unwrap_or_else(dkim::now);
     let mut source = match (&args.zone, args.dns) {
-        (Some(path), _) => Source::Zone(load_zone(path)?),
+        (Some(path), _) => Source::Zone(crate::zone::load(path)?),
         (None, Some(DnsSource::System)) => Source::Live(Box::new(crate::live::Resolver::new()?)),
         (None, None) => return Err("one of --zone or --dns is required".to_owned()),
     };

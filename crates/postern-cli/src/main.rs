@@ -1,4 +1,4 @@
-//! `postern`: check EHLO replies (and, as the crates grow, SPF, DKIM and policy decisions)
+//! `postern`: check EHLO replies, SPF, DKIM, whole received messages and policy decisions
 //! from the command line. The only postern crate that does I/O.
 
 mod check;
@@ -7,6 +7,7 @@ mod ehlo;
 mod live;
 mod policy;
 mod spf;
+mod zone;
 
 use std::process::ExitCode;
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, ValueEnum};
-use postern_dns::{Answer, Query, Zone};
+use postern_dns::{Answer, Query};
 use postern_spf::{Evaluator, Options, Outcome, Request, Step};
 use serde_json::json;
 
@@ -64,20 +64,6 @@ pub(crate) struct SpfArgs {
     json: bool,
 }
 
-fn load_zone(path: &PathBuf) -> Result<Zone, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read zone file {}: {e}", path.display()))?;
-    let is_master = path
-        .extension()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("zone"));
-    let zone = if is_master {
-        Zone::from_master_file(&text, None)
-    } else {
-        Zone::from_json(&text)
-    };
-    zone.map_err(|e| format!("bad zone file {}: {e}", path.display()))
-}
-
 /// Runs the step loop with `resolve` answering each query.
 fn run_loop(
     request: &Request<'_>,
@@ -115,7 +101,7 @@ pub(crate) fn run(args: &SpfArgs) -> ExitCode {
         .with_receiver(&args.receiver)
         .with_timestamp(timestamp);
     let outcome = match (&args.zone, args.dns) {
-        (Some(path), _) => match load_zone(path) {
+        (Some(path), _) => match crate::zone::load(path) {
             Ok(zone) => run_loop(&request, &options, |q| zone.resolve(q)),
             Err(message) => Err(message),
         },

@@ -372,3 +372,44 @@ fn identities_that_start_with_a_hyphen_are_values_not_options() {
         "spf=fail smtp.mailfrom=-lead@example.com"
     );
 }
+
+#[test]
+fn master_files_may_hold_octets_that_are_not_utf8_in_their_strings() {
+    // A Latin-1 TXT beside the SPF record, and a Latin-1 explanation: the file loads (RFC
+    // 1035 §5.1 allows any octet in a character-string). The other TXT is not an SPF record,
+    // and an explanation outside US-ASCII is not an explain-string (RFC 7208 §6.2), so it is
+    // ignored: a fail without explanation.
+    let dir = std::env::temp_dir().join(format!("postern-spf-cli-latin1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("latin1.zone");
+    std::fs::write(
+        &path,
+        b"$ORIGIN example.com.\n@ TXT \"v=spf1 ip4:192.0.2.0/24 -all exp=why.%{d}\"\n  TXT \"caf\xe9 verification\"\nwhy TXT \"%{i} n'est pas autoris\xe9\"\n",
+    )
+    .unwrap();
+    let zone = path.to_str().unwrap();
+    let v = check_json(zone, "192.0.2.1", "a@example.com", "mx.example.com");
+    assert_eq!(v["result"], "pass", "{v}");
+    let v = check_json(zone, "198.51.100.1", "a@example.com", "mx.example.com");
+    assert_eq!(v["result"], "fail", "{v}");
+    assert!(v["explanation"].is_null(), "{v}");
+
+    // A JSON zone must be UTF-8: refused with exit 1 and a message.
+    let json = dir.join("latin1.json");
+    std::fs::write(&json, b"{\"example.com\": [\"v=spf1 -all caf\xe9\"]}").unwrap();
+    let out = postern(&[
+        "--ip",
+        "192.0.2.1",
+        "--helo",
+        "h",
+        "--zone",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bad zone file") && stderr.contains("UTF-8"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -50,26 +50,25 @@ pub fn dns_wire(data: &[u8]) {
 /// so one input stays fast).
 const ZONE_OWNERS_CHECKED: usize = 64;
 
-/// `dns_zone`: the offline zone loaders on any text. The first byte picks the loader (bits
+/// `dns_zone`: the offline zone loaders on any input. The first byte picks the loader (bits
 /// 0-1: master file without an origin, master file with origin `example.org`, the JSON zone
-/// format, `OpenSPF` zonedata as JSON); the rest is the text (not UTF-8: nothing to do, as
-/// the CLI refuses such a file before loading it). Loading gives a zone or an error, never a
-/// panic; a loaded zone answers every type at each owner (CNAME chains end) with records of
-/// that type only, and loading the same text again gives the same zone.
+/// format, `OpenSPF` zonedata as JSON); the rest is the file. Master files are loaded from
+/// bytes, as the CLI reads them; the JSON loaders get only UTF-8 text (the CLI refuses other
+/// JSON files before loading them). Loading gives a zone or an error, never a panic; a
+/// loaded zone answers every type at each owner (CNAME chains end) with records of that type
+/// only, and loading the same input again gives the same zone.
 pub fn dns_zone(data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    let Ok(text) = core::str::from_utf8(rest) else {
-        return;
-    };
+    let text = core::str::from_utf8(rest).ok();
     let origin = Name::new("example.org").ok();
     let load = || match selector & 3 {
-        0 => Zone::from_master_file(text, None).ok(),
-        1 => Zone::from_master_file(text, origin.as_ref()).ok(),
-        2 => Zone::from_json(text).ok(),
-        _ => serde_json::from_str(text)
-            .ok()
+        0 => Zone::from_master_bytes(rest, None).ok(),
+        1 => Zone::from_master_bytes(rest, origin.as_ref()).ok(),
+        2 => text.and_then(|text| Zone::from_json(text).ok()),
+        _ => text
+            .and_then(|text| serde_json::from_str(text).ok())
             .and_then(|value| Zone::from_openspf_zonedata(&value).ok()),
     };
     let Some(zone) = load() else {

@@ -102,8 +102,7 @@ fn read_token(bytes: &[u8], mut i: usize, line_no: usize) -> Result<(Token, usiz
 }
 
 /// Splits the text into logical lines of tokens (RFC 1035 §5.1).
-fn lex(text: &str) -> Result<Vec<Line>, Error> {
-    let bytes = text.as_bytes();
+fn lex(bytes: &[u8]) -> Result<Vec<Line>, Error> {
     let mut lines = Vec::new();
     let mut line_no = 1usize;
     let mut depth = 0u32;
@@ -303,10 +302,31 @@ impl Zone {
     /// [`Error::Zone`] with the line number: unknown directives or types, classes other than
     /// IN, bad addresses or names, strings over 255 octets, unbalanced parentheses or quotes.
     pub fn from_master_file(text: &str, origin: Option<&Name>) -> Result<Self, Error> {
+        Self::from_master_bytes(text.as_bytes(), origin)
+    }
+
+    /// Loads an RFC 1035 master file given as bytes: the same format as
+    /// [`Zone::from_master_file`], for files that are not UTF-8. A character-string may hold
+    /// any octet (RFC 1035 §5.1), written raw or as `\DDD`, so TXT data such as a Latin-1
+    /// explanation loads as the octets written; names, types, addresses and numbers must
+    /// still be UTF-8 (they are ASCII).
+    ///
+    /// ```
+    /// use postern_dns::{Answer, Name, Query, Record, RecordType, Zone};
+    /// let zone = Zone::from_master_bytes(b"why.example.com. TXT \"caf\xe9\"\n", None)?;
+    /// let query = Query::new(1, Name::new("why.example.com")?, RecordType::Txt);
+    /// assert_eq!(zone.resolve(&query), Answer::Records(vec![Record::Txt(b"caf\xe9".to_vec())].into()));
+    /// # Ok::<(), postern_dns::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Zone::from_master_file`]; a name or other non-string field that is not UTF-8 is
+    /// [`Error::Zone`] with its line.
+    pub fn from_master_bytes(bytes: &[u8], origin: Option<&Name>) -> Result<Self, Error> {
         let mut origin = origin.cloned();
         let mut zone = Self::new();
         let mut last_owner: Option<Name> = None;
-        for line in lex(text)? {
+        for line in lex(bytes)? {
             let n = line.number;
             let mut tokens = line.tokens.iter();
             let first = tokens.next().ok_or_else(|| err(n, "empty line"))?;
@@ -438,6 +458,45 @@ long       TXT  ( "v=spf1 ip4:198.51.100.0/24"
         ] {
             let e = Zone::from_master_file(bad, None).unwrap_err().to_string();
             assert!(e.contains("line 1"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn raw_octets_in_character_strings_load_as_written() {
+        let raw = b"$ORIGIN example.com.\nwhy TXT \"caf\xe9 \xff\" \"\x80\"\n";
+        let escaped = b"$ORIGIN example.com.\nwhy TXT \"caf\\233 \\255\" \"\\128\"\n";
+        let zone = Zone::from_master_bytes(raw, None).unwrap();
+        assert_eq!(
+            resolve(&zone, "why.example.com", RecordType::Txt),
+            Answer::Records(vec![Record::Txt(b"caf\xe9 \xff\x80".to_vec())].into())
+        );
+        assert_eq!(zone, Zone::from_master_bytes(escaped, None).unwrap());
+        // An unquoted character-string may hold raw octets too.
+        let bare = Zone::from_master_bytes(b"why.example.com. TXT caf\xe9\n", None).unwrap();
+        assert_eq!(
+            resolve(&bare, "why.example.com", RecordType::Txt),
+            Answer::Records(vec![Record::Txt(b"caf\xe9".to_vec())].into())
+        );
+    }
+
+    #[test]
+    fn raw_octets_outside_character_strings_are_errors_with_their_line() {
+        for (text, needle) in [
+            (
+                &b"a.example. TXT \"ok\"\nb\xe9.example. TXT \"x\"\n"[..],
+                "not UTF-8",
+            ),
+            (
+                &b"a.example. TXT \"ok\"\nb.example. A 192.0.2.\xe9\n"[..],
+                "not UTF-8",
+            ),
+            (
+                &b"a.example. TXT \"ok\"\nb.example. \xe9 \"x\"\n"[..],
+                "not UTF-8",
+            ),
+        ] {
+            let e = Zone::from_master_bytes(text, None).unwrap_err().to_string();
+            assert!(e.contains("line 2") && e.contains(needle), "{text:?}: {e}");
         }
     }
 
