@@ -2,7 +2,8 @@
 //! `$ORIGIN`, `$TTL`, owner inheritance, `@`, relative names, TTL and class fields, quoted
 //! character-strings with `\"`, `\\` and `\DDD` escapes, parentheses across lines, `;`
 //! comments, and the types TXT, SPF, A, AAAA, MX, PTR and CNAME. SOA and NS records, which
-//! every zone file has, are checked and skipped (their owner names exist).
+//! every zone file has, are checked and skipped (their owner names exist). A name with a `.`
+//! escaped inside a label (`a\.b`) is refused, since a [`Name`] cannot hold one.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -18,6 +19,8 @@ pub const MAX_CHARACTER_STRING: usize = 255;
 struct Token {
     text: Vec<u8>,
     quoted: bool,
+    /// An escape (`\.` or `\046`) gave a `.`: inside a name, a dot within a label.
+    escaped_dot: bool,
 }
 
 /// A logical line: tokens, whether it began with blank space (owner omitted), first line.
@@ -45,6 +48,7 @@ fn flush(lines: &mut Vec<Line>, current: &mut Option<Line>) {
 fn read_token(bytes: &[u8], mut i: usize, line_no: usize) -> Result<(Token, usize), Error> {
     let b = bytes.get(i).copied().unwrap_or(0);
     let mut token = Vec::new();
+    let mut escaped_dot = false;
     let quoted = b == b'"';
     if quoted {
         i = i.saturating_add(1);
@@ -77,12 +81,15 @@ fn read_token(bytes: &[u8], mut i: usize, line_no: usize) -> Result<(Token, usiz
                 let byte = u8::try_from(value)
                     .map_err(|_| err(line_no, format!("escape \\{value} out of range")))?;
                 token.push(byte);
+                escaped_dot |= byte == b'.';
                 i = i.saturating_add(4);
             } else if let Some(&next) = bytes.get(i.saturating_add(1)) {
-                if next == b'\n' {
+                let crlf = next == b'\r' && bytes.get(i.saturating_add(2)) == Some(&b'\n');
+                if next == b'\n' || crlf {
                     return Err(err(line_no, "backslash before end of line"));
                 }
                 token.push(next);
+                escaped_dot |= next == b'.';
                 i = i.saturating_add(2);
             } else {
                 return Err(err(line_no, "backslash at end of input"));
@@ -96,6 +103,7 @@ fn read_token(bytes: &[u8], mut i: usize, line_no: usize) -> Result<(Token, usiz
         Token {
             text: token,
             quoted,
+            escaped_dot,
         },
         i,
     ))
@@ -170,6 +178,20 @@ fn token_str(token: &Token, line: usize) -> Result<&str, Error> {
     core::str::from_utf8(&token.text).map_err(|_| err(line, "token is not UTF-8"))
 }
 
+/// A token that is a domain name: UTF-8, and without an escaped `.` (RFC 1035 §5.1 lets a
+/// label hold a dot written `\.`, which a [`Name`] cannot: refused rather than read as two
+/// labels).
+fn name_str(token: &Token, line: usize) -> Result<&str, Error> {
+    let text = token_str(token, line)?;
+    if token.escaped_dot {
+        return Err(err(
+            line,
+            format!("name {text:?}: an escaped '.' inside a label is not supported"),
+        ));
+    }
+    Ok(text)
+}
+
 fn absolute(text: &str, origin: Option<&Name>, line: usize) -> Result<Name, Error> {
     let bad = |e: Error| err(line, format!("name {text:?}: {e}"));
     if text == "@" {
@@ -201,9 +223,9 @@ fn rdata(
     origin: Option<&Name>,
     n: usize,
 ) -> Result<Option<Entry>, Error> {
-    let single = |what: &str| -> Result<&str, Error> {
+    let single = |what: &str| -> Result<&Token, Error> {
         match rest {
-            [one] => token_str(one, n),
+            [one] => Ok(*one),
             _ => Err(err(n, format!("{what} takes exactly one field"))),
         }
     };
@@ -226,14 +248,14 @@ fn rdata(
             }
         }
         "A" => {
-            let text = single("A")?;
+            let text = token_str(single("A")?, n)?;
             Entry::Record(Record::A(
                 text.parse::<Ipv4Addr>()
                     .map_err(|_| err(n, format!("bad IPv4 address {text:?}")))?,
             ))
         }
         "AAAA" => {
-            let text = single("AAAA")?;
+            let text = token_str(single("AAAA")?, n)?;
             Entry::Record(Record::Aaaa(
                 text.parse::<Ipv6Addr>()
                     .map_err(|_| err(n, format!("bad IPv6 address {text:?}")))?,
@@ -247,7 +269,7 @@ fn rdata(
             let preference = pref_text
                 .parse::<u16>()
                 .map_err(|_| err(n, format!("bad MX preference {pref_text:?}")))?;
-            let host = token_str(host, n)?;
+            let host = name_str(host, n)?;
             // "." is a null MX (RFC 7505).
             let exchange = if host == "." {
                 None
@@ -259,17 +281,23 @@ fn rdata(
                 exchange,
             })
         }
-        "PTR" => Entry::Record(Record::Ptr(absolute(single("PTR")?, origin, n)?)),
-        "CNAME" => Entry::Cname(absolute(single("CNAME")?, origin, n)?),
+        "PTR" => Entry::Record(Record::Ptr(absolute(
+            name_str(single("PTR")?, n)?,
+            origin,
+            n,
+        )?)),
+        "CNAME" => Entry::Cname(absolute(name_str(single("CNAME")?, n)?, origin, n)?),
         "NS" => {
-            absolute(single("NS")?, origin, n)?;
+            absolute(name_str(single("NS")?, n)?, origin, n)?;
             return Ok(None);
         }
         "SOA" => {
             let [mname, rname, numbers @ ..] = rest else {
                 return Err(err(n, "SOA takes two names and five numbers"));
             };
-            absolute(token_str(mname, n)?, origin, n)?;
+            absolute(name_str(mname, n)?, origin, n)?;
+            // The responsible mailbox: its local part may hold an escaped dot (RFC 1035 §8),
+            // and the name is not kept.
             absolute(token_str(rname, n)?, origin, n)?;
             if numbers.len() != 5 {
                 return Err(err(n, "SOA takes two names and five numbers"));
@@ -300,7 +328,8 @@ impl Zone {
     ///
     /// # Errors
     /// [`Error::Zone`] with the line number: unknown directives or types, classes other than
-    /// IN, bad addresses or names, strings over 255 octets, unbalanced parentheses or quotes.
+    /// IN, bad addresses or names (a `.` escaped inside a label among them), strings over 255
+    /// octets, unbalanced parentheses or quotes, a backslash at the end of a line.
     pub fn from_master_file(text: &str, origin: Option<&Name>) -> Result<Self, Error> {
         Self::from_master_bytes(text.as_bytes(), origin)
     }
@@ -337,7 +366,7 @@ impl Zone {
                         let name = tokens
                             .next()
                             .ok_or_else(|| err(n, "$ORIGIN needs a name"))?;
-                        origin = Some(absolute(token_str(name, n)?, origin.as_ref(), n)?);
+                        origin = Some(absolute(name_str(name, n)?, origin.as_ref(), n)?);
                     }
                     "$TTL" => {
                         let ttl = tokens.next().ok_or_else(|| err(n, "$TTL needs a value"))?;
@@ -356,7 +385,7 @@ impl Zone {
                     .clone()
                     .ok_or_else(|| err(n, "record without owner"))?
             } else {
-                absolute(first_text, origin.as_ref(), n)?
+                absolute(name_str(first, n)?, origin.as_ref(), n)?
             };
             last_owner = Some(owner.clone());
             let rtype = loop {
@@ -451,6 +480,14 @@ long       TXT  ( "v=spf1 ip4:198.51.100.0/24"
             resolve(&zone, "other.example.com", RecordType::Txt),
             Answer::NoData
         );
+        // The mailbox of an SOA may have a dot in its local part (RFC 1035 §8); a name may
+        // escape other characters.
+        let text = "$ORIGIN example.com.\n@ SOA ns1 john\\.doe 1 2 3 4 5\nw\\-x TXT \"y\"\n";
+        let zone = Zone::from_master_file(text, None).unwrap();
+        assert_eq!(
+            resolve(&zone, "w-x.example.com", RecordType::Txt),
+            Answer::Records(vec![Record::Txt(b"y".to_vec())].into())
+        );
         for bad in [
             "a. IN SOA ns. host. 1 2 3 4",
             "a. IN SOA ns. host. 1 2 3 4 x",
@@ -512,6 +549,17 @@ long       TXT  ( "v=spf1 ip4:198.51.100.0/24"
             ("$INCLUDE other", 1, "unsupported directive"),
             ("  IN A 1.2.3.4", 1, "without owner"),
             ("a. IN MX x b.", 1, "preference"),
+            (
+                "a. TXT \"x\"\r\nb. IN TXT \\\r\n",
+                2,
+                "backslash before end of line",
+            ),
+            ("a\\.b.example. TXT \"x\"", 1, "escaped '.'"),
+            ("a\\046b.example. TXT \"x\"", 1, "escaped '.'"),
+            ("$ORIGIN example.\nx CNAME a\\.b", 2, "escaped '.'"),
+            ("$ORIGIN example.\nx MX 10 a\\.b", 2, "escaped '.'"),
+            ("$ORIGIN example.\nx PTR a\\.b", 2, "escaped '.'"),
+            ("$ORIGIN a\\.example.", 1, "escaped '.'"),
         ] {
             let e = Zone::from_master_file(text, None).unwrap_err().to_string();
             assert!(
