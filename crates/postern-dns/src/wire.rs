@@ -1,7 +1,7 @@
 //! Conversion between [`Query`]/[`Answer`] and raw DNS packets, with hickory-proto.
 
 use hickory_proto::op::{self, Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::{self, RData};
+use hickory_proto::rr::{self, DNSClass, RData};
 
 use crate::error::Error;
 use crate::name::Name;
@@ -62,9 +62,9 @@ impl Answer {
     /// Reads the answer to `query` from a raw DNS response packet, as returned by
     /// `res_query()`, c-ares, unbound or any stub resolver.
     ///
-    /// The question section must hold exactly `query`'s name (case-insensitively) and type.
-    /// CNAME chains inside the answer section are followed (at most [`MAX_CNAME_HOPS`]); records
-    /// of other owners or types are ignored. RCODE NXDOMAIN gives [`Answer::NxDomain`], NOERROR
+    /// The question section must hold exactly `query`'s name (case-insensitively), type and
+    /// class IN. CNAME chains inside the answer section are followed (at most
+    /// [`MAX_CNAME_HOPS`]); records of other owners, types or classes are ignored. RCODE NXDOMAIN gives [`Answer::NxDomain`], NOERROR
     /// without a matching record [`Answer::NoData`], SERVFAIL and every other RCODE
     /// [`Answer::TempFail`], and so does a CNAME chain longer than the bound.
     ///
@@ -95,10 +95,12 @@ impl Answer {
         }
         let wanted = hickory_type(query.rtype());
         match message.queries.as_slice() {
-            [q] if q.query_type == wanted && our_name(&q.name).as_ref() == Some(query.name()) => {}
+            [q] if q.query_type == wanted
+                && q.query_class == DNSClass::IN
+                && our_name(&q.name).as_ref() == Some(query.name()) => {}
             [q] => {
                 return Err(Error::QuestionMismatch {
-                    found: format!("{}/{}", q.name, q.query_type),
+                    found: format!("{}/{}/{}", q.name, q.query_type, q.query_class),
                 });
             }
             _ => {
@@ -117,6 +119,9 @@ impl Answer {
             let mut records = Vec::new();
             let mut cname = None;
             for rr in &message.answers {
+                if rr.dns_class != DNSClass::IN {
+                    continue;
+                }
                 let Some(owner) = our_name(&rr.name) else {
                     continue;
                 };
@@ -236,6 +241,27 @@ mod tests {
     }
 
     #[test]
+    fn records_of_other_classes_are_ignored() {
+        let query = q("example.com", RecordType::A);
+        let record = |class: DNSClass, ip: Ipv4Addr| {
+            let mut rec = rr::Record::from_rdata(hname("example.com."), 60, RData::A(A(ip)));
+            rec.dns_class = class;
+            rec
+        };
+        let chaos = record(DNSClass::CH, Ipv4Addr::new(9, 9, 9, 9));
+        let packet = response(&query, ResponseCode::NoError, vec![chaos.clone()]);
+        assert_eq!(Answer::from_wire(&query, &packet), Ok(Answer::NoData));
+        let both = vec![chaos, record(DNSClass::IN, Ipv4Addr::new(192, 0, 2, 1))];
+        let packet = response(&query, ResponseCode::NoError, both);
+        assert_eq!(
+            Answer::from_wire(&query, &packet),
+            Ok(Answer::Records(
+                vec![Record::A(Ipv4Addr::new(192, 0, 2, 1))].into()
+            ))
+        );
+    }
+
+    #[test]
     fn cname_loop_is_bounded() {
         let query = q("a.example", RecordType::A);
         let answers = vec![
@@ -303,6 +329,16 @@ mod tests {
         let mut packet = response(&query, ResponseCode::NoError, vec![]);
         packet[2] |= 0x02; // TC
         assert_eq!(Answer::from_wire(&query, &packet), Err(Error::Truncated));
+
+        let mut m = Message::response(7, OpCode::Query);
+        let mut chaos = op::Query::query(hname("example.com."), rr::RecordType::TXT);
+        chaos.query_class = DNSClass::CH;
+        m.add_query(chaos);
+        let err = Answer::from_wire(&query, &m.to_vec().unwrap()).unwrap_err();
+        assert!(
+            matches!(&err, Error::QuestionMismatch { found } if found.ends_with("/CH")),
+            "{err:?}"
+        );
 
         let packet = query.to_wire(99).unwrap();
         assert_eq!(Answer::from_wire(&query, &packet), Err(Error::NotAResponse));
