@@ -29,6 +29,20 @@ fn postern(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A fresh directory for one test's files (the process id keeps parallel runs apart).
+fn scratch_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("postern-spf-cli-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `contents` to `name` in `dir`; the file's path.
+fn write_file(dir: &std::path::Path, name: &str, contents: impl AsRef<[u8]>) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
 fn check_json(zone: &str, ip: &str, mail_from: &str, helo: &str) -> Value {
     let out = postern(&[
         "--ip",
@@ -266,8 +280,7 @@ fn bad_input_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad --ip"));
 
-    let dir = std::env::temp_dir().join(format!("postern-spf-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("bad-input");
     for (name, text, needle) in [
         (
             "bad.json",
@@ -340,15 +353,12 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn master_file_with_soa_and_ns_records() {
-    let dir = std::env::temp_dir().join(format!("postern-spf-cli-soa-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("soa.zone");
-    std::fs::write(
-        &path,
+    let dir = scratch_dir("soa");
+    let zone = &write_file(
+        &dir,
+        "soa.zone",
         "$ORIGIN example.com.\n$TTL 1h\n@ IN SOA ns1 hostmaster (\n  2024010101 ; serial\n  3600 900 604800 300 )\n  IN NS ns1\n  IN NS ns2.example.net.\n  IN TXT \"v=spf1 a:ns1.example.com -all\"\nns1 IN A 192.0.2.53\n",
-    )
-    .unwrap();
-    let zone = path.to_str().unwrap();
+    );
     let v = check_json(zone, "192.0.2.53", "a@example.com", "mx.example.com");
     assert_eq!(v["result"], "pass", "{v}");
     let v = check_json(zone, "192.0.2.54", "a@example.com", "mx.example.com");
@@ -379,15 +389,12 @@ fn master_files_may_hold_octets_that_are_not_utf8_in_their_strings() {
     // 1035 §5.1 allows any octet in a character-string). The other TXT is not an SPF record,
     // and an explanation outside US-ASCII is not an explain-string (RFC 7208 §6.2), so it is
     // ignored: a fail without explanation.
-    let dir = std::env::temp_dir().join(format!("postern-spf-cli-latin1-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("latin1.zone");
-    std::fs::write(
-        &path,
+    let dir = scratch_dir("latin1");
+    let zone = &write_file(
+        &dir,
+        "latin1.zone",
         b"$ORIGIN example.com.\n@ TXT \"v=spf1 ip4:192.0.2.0/24 -all exp=why.%{d}\"\n  TXT \"caf\xe9 verification\"\nwhy TXT \"%{i} n'est pas autoris\xe9\"\n",
-    )
-    .unwrap();
-    let zone = path.to_str().unwrap();
+    );
     let v = check_json(zone, "192.0.2.1", "a@example.com", "mx.example.com");
     assert_eq!(v["result"], "pass", "{v}");
     let v = check_json(zone, "198.51.100.1", "a@example.com", "mx.example.com");
@@ -395,16 +402,12 @@ fn master_files_may_hold_octets_that_are_not_utf8_in_their_strings() {
     assert!(v["explanation"].is_null(), "{v}");
 
     // A JSON zone must be UTF-8: refused with exit 1 and a message.
-    let json = dir.join("latin1.json");
-    std::fs::write(&json, b"{\"example.com\": [\"v=spf1 -all caf\xe9\"]}").unwrap();
-    let out = postern(&[
-        "--ip",
-        "192.0.2.1",
-        "--helo",
-        "h",
-        "--zone",
-        json.to_str().unwrap(),
-    ]);
+    let json = write_file(
+        &dir,
+        "latin1.json",
+        b"{\"example.com\": [\"v=spf1 -all caf\xe9\"]}",
+    );
+    let out = postern(&["--ip", "192.0.2.1", "--helo", "h", "--zone", &json]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
