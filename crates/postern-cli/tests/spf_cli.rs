@@ -416,3 +416,24 @@ fn master_files_may_hold_octets_that_are_not_utf8_in_their_strings() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn master_file_wildcards_answer_as_an_authoritative_server_does() {
+    // `*.example.com` answers every name below example.com that the file does not have
+    // (RFC 4592): the usual record that stops subdomains from being used as senders.
+    let dir = scratch_dir("wildcard");
+    let zone = &write_file(
+        &dir,
+        "wildcard.zone",
+        "$ORIGIN example.com.\n@ TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n* TXT \"v=spf1 -all\"\nmail A 192.0.2.1\n",
+    );
+    let v = check_json(zone, "192.0.2.1", "a@host.example.com", "mx.example.net");
+    assert_eq!(v["result"], "fail", "{v}");
+    assert_eq!(v["mechanism"], "-all", "{v}");
+    let v = check_json(zone, "192.0.2.1", "a@example.com", "mx.example.net");
+    assert_eq!(v["result"], "pass", "{v}");
+    // A name the file has is not answered from the wildcard: no SPF record there.
+    let v = check_json(zone, "192.0.2.1", "a@mail.example.com", "mx.example.net");
+    assert_eq!(v["result"], "none", "{v}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

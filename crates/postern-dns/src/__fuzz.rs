@@ -55,8 +55,9 @@ const ZONE_OWNERS_CHECKED: usize = 64;
 /// format, `OpenSPF` zonedata as JSON); the rest is the file. Master files are loaded from
 /// bytes, as the CLI reads them; the JSON loaders get only UTF-8 text (the CLI refuses other
 /// JSON files before loading them). Loading gives a zone or an error, never a panic; a
-/// loaded zone answers every type at each owner (CNAME chains end) with records of that type
-/// only, and loading the same input again gives the same zone.
+/// loaded zone answers every type at each owner and at a name below it (wildcards, CNAME
+/// chains end) with records of that type only, and loading the same input again gives the
+/// same zone.
 pub fn dns_zone(data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else {
         return;
@@ -75,14 +76,17 @@ pub fn dns_zone(data: &[u8]) {
         return;
     };
     for owner in zone.owners().take(ZONE_OWNERS_CHECKED) {
-        for rtype in RecordType::ALL {
-            let answer = zone.resolve_name(owner, rtype);
-            if let Answer::Records(records) = &answer {
-                assert!(!records.is_empty(), "Records answer without records");
-                assert!(
-                    records.iter().all(|r| r.rtype() == rtype),
-                    "record of another type"
-                );
+        // The owner, and a name below it (answered from a wildcard, or NXDOMAIN).
+        let below = Name::new(&format!("w.{owner}")).ok();
+        for name in core::iter::once(owner).chain(below.as_ref()) {
+            for rtype in RecordType::ALL {
+                if let Answer::Records(records) = zone.resolve_name(name, rtype) {
+                    assert!(!records.is_empty(), "Records answer without records");
+                    assert!(
+                        records.iter().all(|r| r.rtype() == rtype),
+                        "record of another type"
+                    );
+                }
             }
         }
     }

@@ -3,7 +3,8 @@
 //! character-strings with `\"`, `\\` and `\DDD` escapes, parentheses across lines, `;`
 //! comments, and the types TXT, SPF, A, AAAA, MX, PTR and CNAME. SOA and NS records, which
 //! every zone file has, are checked and skipped (their owner names exist). A name with a `.`
-//! escaped inside a label (`a\.b`) is refused, since a [`Name`] cannot hold one.
+//! escaped inside a label (`a\.b`) is refused, since a [`Name`] cannot hold one. A zone
+//! loaded from a master file answers `*` owners as wildcards ([`Zone::with_wildcards`]).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -315,7 +316,8 @@ fn rdata(
 
 impl Zone {
     /// Loads an RFC 1035 master file. `origin` is the initial `$ORIGIN` (a file may set its
-    /// own); relative names need one.
+    /// own); relative names need one. The zone answers `*` owners as wildcards (RFC 4592; see
+    /// [`Zone::with_wildcards`]).
     ///
     /// ```
     /// use postern_dns::{Answer, Name, Query, Record, RecordType, Zone};
@@ -408,7 +410,7 @@ impl Zone {
                 None => zone.touch(owner),
             }
         }
-        Ok(zone)
+        Ok(zone.with_wildcards(true))
     }
 }
 

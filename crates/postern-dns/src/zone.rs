@@ -39,7 +39,11 @@ pub enum Entry {
 /// An in-memory zone: owner names (case-insensitive) to entries.
 ///
 /// A name that is not in the zone is NXDOMAIN; a name present without the asked type is
-/// NODATA.
+/// NODATA. With wildcards on ([`Zone::with_wildcards`], as [`Zone::from_master_file`] loads
+/// them), a zone answers as an authoritative server does (RFC 1034 §4.3.3, RFC 4592): a name
+/// that is not in the zone is answered from `*.<closest encloser>` when that exists, and a
+/// name with descendants but no records of its own (an empty non-terminal) is NODATA. The
+/// JSON formats keep names literal: a `*` label there is an ordinary label.
 ///
 /// ```
 /// use postern_dns::{Answer, Name, Query, Record, RecordType, Zone};
@@ -53,6 +57,7 @@ pub enum Entry {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Zone {
     names: HashMap<Name, Vec<Entry>>,
+    wildcards: bool,
 }
 
 fn zone_err(location: impl Into<String>, problem: impl Into<String>) -> Error {
@@ -79,9 +84,65 @@ impl Zone {
         self.names.entry(owner).or_default();
     }
 
-    /// The entries at `owner`, if the name exists.
+    /// The entries at `owner`, if the name exists (literally: no wildcard is applied).
     pub fn entries(&self, owner: &Name) -> Option<&[Entry]> {
         self.names.get(owner).map(Vec::as_slice)
+    }
+
+    /// Turns wildcard answers (RFC 4592) on or off; see [`Zone`]. Master files load with them
+    /// on, the JSON formats with them off.
+    ///
+    /// ```
+    /// use postern_dns::{Answer, Name, Record, RecordType, Zone};
+    /// let zone = Zone::from_master_file("*.example.com. TXT \"v=spf1 -all\"\n", None)?;
+    /// let any = Name::new("host.example.com")?;
+    /// assert_eq!(zone.resolve_name(&any, RecordType::Txt).records(), [Record::Txt(b"v=spf1 -all".to_vec())]);
+    /// let literal = zone.with_wildcards(false);
+    /// assert_eq!(literal.resolve_name(&any, RecordType::Txt), Answer::NxDomain);
+    /// # Ok::<(), postern_dns::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_wildcards(mut self, on: bool) -> Self {
+        self.wildcards = on;
+        self
+    }
+
+    /// Whether wildcard answers are on.
+    pub fn wildcards(&self) -> bool {
+        self.wildcards
+    }
+
+    /// The entries that answer for `name`: its own; with wildcards on, for a name not in the
+    /// zone, those of `*.<closest encloser>` (RFC 4592 §3.3.1), or none for an empty
+    /// non-terminal (NODATA). `None` for NXDOMAIN.
+    fn answering(&self, name: &Name) -> Option<&[Entry]> {
+        if let Some(entries) = self.names.get(name) {
+            return Some(entries);
+        }
+        if !self.wildcards {
+            return None;
+        }
+        let exists = |candidate: &str| {
+            Name::new(candidate).is_ok_and(|n| self.names.contains_key(&n))
+                || self.names.keys().any(|owner| {
+                    owner
+                        .as_str()
+                        .strip_suffix(candidate)
+                        .is_some_and(|head| head.ends_with('.'))
+                })
+        };
+        if exists(name.as_str()) {
+            return Some(&[]); // an empty non-terminal
+        }
+        let mut ancestor = name.as_str();
+        while let Some((_, parent)) = ancestor.split_once('.') {
+            if exists(parent) {
+                let wildcard = Name::new(&format!("*.{parent}")).ok()?;
+                return self.names.get(&wildcard).map(Vec::as_slice);
+            }
+            ancestor = parent;
+        }
+        None
     }
 
     /// Number of owner names.
@@ -111,7 +172,7 @@ impl Zone {
     pub fn resolve_name(&self, name: &Name, rtype: RecordType) -> Answer {
         let mut owner = name;
         for _ in 0..=MAX_ZONE_CNAME_HOPS {
-            let Some(entries) = self.names.get(owner) else {
+            let Some(entries) = self.answering(owner) else {
                 return Answer::NxDomain;
             };
             if entries
@@ -474,6 +535,101 @@ mod tests {
                 }]
                 .into()
             )
+        );
+    }
+
+    fn answer(zone: &Zone, name: &str, rtype: RecordType) -> Answer {
+        zone.resolve_name(&Name::new(name).unwrap(), rtype)
+    }
+
+    fn txt(text: &str) -> Answer {
+        Answer::Records(vec![Record::Txt(text.as_bytes().to_vec())].into())
+    }
+
+    #[test]
+    fn master_file_wildcards_answer_names_that_do_not_exist() {
+        let zone = Zone::from_master_file(
+            "$ORIGIN example.com.\n\
+             *          TXT   \"v=spf1 -all\"\n\
+             mail       A     192.0.2.1\n\
+             x.sub      TXT   \"x\"\n\
+             *.alias    CNAME mail\n",
+            None,
+        )
+        .unwrap();
+        assert!(zone.wildcards());
+        // One label or several below the closest encloser.
+        assert_eq!(
+            answer(&zone, "host.example.com", RecordType::Txt),
+            txt("v=spf1 -all")
+        );
+        assert_eq!(
+            answer(&zone, "a.b.example.com", RecordType::Txt),
+            txt("v=spf1 -all")
+        );
+        assert_eq!(
+            answer(&zone, "host.example.com", RecordType::A),
+            Answer::NoData
+        );
+        // A name that exists is not answered from the wildcard.
+        assert_eq!(
+            answer(&zone, "mail.example.com", RecordType::Txt),
+            Answer::NoData
+        );
+        // The wildcard's parent and other empty non-terminals exist without records, and
+        // an empty non-terminal is the closest encloser: no `*.sub` here, so NXDOMAIN.
+        assert_eq!(
+            answer(&zone, "example.com", RecordType::Txt),
+            Answer::NoData
+        );
+        assert_eq!(
+            answer(&zone, "sub.example.com", RecordType::Txt),
+            Answer::NoData
+        );
+        assert_eq!(
+            answer(&zone, "y.sub.example.com", RecordType::Txt),
+            Answer::NxDomain
+        );
+        // A wildcard CNAME is followed.
+        assert_eq!(
+            answer(&zone, "q.alias.example.com", RecordType::A),
+            Answer::Records(vec![Record::A(Ipv4Addr::new(192, 0, 2, 1))].into())
+        );
+        // A name outside the zone's names; an ancestor of them exists.
+        assert_eq!(
+            answer(&zone, "example.net", RecordType::Txt),
+            Answer::NxDomain
+        );
+        assert_eq!(answer(&zone, "com", RecordType::Txt), Answer::NoData);
+        // With wildcards off, names are literal.
+        let literal = zone.with_wildcards(false);
+        assert_eq!(
+            answer(&literal, "host.example.com", RecordType::Txt),
+            Answer::NxDomain
+        );
+        assert_eq!(
+            answer(&literal, "*.example.com", RecordType::Txt),
+            txt("v=spf1 -all")
+        );
+        assert_eq!(
+            answer(&literal, "sub.example.com", RecordType::Txt),
+            Answer::NxDomain
+        );
+    }
+
+    #[test]
+    fn json_zones_keep_a_star_label_literal() {
+        let zone =
+            Zone::from_json(r#"{"*.example.com": [{"type": "TXT", "value": "v=spf1 -all"}]}"#)
+                .unwrap();
+        assert!(!zone.wildcards());
+        assert_eq!(
+            answer(&zone, "host.example.com", RecordType::Txt),
+            Answer::NxDomain
+        );
+        assert_eq!(
+            answer(&zone, "*.example.com", RecordType::Txt),
+            txt("v=spf1 -all")
         );
     }
 
