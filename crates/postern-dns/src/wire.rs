@@ -261,6 +261,54 @@ mod tests {
         );
     }
 
+    fn unhex(text: &str) -> Vec<u8> {
+        text.as_bytes()
+            .chunks(2)
+            .map(|pair| u8::from_str_radix(core::str::from_utf8(pair).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// Responses as validating resolvers and modern zones send them, built with dnspython
+    /// 2.9 (`dns.message.make_response`, id 0x1234) for a TXT query of `example.com`: records
+    /// this crate does not read (RRSIG, NSEC, NSEC3, DNSKEY, HTTPS, CAA, a private type, an
+    /// EDNS OPT with the DO bit, an owner with a label of raw octets) are skipped, and never
+    /// fail the packet, whatever hickory-proto's features model.
+    #[test]
+    fn dnssec_edns_and_unknown_records_are_skipped() {
+        let query = q("example.com", RecordType::Txt);
+        // TXT + RRSIG over it, OPT with DO.
+        let signed = unhex(concat!(
+            "123481000001000200000001076578616d706c6503636f6d0000100001c00c001000010000003c000c0b763d",
+            "73706631202d616c6cc00c002e00010000003c002200100d020000003c6955b900677485803039076578616d",
+            "706c6503636f6d000000000000292000000000000000"
+        ));
+        assert_eq!(
+            Answer::from_wire(&query, &signed),
+            Ok(Answer::Records(
+                vec![Record::Txt(b"v=spf1 -all".to_vec())].into()
+            ))
+        );
+        // NOERROR without answers: NSEC, NSEC3 and SOA in the authority section, OPT with DO.
+        let denial = unhex(concat!(
+            "123481000001000000030001076578616d706c6503636f6d0000100001c00c002f00010000003c0017016107",
+            "6578616d706c6503636f6d00000640000000000303616263c00c003200010000003c00260101000c04aabbcc",
+            "dd14174eb2409fe28bcb4887a1836f957f0a8425e27b0006400000000002c00c000600010000003c001e026e",
+            "730004686f73740000000001000000020000000300000004000000050000292000000000000000"
+        ));
+        assert_eq!(Answer::from_wire(&query, &denial), Ok(Answer::NoData));
+        // TXT beside CAA, TYPE65534, DNSKEY, HTTPS, and a TXT at `\255\000.example.com`.
+        let mixed = unhex(concat!(
+            "123481000001000600000000076578616d706c6503636f6d0000100001c00c001000010000003c00020178c0",
+            "0c010100010000003c00110005697373756563612e6578616d706c65c00cfffe00010000003c000401020304",
+            "c00c003000010000003c00070101030d000000c00c004100010000003c000a0001000001000302683202ff00",
+            "c00c001000010000003c00020179"
+        ));
+        assert_eq!(
+            Answer::from_wire(&query, &mixed),
+            Ok(Answer::Records(vec![Record::Txt(b"x".to_vec())].into()))
+        );
+    }
+
     #[test]
     fn cname_loop_is_bounded() {
         let query = q("a.example", RecordType::A);
