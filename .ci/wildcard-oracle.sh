@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Differential test of postern-dns's master-file zone answers (wildcards, empty non-terminals,
 # CNAME chains) against NSD serving the same zones on loopback
-# (crates/postern-dns/tests/wildcard_oracle.rs, with .ci/wildcard_oracle.py). Installs nsd if
+# (crates/postern-dns/tests/zone_oracles.rs, with .ci/wildcard_oracle.py). Installs nsd if
 # missing (needs root and Debian's packages) and reuses the SPF oracle's venv (dnspython).
 # Tunables:
 #   POSTERN_WILDCARD_ORACLE_ZONES     zones per run (default 200 in the test)
@@ -19,4 +19,4 @@ fi
 python="$(bash "$root/.ci/spf-venv.sh")"
 
 cd "$root"
-POSTERN_WILDCARD_ORACLE="$python" cargo test --locked -p postern-dns --test wildcard_oracle -- --nocapture
+POSTERN_WILDCARD_ORACLE="$python" cargo test --locked -p postern-dns --test zone_oracles master_file_zones_answer_as_nsd -- --nocapture

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference side of postern-dns's wildcard differential test
-(crates/postern-dns/tests/wildcard_oracle.rs, run by .ci/wildcard-oracle.sh).
+(crates/postern-dns/tests/zone_oracles.rs, run by .ci/wildcard-oracle.sh).
 
 Usage: wildcard_oracle.py SEED ZONES QUERIES. Generates ZONES random master files (zone
 z<i>.test, with SOA and NS at the apex, and owners at depth 1 to 3, `*` owners among them,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Differential test of postern-dns's RFC 1035 master-file loader against dnspython's zone
-# reader (crates/postern-dns/tests/master_oracle.rs, with .ci/zone_oracle.py generating the
+# reader (crates/postern-dns/tests/zone_oracles.rs, with .ci/zone_oracle.py generating the
 # files). Reuses the SPF oracle's venv, which has dnspython. Tunables:
 #   SPF_ORACLE_VENV             venv directory (see .ci/spf-venv.sh)
 #   POSTERN_ZONE_ORACLE_CASES   random master files per run (default 2000 in the test)
@@ -11,4 +11,4 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 python="$(bash "$root/.ci/spf-venv.sh")"
 
 cd "$root"
-POSTERN_ZONE_ORACLE="$python" cargo test --locked -p postern-dns --test master_oracle -- --nocapture
+POSTERN_ZONE_ORACLE="$python" cargo test --locked -p postern-dns --test zone_oracles master_files_load_as_dnspython -- --nocapture

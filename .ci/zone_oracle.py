@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference side of postern-dns's master-file differential test
-(crates/postern-dns/tests/master_oracle.rs, run by .ci/zone-oracle.sh).
+(crates/postern-dns/tests/zone_oracles.rs, run by .ci/zone-oracle.sh).
 
 Usage: zone_oracle.py SEED N. Generates N random RFC 1035 master files from SEED (directives
 $ORIGIN and $TTL in any case, relative, absolute and inherited owners, `@`, TTL and class in
@@ -9,7 +9,7 @@ comments, CRLF line ends, A/AAAA/MX/PTR/CNAME data, escaped name characters, and
 in some files) and prints, for each, one JSON line: {"zone": <hex of the file>, "dnspython":
 {"error": <message>} | {"records": {<owner>: [<record>, ...]}}}, where the records are what
 dnspython's zone reader loaded, in the test's canonical form ("TXT <hex>", "SPF <hex>",
-"A <hex>", "AAAA <hex>", "MX <preference> <exchange or .>", "PTR <name>", "CNAME <name>";
+"A <address>", "AAAA <hex>", "MX <preference> <exchange or .>", "PTR <name>", "CNAME <name>";
 names in lower case without the final dot), sorted, without duplicates.
 """
 import ipaddress
@@ -160,7 +160,7 @@ def theirs(text):
             if t is None: continue
             for rd in rds:
                 if t in ("TXT", "SPF"): recs.add("%s %s" % (t, b"".join(rd.strings).hex()))
-                elif t == "A": recs.add("A " + ipaddress.IPv4Address(rd.address).packed.hex())
+                elif t == "A": recs.add("A " + str(ipaddress.IPv4Address(rd.address)))
                 elif t == "AAAA": recs.add("AAAA " + ipaddress.IPv6Address(rd.address).packed.hex())
                 elif t == "MX": recs.add("MX %d %s" % (rd.preference, nm(rd.exchange)))
                 else: recs.add("%s %s" % (t, nm(rd.target)))
