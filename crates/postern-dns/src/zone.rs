@@ -122,14 +122,14 @@ impl Zone {
         if !self.wildcards {
             return None;
         }
+        // A name exists when it, or a name below it, is an owner.
         let exists = |candidate: &str| {
-            Name::new(candidate).is_ok_and(|n| self.names.contains_key(&n))
-                || self.names.keys().any(|owner| {
-                    owner
-                        .as_str()
-                        .strip_suffix(candidate)
-                        .is_some_and(|head| head.ends_with('.'))
-                })
+            self.names.keys().any(|owner| {
+                owner
+                    .as_str()
+                    .strip_suffix(candidate)
+                    .is_some_and(|head| head.is_empty() || head.ends_with('.'))
+            })
         };
         if exists(name.as_str()) {
             return Some(&[]); // an empty non-terminal
