@@ -7,7 +7,7 @@
 #   POSTERN_WILDCARD_ORACLE_ZONES     zones per run (default 200 in the test)
 #   POSTERN_WILDCARD_ORACLE_QUERIES   questions per zone (default 50)
 #   POSTERN_WILDCARD_ORACLE_SEED      generator seed (default fixed, so runs are reproducible)
-#   POSTERN_NSD_PORT                  loopback port NSD listens on (default 5399)
+#   POSTERN_NSD_PORT                  loopback port NSD listens on (default: a free one)
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

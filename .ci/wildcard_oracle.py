@@ -5,7 +5,7 @@
 Usage: wildcard_oracle.py SEED ZONES QUERIES. Generates ZONES random master files (zone
 z<i>.test, with SOA and NS at the apex, and owners at depth 1 to 3, `*` owners among them,
 holding TXT, A, MX or CNAME records), serves them all from NSD on 127.0.0.1 (port
-$POSTERN_NSD_PORT, default 5399), asks it QUERIES random questions per zone (names at depth 0
+$POSTERN_NSD_PORT, default a free one), asks it QUERIES random questions per zone (names at depth 0
 to 4 below the apex, types TXT, A and MX, recursion off) with dnspython, and prints one JSON
 line per zone: {"zone": <master file>, "queries": [[name, type], ...], "nsd": [answer, ...]}.
 An answer is "NXDOMAIN", "NODATA", or the sorted records of the asked type at the end of the
@@ -17,6 +17,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,14 @@ seed, nz, nq = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 rng = random.Random(seed)
 work = tempfile.mkdtemp(prefix="postern-nsd-")
 LABELS = ["a", "b", "c", "mail", "sub", "x"]
-PORT = int(os.environ.get("POSTERN_NSD_PORT", "5399"))
+
+def free_port():
+    """A loopback UDP port nothing listens on now (so that runs side by side do not meet)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+PORT = int(os.environ.get("POSTERN_NSD_PORT") or free_port())
 
 def rel(depth):
     return ".".join(rng.choice(LABELS) for _ in range(depth))
