@@ -10,6 +10,17 @@
 
 use crate::{Answer, Name, Query, RecordType, Zone};
 
+/// A records answer holds at least one record, and only records of the asked type.
+fn assert_answers_only(answer: &Answer, rtype: RecordType) {
+    if let Answer::Records(records) = answer {
+        assert!(!records.is_empty(), "Records answer without records");
+        assert!(
+            records.iter().all(|r| r.rtype() == rtype),
+            "record of another type"
+        );
+    }
+}
+
 /// `dns_wire`: any packet, for each record type, gives either an error or an answer whose
 /// records all have the asked type; never a panic. The answer to a type does not depend on
 /// the transaction id of the query.
@@ -21,12 +32,8 @@ pub fn dns_wire(data: &[u8]) {
         };
         for rtype in RecordType::ALL {
             let query = Query::new(0, name.clone(), rtype);
-            if let Ok(Answer::Records(records)) = Answer::from_wire(&query, data) {
-                assert!(!records.is_empty(), "Records answer without records");
-                assert!(
-                    records.iter().all(|r| r.rtype() == rtype),
-                    "record of another type"
-                );
+            if let Ok(answer) = Answer::from_wire(&query, data) {
+                assert_answers_only(&answer, rtype);
             }
             // Queries always encode, and a query is never accepted as an answer.
             let packet = query
@@ -80,13 +87,7 @@ pub fn dns_zone(data: &[u8]) {
         let below = Name::new(&format!("w.{owner}")).ok();
         for name in core::iter::once(owner).chain(below.as_ref()) {
             for rtype in RecordType::ALL {
-                if let Answer::Records(records) = zone.resolve_name(name, rtype) {
-                    assert!(!records.is_empty(), "Records answer without records");
-                    assert!(
-                        records.iter().all(|r| r.rtype() == rtype),
-                        "record of another type"
-                    );
-                }
+                assert_answers_only(&zone.resolve_name(name, rtype), rtype);
             }
         }
     }

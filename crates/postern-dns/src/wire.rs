@@ -64,9 +64,10 @@ impl Answer {
     ///
     /// The question section must hold exactly `query`'s name (case-insensitively), type and
     /// class IN. CNAME chains inside the answer section are followed (at most
-    /// [`MAX_CNAME_HOPS`]); records of other owners, types or classes are ignored. RCODE NXDOMAIN gives [`Answer::NxDomain`], NOERROR
-    /// without a matching record [`Answer::NoData`], SERVFAIL and every other RCODE
-    /// [`Answer::TempFail`], and so does a CNAME chain longer than the bound.
+    /// [`MAX_CNAME_HOPS`]); records of other owners, types or classes are ignored. RCODE
+    /// NXDOMAIN gives [`Answer::NxDomain`], NOERROR without a matching record
+    /// [`Answer::NoData`], SERVFAIL and every other RCODE [`Answer::TempFail`], and so does a
+    /// CNAME chain longer than the bound.
     ///
     /// # Errors
     /// [`Error::MalformedPacket`] when the packet does not decode, [`Error::NotAResponse`],
