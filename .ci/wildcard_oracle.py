@@ -4,10 +4,11 @@
 
 Usage: wildcard_oracle.py SEED ZONES QUERIES. Generates ZONES random master files (zone
 z<i>.test, with SOA and NS at the apex, and owners at depth 1 to 3, `*` owners among them,
-holding TXT, A, MX or CNAME records), serves them all from NSD on 127.0.0.1 (port
-$POSTERN_NSD_PORT, default a free one), asks it QUERIES random questions per zone (names at depth 0
-to 4 below the apex, types TXT, A and MX, recursion off) with dnspython, and prints one JSON
-line per zone: {"zone": <master file>, "queries": [[name, type], ...], "nsd": [answer, ...]}.
+holding TXT, A, MX or CNAME records, or only types postern-dns zones skip: CAA, SRV,
+TYPE65534), serves them all from NSD on 127.0.0.1 (port $POSTERN_NSD_PORT, default a free
+one), asks it QUERIES random questions per zone (names at depth 0 to 4 below the apex, types
+TXT, A and MX, recursion off) with dnspython, and prints one JSON line per zone:
+{"zone": <master file>, "queries": [[name, type], ...], "nsd": [answer, ...]}.
 An answer is "NXDOMAIN", "NODATA", or the sorted records of the asked type at the end of the
 CNAME chain in the answer section ("TXT <hex>", "A <address>", "MX <preference> <exchange>");
 a CNAME loop is "NODATA", as postern-dns zones end one.
@@ -64,8 +65,10 @@ for i in range(nz):
             lines.append('%s TXT "t%d"' % (owner, rng.randint(0, 9)))
         elif t < 0.75:
             lines.append("%s A 192.0.2.%d" % (owner, rng.randint(1, 9)))
-        elif t < 0.85:
+        elif t < 0.83:
             lines.append("%s MX 10 mail.%s" % (owner, origin))
+        elif t < 0.9:
+            lines.append("%s %s" % (owner, rng.choice(['CAA 0 issue "ca.test"', "SRV 0 0 25 mail", "TYPE65534 \\# 2 0102"])))
         elif owner not in data_owners:
             lines.append("%s CNAME %s" % (owner, rel(rng.randint(1, 2))))
             cname_owners.add(owner)

@@ -5,9 +5,11 @@
 Usage: zone_oracle.py SEED N. Generates N random RFC 1035 master files from SEED (directives
 $ORIGIN and $TTL in any case, relative, absolute and inherited owners, `@`, TTL and class in
 either order, TXT/SPF strings quoted and bare with every escape, parentheses across lines,
-comments, CRLF line ends, A/AAAA/MX/PTR/CNAME data, escaped name characters, and one broken line
-in some files) and prints, for each, one JSON line: {"zone": <hex of the file>, "dnspython":
-{"error": <message>} | {"records": {<owner>: [<record>, ...]}}}, where the records are what
+comments, CRLF line ends, A/AAAA/MX/PTR/CNAME data, data in the generic form of RFC 3597,
+types postern skips (CAA, SRV, DNSSEC records, TYPEnnn...), records beside a CNAME (allowed or
+not), records written twice, escaped name characters, and one broken line in some files) and
+prints, for each, one JSON line: {"zone": <hex of the file>, "dnspython":
+{"error": <message>} | {"records": {<owner>: [<record>, ...]}}}, with every owner dnspython has, where the records are what
 dnspython's zone reader loaded, in the test's canonical form ("TXT <hex>", "SPF <hex>",
 "A <address>", "AAAA <hex>", "MX <preference> <exchange or .>", "PTR <name>", "CNAME <name>";
 names in lower case without the final dot), sorted, without duplicates.
@@ -86,6 +88,49 @@ def rdata(t):
     if t == "MX": return "%d %s" % (rng.choice([0, 10, 20, 65535]), "." if rng.random() < 0.1 else target())
     if t in ("PTR", "CNAME"): return target()
 
+HEX32 = "AB" * 32
+
+# Types postern does not serve, with data dnspython accepts.
+OTHER = [
+    'CAA 0 issue "ca.example.net"', 'CAA 128 iodef "mailto:x@example.com"', "SRV 10 5 5060 sip",
+    "SRV 0 0 0 .", 'HINFO "PC" "Unix"', "SSHFP 4 2 " + HEX32, "DS 12345 13 2 " + HEX32,
+    "DNSKEY 257 3 13 ( AAAA\n    BBBB )", "TLSA 3 1 1 " + HEX32, 'NAPTR 100 10 "S" "SIP+D2U" "" _sip._udp',
+    "TYPE65534 \\# 4 0A0B0C0D", "TYPE65534 \\# 0", "NSEC next.example. A TXT RRSIG NSEC",
+    "RRSIG %s 13 2 300 20300101000000 20200101000000 1234 example. AAAA",
+    "LOC 52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m", 'URI 10 1 "https://example.com/"',
+    "KEY 256 3 13 AAAA", "NSEC3 1 0 0 - 2T7B4G4VSA5SMI47K61MV5BV1A22BOJR CNAME",
+]
+
+def other():
+    o = rng.choice(OTHER)
+    if "%s" in o: o = o % rng.choice(["TXT", "A", "CNAME", "NSEC", "MX", "SOA", "TYPE65534"])
+    return o
+
+# Records beside a CNAME: those RFC 2181 §10.1 and RFC 4035 §2.5 allow, and others.
+BESIDE_CNAME = [
+    "NSEC next.example. CNAME RRSIG NSEC", "RRSIG CNAME 13 2 300 20300101000000 20200101000000 1234 example. AAAA",
+    "KEY 256 3 13 AAAA", 'TXT "x"', "A 192.0.2.1", 'CAA 0 issue "ca"',
+    "RRSIG TXT 13 2 300 20300101000000 20200101000000 1234 example. AAAA", "NS ns",
+]
+
+def generic(data):
+    hexed = data.hex().upper()
+    split = " ".join(hexed[i:i + 8] for i in range(0, len(hexed), 8)) if rng.random() < 0.5 else hexed
+    return ("\\# %d %s" % (len(data), split)).rstrip()
+
+def wire_name(name):
+    return b"".join(bytes([len(l)]) + l.encode() for l in name.rstrip(".").split(".")) + b"\0"
+
+def generic_rdata(t):
+    if t == "A": return generic(bytes(rng.randint(0, 255) for _ in range(4)))
+    if t == "AAAA": return generic(bytes(rng.randint(0, 255) for _ in range(16)))
+    if t in ("TXT", "SPF"):
+        strings = [bytes(rng.randint(0, 255) for _ in range(rng.choice([0, 1, 5, 40]))) for _ in range(rng.randint(1, 3))]
+        return generic(b"".join(bytes([len(x)]) + x for x in strings))
+    name = "%s.example.com" % rng.choice(["mx", "a.b", "host7"])
+    if t == "MX": return generic(rng.choice([0, 10]).to_bytes(2, "big") + wire_name(name))
+    return generic(wire_name(name))
+
 def bad_line():
     return rng.choice([
         'bad IN A 1.2.3', 'bad IN A 256.1.1.1', 'bad IN AAAA 1::2::3', 'bad IN MX 70000 mx',
@@ -110,31 +155,44 @@ def zone():
             d = rng.choice(["$TTL", "$ttl"])
             lines.append("%s %s" % (d, rng.choice(["60", "1w", "2h30m", "0"])))
             continue
-        if r < 0.1:
+        if r < 0.18:
             lines.append(rng.choice(["", "; a comment", "   ; indented comment"]))
             continue
-        t = rng.choice(["TXT", "TXT", "SPF", "A", "AAAA", "MX", "PTR", "CNAME"])
+        if r < 0.22 and len(lines) > 2:
+            lines.append(rng.choice(lines[2:]))  # a line written twice
+            continue
+        t = rng.choice(["TXT", "TXT", "SPF", "A", "AAAA", "MX", "PTR", "CNAME", "OTHER"])
         if t == "CNAME":
             owner = "cn%d" % len(owners_cname); owners_cname.add(owner)
         elif have_owner and rng.random() < 0.3:
             owner = ""
         else:
             owner = rng.choice(["@", rel_name(), abs_name()])
+        if t == "OTHER":
+            mnemonic, data = other().split(" ", 1)
+        elif rng.random() < 0.08:
+            data = generic_rdata(t)
+            mnemonic = "TYPE%d" % dns.rdatatype.from_text(t) if rng.random() < 0.3 else t
+        else:
+            mnemonic, data = t, rdata(t)
         fields = []
         if rng.random() < 0.3: fields.append(rng.choice(["300", "1h", "2d3h"]))
-        if rng.random() < 0.4: fields.append(rcase("IN"))
+        if rng.random() < 0.4: fields.append(rcase(rng.choice(["IN", "IN", "CLASS1"])))
         if rng.random() < 0.5: rng.shuffle(fields)
-        fields.append(rcase(t) if rng.random() < 0.3 else t)
+        fields.append(rcase(mnemonic) if rng.random() < 0.3 else mnemonic)
         head = " ".join(fields)
         if rng.random() < 0.05:
             head = "( " + head + " ; open\n  "
             tail = " )"
         else:
             tail = ""
-        line = (owner if owner else rng.choice([" ", "\t", "   "])) + rng.choice([" ", "\t"]) + head + " " + rdata(t) + tail
+        line = (owner if owner else rng.choice([" ", "\t", "   "])) + rng.choice([" ", "\t"]) + head + " " + data + tail
         if rng.random() < 0.2: line += " ; trailing"
         lines.append(line)
         have_owner = t != "CNAME"
+        if t == "CNAME" and rng.random() < 0.3:
+            beside = rng.choice(BESIDE_CNAME + ["CNAME " + data])
+            lines.append("%s %s" % (owner, beside))
     if rng.random() < 0.15:
         lines.insert(rng.randint(2, len(lines)), bad_line())
     sep = "\r\n" if rng.random() < 0.1 else "\n"

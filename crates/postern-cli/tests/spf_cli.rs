@@ -437,3 +437,50 @@ fn master_file_wildcards_answer_as_an_authoritative_server_does() {
     assert_eq!(v["result"], "none", "{v}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn master_files_of_real_zones_load_as_their_servers_serve_them() {
+    // A signed zone with the records a domain has besides mail (CAA, SRV, DNSSEC), and an
+    // SPF record written twice: a server sends it once (RFC 2181 §5), so SPF sees one record.
+    let dir = scratch_dir("realzone");
+    let zone = &write_file(
+        &dir,
+        "example.com.zone",
+        "$ORIGIN example.com.\n$TTL 3600\n\
+         @ SOA ns1 hostmaster ( 2026112501 7200 3600 1209600 300 )\n\
+         \x20 NS ns1\n\
+         \x20 CAA 0 issue \"letsencrypt.org\"\n\
+         \x20 DNSKEY 257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0dxCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ==\n\
+         \x20 RRSIG DNSKEY 13 2 3600 20261225000000 20261125000000 12345 example.com. AAAA\n\
+         \x20 TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n\
+         \x20 TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n\
+         \x20 NSEC _sip._tcp.example.com. NS SOA TXT CAA RRSIG NSEC DNSKEY\n\
+         _sip._tcp SRV 10 5 5060 sip\n\
+         ns1 A 192.0.2.53\n",
+    );
+    let v = check_json(zone, "192.0.2.1", "a@example.com", "mx.example.net");
+    assert_eq!(v["result"], "pass", "{v}");
+    // A CNAME beside other data is refused, as authoritative servers refuse the file.
+    let bad = &write_file(
+        &dir,
+        "bad.zone",
+        "$ORIGIN example.com.\nwww CNAME @\nwww TXT \"v=spf1 -all\"\n",
+    );
+    let out = postern(&[
+        "--ip",
+        "192.0.2.1",
+        "--helo",
+        "mx.example.net",
+        "--mail-from",
+        "a@www.example.com",
+        "--zone",
+        bad,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("line 3") && stderr.contains("CNAME and other data"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -20,7 +20,7 @@ pub const MAX_ZONE_CNAME_HOPS: usize = 10;
 
 /// One entry of a [`Zone`] at some owner name.
 #[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Entry {
     /// A record served for queries of its type.
     Record(Record),
