@@ -6,7 +6,8 @@ use std::path::Path;
 use postern_dns::Zone;
 
 /// Loads the zone file at `path`. A master file is read as bytes, so that its TXT strings
-/// may hold octets that are not UTF-8 (RFC 1035 §5.1); a JSON zone must be UTF-8 (RFC 8259
+/// may hold octets that are not UTF-8 (RFC 1035 §5.1), and its `$INCLUDE` files are read
+/// relative to its directory (an absolute name as it is); a JSON zone must be UTF-8 (RFC 8259
 /// §8.1).
 ///
 /// # Errors
@@ -19,7 +20,10 @@ pub(crate) fn load(path: &Path) -> Result<Zone, String> {
         .extension()
         .is_some_and(|ext| ext.eq_ignore_ascii_case("zone"));
     if is_master {
-        return Zone::from_master_bytes(&bytes, None).map_err(|e| bad(e.to_string()));
+        let dir = path.parent().unwrap_or_else(|| Path::new(""));
+        let include = |file: &str| std::fs::read(dir.join(file)).map_err(|e| e.to_string());
+        return Zone::from_master_bytes_with_includes(&bytes, None, include)
+            .map_err(|e| bad(e.to_string()));
     }
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         bad(format!(

@@ -484,3 +484,29 @@ fn master_files_of_real_zones_load_as_their_servers_serve_them() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn master_file_includes_are_read_beside_the_zone_file() {
+    let dir = scratch_dir("include");
+    write_file(&dir, "spf.inc", "@ TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n");
+    let zone = &write_file(
+        &dir,
+        "example.com.zone",
+        "$ORIGIN example.com.\n@ TXT \"v=spf1 include:_spf.example.com -all\"\n$INCLUDE spf.inc _spf\n",
+    );
+    let v = check_json(zone, "192.0.2.1", "a@example.com", "mx.example.net");
+    assert_eq!(v["result"], "pass", "{v}");
+    let missing = &write_file(&dir, "missing.zone", "$INCLUDE nowhere.inc\n");
+    let out = postern(&[
+        "--ip",
+        "192.0.2.1",
+        "--helo",
+        "mx.example.net",
+        "--zone",
+        missing,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("line 1: $INCLUDE nowhere.inc:"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

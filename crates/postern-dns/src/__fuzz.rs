@@ -59,21 +59,35 @@ const ZONE_OWNERS_CHECKED: usize = 64;
 
 /// `dns_zone`: the offline zone loaders on any input. The first byte picks the loader (bits
 /// 0-1: master file without an origin, master file with origin `example.org`, the JSON zone
-/// format, `OpenSPF` zonedata as JSON); the rest is the file. Master files are loaded from
-/// bytes, as the CLI reads them; the JSON loaders get only UTF-8 text (the CLI refuses other
-/// JSON files before loading them). Loading gives a zone or an error, never a panic; a
-/// loaded zone answers every type at each owner and at a name below it (wildcards, CNAME
-/// chains end) with records of that type only, and loading the same input again gives the
-/// same zone.
+/// format, `OpenSPF` zonedata as JSON; bit 2: master files may include themselves); the rest
+/// is the file. Master files are loaded from bytes, as the CLI reads them; the JSON loaders
+/// get only UTF-8 text (the CLI refuses other JSON files before loading them). Loading gives
+/// a zone or an error, never a panic; a loaded zone answers every type at each owner and at a
+/// name below it (wildcards, CNAME chains end) with records of that type only, and loading
+/// the same input again gives the same zone.
 pub fn dns_zone(data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
     let text = core::str::from_utf8(rest).ok();
     let origin = Name::new("example.org").ok();
+    // With bit 2 set, a master file may `$INCLUDE self` (itself, so nesting and the limits
+    // are reached) or `$INCLUDE empty`.
+    let includes = |file: &str| match file {
+        "self" => Ok(rest.to_vec()),
+        "empty" => Ok(Vec::new()),
+        other => Err(format!("no file {other}")),
+    };
+    let master = |origin: Option<&Name>| {
+        if selector & 4 == 0 {
+            Zone::from_master_bytes(rest, origin).ok()
+        } else {
+            Zone::from_master_bytes_with_includes(rest, origin, includes).ok()
+        }
+    };
     let load = || match selector & 3 {
-        0 => Zone::from_master_bytes(rest, None).ok(),
-        1 => Zone::from_master_bytes(rest, origin.as_ref()).ok(),
+        0 => master(None),
+        1 => master(origin.as_ref()),
         2 => text.and_then(|text| Zone::from_json(text).ok()),
         _ => text
             .and_then(|text| serde_json::from_str(text).ok())

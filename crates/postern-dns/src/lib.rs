@@ -45,7 +45,7 @@ mod zone;
 pub mod __fuzz;
 
 pub use error::{Error, NameProblem};
-pub use master::MAX_CHARACTER_STRING;
+pub use master::{MAX_CHARACTER_STRING, MAX_INCLUDE_DEPTH, MAX_INCLUDED_FILES};
 pub use name::{MAX_LABEL_LEN, MAX_NAME_LEN, Name};
 pub use query::{Answer, Query, Record, RecordType};
 #[cfg(feature = "wire")]

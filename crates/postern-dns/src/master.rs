@@ -1,13 +1,13 @@
 //! A subset of the RFC 1035 §5 master-file format, enough for mail-authentication zones:
-//! `$ORIGIN`, `$TTL`, owner inheritance, `@`, relative names, TTL and class fields, quoted
-//! character-strings with `\"`, `\\` and `\DDD` escapes, parentheses across lines, `;`
-//! comments, and the types TXT, SPF, A, AAAA, MX, PTR and CNAME, also as `TYPEnnn` and with
-//! data in the generic form of RFC 3597 (`\# LENGTH HEX`). SOA and NS records, which every
-//! zone file has, are checked and skipped; the other data types of the IANA registry (CAA,
-//! SRV, the DNSSEC records, `TYPEnnn` with generic data) are skipped unchecked. The owners of
-//! skipped records exist. DNAME is refused, since it would change the answers below its owner.
-//! A name with a `.` escaped inside a label (`a\.b`) is refused, since a [`Name`] cannot hold
-//! one.
+//! `$ORIGIN`, `$TTL`, `$INCLUDE` (through a caller's source of files), owner inheritance,
+//! `@`, relative names, TTL and class fields, quoted character-strings with `\"`, `\\` and
+//! `\DDD` escapes, parentheses across lines, `;` comments, and the types TXT, SPF, A, AAAA,
+//! MX, PTR and CNAME, also as `TYPEnnn` and with data in the generic form of RFC 3597
+//! (`\# LENGTH HEX`). SOA and NS records, which every zone file has, are checked and skipped;
+//! the other data types of the IANA registry (CAA, SRV, the DNSSEC records, `TYPEnnn` with
+//! generic data) are skipped unchecked. The owners of skipped records exist. DNAME is refused,
+//! since it would change the answers below its owner. A name with a `.` escaped inside a
+//! label (`a\.b`) is refused, since a [`Name`] cannot hold one.
 //!
 //! As an authoritative server loads a zone: a CNAME must stand alone at its name (RFC 1034
 //! §3.6.2, RFC 2181 §10.1; its signature and the NSEC, NSEC3 and KEY records of RFC 4035
@@ -734,9 +734,79 @@ impl Zone {
     /// As [`Zone::from_master_file`]; a name or other non-string field that is not UTF-8 is
     /// [`Error::Zone`] with its line.
     pub fn from_master_bytes(bytes: &[u8], origin: Option<&Name>) -> Result<Self, Error> {
-        let mut origin = origin.cloned();
-        let mut zone = Self::new();
-        let mut beside: HashMap<Name, Beside> = HashMap::new();
+        let mut loader = Loader::new(None);
+        loader.file(bytes, origin.cloned(), 0)?;
+        Ok(loader.zone.with_wildcards(true))
+    }
+
+    /// [`Zone::from_master_bytes`] with `$INCLUDE <file-name> [<domain-name>]` (RFC 1035
+    /// §5.1): `include` is given each file name as written and returns the file's bytes, or a
+    /// message saying why it cannot. The included file starts with the including file's
+    /// origin, or with the domain name when one is given; its `$ORIGIN` lines and its last
+    /// owner do not carry back into the including file. The loader does no I/O itself: the
+    /// caller decides where names point (`postern spf --zone` reads them relative to the zone
+    /// file's directory) and which files may be read. Includes nest at most
+    /// [`MAX_INCLUDE_DEPTH`] deep, and at most [`MAX_INCLUDED_FILES`] are read in all.
+    ///
+    /// ```
+    /// use postern_dns::{Name, Record, RecordType, Zone};
+    /// let main = b"$ORIGIN example.com.\n@ TXT \"v=spf1 include:_spf -all\"\n$INCLUDE spf.inc _spf\n";
+    /// let zone = Zone::from_master_bytes_with_includes(main, None, |file| match file {
+    ///     "spf.inc" => Ok(b"@ TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n".to_vec()),
+    ///     other => Err(format!("no file {other}")),
+    /// })?;
+    /// let spf = Name::new("_spf.example.com")?;
+    /// assert_eq!(zone.resolve_name(&spf, RecordType::Txt).records(), [Record::Txt(b"v=spf1 ip4:192.0.2.0/24 -all".to_vec())]);
+    /// # Ok::<(), postern_dns::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Zone::from_master_file`], with the place of an error in an included file given
+    /// as `line N of FILE (included at line M)`; and `include`'s refusal, includes nested too
+    /// deep or too many.
+    pub fn from_master_bytes_with_includes<F>(
+        bytes: &[u8],
+        origin: Option<&Name>,
+        mut include: F,
+    ) -> Result<Self, Error>
+    where
+        F: FnMut(&str) -> Result<Vec<u8>, String>,
+    {
+        let mut loader = Loader::new(Some(&mut include));
+        loader.file(bytes, origin.cloned(), 0)?;
+        Ok(loader.zone.with_wildcards(true))
+    }
+}
+
+/// How deep `$INCLUDE` may nest: a file that includes itself stops here.
+pub const MAX_INCLUDE_DEPTH: usize = 8;
+
+/// How many files `$INCLUDE` may read for one zone, in all.
+pub const MAX_INCLUDED_FILES: usize = 256;
+
+/// The source of included files.
+type Include<'f> = &'f mut dyn FnMut(&str) -> Result<Vec<u8>, String>;
+
+/// One load of a master file and the files it includes.
+struct Loader<'f> {
+    zone: Zone,
+    beside: HashMap<Name, Beside>,
+    include: Option<Include<'f>>,
+    included: usize,
+}
+
+impl<'f> Loader<'f> {
+    fn new(include: Option<Include<'f>>) -> Self {
+        Self {
+            zone: Zone::new(),
+            beside: HashMap::new(),
+            include,
+            included: 0,
+        }
+    }
+
+    /// Loads one file's records, starting from `origin`, `depth` includes deep.
+    fn file(&mut self, bytes: &[u8], mut origin: Option<Name>, depth: usize) -> Result<(), Error> {
         let mut last_owner: Option<Name> = None;
         for line in lex(bytes)? {
             let n = line.number;
@@ -756,6 +826,10 @@ impl Zone {
                         if !is_ttl(token_str(ttl, n)?) {
                             return Err(err(n, "bad $TTL value"));
                         }
+                    }
+                    "$INCLUDE" if self.include.is_some() => {
+                        let rest: Vec<&Token> = tokens.collect();
+                        self.include_file(&rest, origin.as_ref(), depth, n)?;
                     }
                     other => return Err(err(n, format!("unsupported directive {other}"))),
                 }
@@ -799,16 +873,66 @@ impl Zone {
             };
             let rest: Vec<&Token> = tokens.collect();
             let parsed = rdata(code, &rest, origin.as_ref(), n)?;
-            let at = beside.entry(owner.clone()).or_default();
+            let at = self.beside.entry(owner.clone()).or_default();
             at.add(&parsed)
                 .map_err(|why| err(n, format!("{owner}: {why} (RFC 2181 §10.1)")))?;
             match parsed.entry {
                 // A record written twice is one record (RFC 2181 §5).
-                Some(entry) if at.served.insert(entry.clone()) => zone.insert(owner, entry),
-                _ => zone.touch(owner),
+                Some(entry) if at.served.insert(entry.clone()) => self.zone.insert(owner, entry),
+                _ => self.zone.touch(owner),
             }
         }
-        Ok(zone.with_wildcards(true))
+        Ok(())
+    }
+
+    /// `$INCLUDE <file-name> [<domain-name>]` at line `n` (RFC 1035 §5.1).
+    fn include_file(
+        &mut self,
+        fields: &[&Token],
+        origin: Option<&Name>,
+        depth: usize,
+        n: usize,
+    ) -> Result<(), Error> {
+        let (file, inner_origin) = match fields {
+            [file] => (token_str(file, n)?, origin.cloned()),
+            [file, name] => (
+                token_str(file, n)?,
+                Some(absolute(name_str(name, n)?, origin, n)?),
+            ),
+            _ => {
+                return Err(err(
+                    n,
+                    "$INCLUDE takes a file name and an optional domain name",
+                ));
+            }
+        };
+        if depth >= MAX_INCLUDE_DEPTH {
+            return Err(err(
+                n,
+                format!("$INCLUDE {file}: includes nested deeper than {MAX_INCLUDE_DEPTH}"),
+            ));
+        }
+        if self.included >= MAX_INCLUDED_FILES {
+            return Err(err(
+                n,
+                format!("$INCLUDE {file}: more than {MAX_INCLUDED_FILES} included files"),
+            ));
+        }
+        self.included = self.included.saturating_add(1);
+        let read = self.include.as_mut().map(|include| include(file));
+        let bytes = match read {
+            Some(Ok(bytes)) => bytes,
+            Some(Err(why)) => return Err(err(n, format!("$INCLUDE {file}: {why}"))),
+            None => return Err(err(n, "unsupported directive $INCLUDE")),
+        };
+        self.file(&bytes, inner_origin, depth.saturating_add(1))
+            .map_err(|e| match e {
+                Error::Zone { location, problem } => Error::Zone {
+                    location: format!("{location} of {file} (included at line {n})"),
+                    problem,
+                },
+                other => other,
+            })
     }
 }
 
@@ -1101,6 +1225,71 @@ b    CNAME   \# 15 016107 6578616d706c6503636f6d00
         assert_eq!(
             resolve(&zone, "example.com", RecordType::A).records().len(),
             1
+        );
+    }
+
+    #[test]
+    fn includes_load_with_their_own_origin_and_owner() {
+        let main = b"$ORIGIN example.com.\n@ TXT \"top\"\n$INCLUDE a.inc\n  A 192.0.2.1\n$INCLUDE b.inc sub\nafter TXT \"relative to the parent's origin\"\n";
+        let zone = Zone::from_master_bytes_with_includes(main, None, |file| match file {
+            // Starts with the parent's origin; its $ORIGIN and owner stay inside.
+            "a.inc" => Ok(b"inc TXT \"a\"\n$ORIGIN other.example.\nx TXT \"a2\"\n".to_vec()),
+            // Starts at the domain named; includes another file in turn.
+            "b.inc" => Ok(b"@ TXT \"b\"\n$INCLUDE c.inc deeper\n".to_vec()),
+            "c.inc" => Ok(b"@ TXT \"c\"\n".to_vec()),
+            other => Err(format!("no file {other}")),
+        })
+        .unwrap();
+        let txt = |name: &str| resolve(&zone, name, RecordType::Txt);
+        let one = |text: &[u8]| Answer::Records(vec![Record::Txt(text.to_vec())].into());
+        assert_eq!(txt("inc.example.com"), one(b"a"));
+        assert_eq!(txt("x.other.example"), one(b"a2"));
+        assert_eq!(txt("sub.example.com"), one(b"b"));
+        assert_eq!(txt("deeper.sub.example.com"), one(b"c"));
+        assert_eq!(
+            txt("after.example.com"),
+            one(b"relative to the parent's origin")
+        );
+        // The blank owner after the first $INCLUDE is the parent's last owner.
+        assert_eq!(
+            resolve(&zone, "example.com", RecordType::A).records(),
+            [Record::A(Ipv4Addr::new(192, 0, 2, 1))]
+        );
+    }
+
+    #[test]
+    fn include_errors_say_where() {
+        let files = |file: &str| match file {
+            "bad.inc" => Ok(b"ok TXT \"x\"\nbad A 1.2.3\n".to_vec()),
+            "self.inc" => Ok(b"$INCLUDE self.inc\n".to_vec()),
+            "many.inc" => Ok("$INCLUDE empty.inc\n".repeat(300).into_bytes()),
+            "empty.inc" => Ok(Vec::new()),
+            other => Err(format!("no file {other}")),
+        };
+        for (main, needle) in [
+            (
+                "$ORIGIN example.\n$INCLUDE bad.inc\n",
+                "line 2 of bad.inc (included at line 2): bad IPv4",
+            ),
+            (
+                "$INCLUDE missing.inc\n",
+                "line 1: $INCLUDE missing.inc: no file",
+            ),
+            ("$INCLUDE self.inc\n", "nested deeper than 8"),
+            ("$INCLUDE many.inc\n", "more than 256 included files"),
+            ("$INCLUDE\n", "takes a file name"),
+            ("$INCLUDE a b c\n", "takes a file name"),
+        ] {
+            let e = Zone::from_master_bytes_with_includes(main.as_bytes(), None, files)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{main:?}: {e}");
+        }
+        // Without a source of files, $INCLUDE is refused.
+        let e = Zone::from_master_bytes(b"$INCLUDE a.inc\n", None).unwrap_err();
+        assert!(
+            e.to_string().contains("unsupported directive $INCLUDE"),
+            "{e}"
         );
     }
 

@@ -5,8 +5,8 @@
 //!   against dnspython's zone reader (`.ci/zone_oracle.py`, run by `.ci/zone-oracle.sh`).
 //!   Both must agree on whether each file loads, on its owner names, and on the records of
 //!   each owner (TXT and SPF data, addresses, MX preference and exchange, PTR and CNAME
-//!   targets). Known differences, which the generator leaves out: this loader supports fewer
-//!   directives (`$INCLUDE`, `$GENERATE`), refuses DNAME, a `.` escaped inside a label, a
+//!   targets). Known differences, which the generator leaves out: this loader does not support
+//!   `$GENERATE` (nor `$INCLUDE` without a source of files), refuses DNAME, a `.` escaped inside a label, a
 //!   CNAME or PTR to the root and a second CNAME at one name (as NSD and BIND do; dnspython
 //!   keeps the last), does not need a TTL, and does not check the data of the types it skips.
 //!   Tuned by `POSTERN_ZONE_ORACLE_CASES` (default 2000) and `POSTERN_ZONE_ORACLE_SEED`.
