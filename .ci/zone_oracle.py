@@ -6,18 +6,22 @@ Usage: zone_oracle.py SEED N. Generates N random RFC 1035 master files from SEED
 $ORIGIN and $TTL in any case, relative, absolute and inherited owners, `@`, TTL and class in
 either order, TXT/SPF strings quoted and bare with every escape, parentheses across lines,
 comments, CRLF line ends, A/AAAA/MX/PTR/CNAME data, data in the generic form of RFC 3597,
-types postern skips (CAA, SRV, DNSSEC records, TYPEnnn...), records beside a CNAME (allowed or
-not), records written twice, escaped name characters, and one broken line in some files) and
-prints, for each, one JSON line: {"zone": <hex of the file>, "dnspython":
-{"error": <message>} | {"records": {<owner>: [<record>, ...]}}}, with every owner dnspython has, where the records are what
-dnspython's zone reader loaded, in the test's canonical form ("TXT <hex>", "SPF <hex>",
-"A <address>", "AAAA <hex>", "MX <preference> <exchange or .>", "PTR <name>", "CNAME <name>";
-names in lower case without the final dot), sorted, without duplicates.
+types postern skips (CAA, SRV, DNSSEC records, TYPEnnn...), records beside a CNAME (allowed
+or not), records written twice, escaped name characters, `$INCLUDE` of one or two files,
+nested or not, with or without a domain, and one broken line in some files) and prints, for
+each, one JSON line: {"zone": <hex of the file>, "includes": {<file name>: <hex of the
+file>}, "dnspython": {"error": <message>} | {"records": {<owner>: [<record>, ...]}}}, with
+every owner dnspython has, where the records are what dnspython's zone reader loaded, in the
+test's canonical form ("TXT <hex>", "SPF <hex>", "A <address>", "AAAA <hex>",
+"MX <preference> <exchange or .>", "PTR <name>", "CNAME <name>"; names in lower case without
+the final dot), sorted, without duplicates.
 """
 import ipaddress
 import json
+import os
 import random
 import sys
+import tempfile
 
 import dns.name
 import dns.rdatatype
@@ -139,11 +143,9 @@ def bad_line():
         'bad IN MX mx 10', 'bad IN TXT \\', 'bad IN PTR a..b',
     ])
 
-def zone():
-    lines = ["$ORIGIN %s" % rcase(rng.choice(["example.com.", "example.net.", "sub.example.org."]))]
-    lines.append("$TTL %s" % rng.choice(["3600", "1h", "1d", "300"]))
-    owners_cname = set()
-    used = []
+def records(owners_cname):
+    """Random lines of a file: directives, comments, records; no leading blank owner."""
+    lines = []
     have_owner = False
     for _ in range(rng.randint(1, 10)):
         r = rng.random()
@@ -158,8 +160,8 @@ def zone():
         if r < 0.18:
             lines.append(rng.choice(["", "; a comment", "   ; indented comment"]))
             continue
-        if r < 0.22 and len(lines) > 2:
-            lines.append(rng.choice(lines[2:]))  # a line written twice
+        if r < 0.22 and lines:
+            lines.append(rng.choice(lines))  # a line written twice
             continue
         t = rng.choice(["TXT", "TXT", "SPF", "A", "AAAA", "MX", "PTR", "CNAME", "OTHER"])
         if t == "CNAME":
@@ -193,10 +195,37 @@ def zone():
         if t == "CNAME" and rng.random() < 0.3:
             beside = rng.choice(BESIDE_CNAME + ["CNAME " + data])
             lines.append("%s %s" % (owner, beside))
+    return lines
+
+def include_line(name):
+    r = rng.random()
+    if r < 0.5: return "%s %s" % (rng.choice(["$INCLUDE", "$include"]), name)
+    return "$INCLUDE %s %s" % (name, rng.choice([rel_name(), abs_name(), "@"]))
+
+def zone():
+    """A master file and the files it includes (name -> text)."""
+    owners_cname = set()
+    lines = ["$ORIGIN %s" % rcase(rng.choice(["example.com.", "example.net.", "sub.example.org."]))]
+    lines.append("$TTL %s" % rng.choice(["3600", "1h", "1d", "300"]))
+    lines += records(owners_cname)
+    sep = "\r\n" if rng.random() < 0.1 else "\n"
+    includes = {}
+    if rng.random() < 0.2:
+        k = rng.randint(1, 2)
+        nested = set()
+        for i in range(k):
+            body = records(owners_cname)
+            if i + 1 < k and rng.random() < 0.5:
+                body.insert(rng.randint(0, len(body)), include_line("inc%d.db" % (i + 1)))
+                nested.add(i + 1)
+            includes["inc%d.db" % i] = sep.join(body) + sep
+        for i in range(k):
+            if i not in nested:
+                lines.insert(rng.randint(2, len(lines)), include_line("inc%d.db" % i))
     if rng.random() < 0.15:
         lines.insert(rng.randint(2, len(lines)), bad_line())
-    sep = "\r\n" if rng.random() < 0.1 else "\n"
-    return sep.join(lines) + sep
+    return sep.join(lines) + sep, includes
+
 
 OURS = {dns.rdatatype.TXT: "TXT", dns.rdatatype.SPF: "SPF", dns.rdatatype.A: "A", dns.rdatatype.AAAA: "AAAA",
         dns.rdatatype.MX: "MX", dns.rdatatype.PTR: "PTR", dns.rdatatype.CNAME: "CNAME"}
@@ -205,11 +234,20 @@ def nm(name):
     if name == dns.name.root: return "."
     return name.to_text(omit_final_dot=True).lower()
 
-def theirs(text):
-    try:
-        z = dns.zone.from_text(text, origin=dns.name.root, relativize=False, check_origin=False)
-    except Exception as e:  # noqa
-        return {"error": "%s: %s" % (type(e).__name__, e)}
+def theirs(text, includes):
+    with tempfile.TemporaryDirectory(prefix="postern-zone-oracle-") as tmp:
+        for name, body in includes.items():
+            with open(os.path.join(tmp, name), "w", encoding="utf-8", newline="") as f:
+                f.write(body)
+        here = os.getcwd()
+        os.chdir(tmp)  # dnspython reads $INCLUDE names relative to the working directory
+        try:
+            z = dns.zone.from_text(text, origin=dns.name.root, relativize=False, check_origin=False,
+                                   allow_include=True)
+        except Exception as e:  # noqa
+            return {"error": "%s: %s" % (type(e).__name__, e)}
+        finally:
+            os.chdir(here)
     out = {}
     for name, node in z.nodes.items():
         recs = set()
@@ -226,5 +264,7 @@ def theirs(text):
     return {"records": out}
 
 for _ in range(n):
-    text = zone()
-    print(json.dumps({"zone": text.encode().hex(), "dnspython": theirs(text)}))
+    text, includes = zone()
+    print(json.dumps({"zone": text.encode().hex(),
+                      "includes": {name: body.encode().hex() for name, body in includes.items()},
+                      "dnspython": theirs(text, includes)}))

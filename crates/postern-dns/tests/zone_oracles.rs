@@ -1,15 +1,17 @@
 //! Differential tests of the offline zones loaded from RFC 1035 master files, each against an
 //! independent reference driven by a Python script in `.ci/` that generates the zones:
 //!
-//! - `master_files_load_as_dnspython_loads_them`: the loader (`Zone::from_master_bytes`)
-//!   against dnspython's zone reader (`.ci/zone_oracle.py`, run by `.ci/zone-oracle.sh`).
-//!   Both must agree on whether each file loads, on its owner names, and on the records of
-//!   each owner (TXT and SPF data, addresses, MX preference and exchange, PTR and CNAME
-//!   targets). Known differences, which the generator leaves out: this loader does not support
-//!   `$GENERATE` (nor `$INCLUDE` without a source of files), refuses DNAME, a `.` escaped inside a label, a
-//!   CNAME or PTR to the root and a second CNAME at one name (as NSD and BIND do; dnspython
-//!   keeps the last), does not need a TTL, and does not check the data of the types it skips.
-//!   Tuned by `POSTERN_ZONE_ORACLE_CASES` (default 2000) and `POSTERN_ZONE_ORACLE_SEED`.
+//! - `master_files_load_as_dnspython_loads_them`: the loader (`Zone::from_master_bytes`, and
+//!   `Zone::from_master_bytes_with_includes` for the files with `$INCLUDE`) against
+//!   dnspython's zone reader (`.ci/zone_oracle.py`, run by `.ci/zone-oracle.sh`). Both must
+//!   agree on whether each file loads, on its owner names, and on the records of each owner
+//!   (TXT and SPF data, addresses, MX preference and exchange, PTR and CNAME targets). Known
+//!   differences, which the generator leaves out: this loader does not support `$GENERATE`,
+//!   refuses DNAME, a `.` escaped inside a label, a CNAME or PTR to the root, a second CNAME
+//!   at one name (as NSD and BIND do; dnspython keeps the last) and a blank owner before any
+//!   owner of its file (dnspython takes the origin, or the including file's owner), does not
+//!   need a TTL, and does not check the data of the types it skips. Tuned by
+//!   `POSTERN_ZONE_ORACLE_CASES` (default 2000) and `POSTERN_ZONE_ORACLE_SEED`.
 //! - `master_file_zones_answer_as_nsd_does`: the answers (`Zone::resolve_name`: wildcards,
 //!   RFC 4592; empty non-terminals; CNAME chains) against NSD serving the same zones on
 //!   loopback (`.ci/wildcard_oracle.py`, run by `.ci/wildcard-oracle.sh`). Every question must
@@ -140,8 +142,21 @@ fn canonical_entry(entry: &Entry) -> String {
 
 /// What this loader made of `zone` for the owners dnspython names, or its error; `None` for
 /// an agreement.
-fn load_disagreement(zone: &[u8], dnspython: &Value) -> Option<String> {
-    let ours = Zone::from_master_bytes(zone, None);
+fn load_disagreement(
+    zone: &[u8],
+    includes: &BTreeMap<String, Vec<u8>>,
+    dnspython: &Value,
+) -> Option<String> {
+    let ours = if includes.is_empty() {
+        Zone::from_master_bytes(zone, None)
+    } else {
+        Zone::from_master_bytes_with_includes(zone, None, |file| {
+            includes
+                .get(file)
+                .cloned()
+                .ok_or_else(|| format!("no file {file}"))
+        })
+    };
     let theirs = match (dnspython.get("error"), &ours) {
         (Some(_), Err(_)) => return None,
         (Some(error), Ok(_)) => return Some(format!("dnspython refuses ({error}); we load it")),
@@ -205,20 +220,32 @@ fn master_files_load_as_dnspython_loads_them() {
     };
     let seed = var("POSTERN_ZONE_ORACLE_SEED", "7208");
     let cases = var("POSTERN_ZONE_ORACLE_CASES", "2000");
-    let (mut total, mut refused, mut failures) = (0usize, 0usize, Vec::new());
+    let (mut total, mut with_includes, mut refused) = (0usize, 0usize, 0usize);
+    let mut failures = Vec::new();
     for case in run(&python, &script, &[&seed, &cases]) {
         let zone = unhex(case["zone"].as_str().unwrap());
+        let includes: BTreeMap<String, Vec<u8>> = case["includes"]
+            .as_object()
+            .map(|files| {
+                files
+                    .iter()
+                    .map(|(name, hex)| (name.clone(), unhex(hex.as_str().unwrap())))
+                    .collect()
+            })
+            .unwrap_or_default();
         total += 1;
+        with_includes += usize::from(!includes.is_empty());
         refused += usize::from(case["dnspython"].get("error").is_some());
-        if let Some(why) = load_disagreement(&zone, &case["dnspython"]) {
-            failures.push(format!(
-                "--- zone:\n{}--- {why}",
-                String::from_utf8_lossy(&zone)
-            ));
+        if let Some(why) = load_disagreement(&zone, &includes, &case["dnspython"]) {
+            let mut files = format!("--- zone:\n{}", String::from_utf8_lossy(&zone));
+            for (name, body) in &includes {
+                let _ = write!(files, "--- {name}:\n{}", String::from_utf8_lossy(body));
+            }
+            failures.push(format!("{files}--- {why}"));
         }
     }
     eprintln!(
-        "zone oracle seed {seed}: {total} master files ({refused} refused by dnspython), {} disagreements",
+        "zone oracle seed {seed}: {total} master files ({with_includes} with $INCLUDE, {refused} refused by dnspython), {} disagreements",
         failures.len()
     );
     assert_agree(&seed, total, &failures);
