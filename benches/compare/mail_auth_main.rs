@@ -1,0 +1,231 @@
+//! Harness of `spf-mail-auth.sh`: the three `spf/check_host` bench cases (the records, client
+//! addresses and senders of `benches/src/spf_cases.rs`) through mail-auth 0.15.1's
+//! `check_host`, the reference the targets were set against. Prints the best of 25
+//! rounds of N checks, in ns per check, as `spf-floor.sh` does; with `SPF_FLOOR_ONCE` set,
+//! runs N checks untimed (for instruction counts).
+//!
+//! Every check parses its SPF records from text, as postern's bench does. mail-auth's DNS
+//! cache holds parsed records only, so the TXT cache here keeps the record text and, on every
+//! lookup, parses it with mail-auth's own parser (`SpfRecord::parse_records`, the call
+//! mail-auth makes on a DNS answer), keeping nothing between lookups. The `exists:` case's A
+//! record comes from a read-only map. mail-auth's `test` feature answers every other lookup
+//! with a mock NXDOMAIN, the resolver has no name servers, and the check is polled once (a
+//! check that waited for I/O would panic), so no DNS query can leave the machine.
+//!
+//! Usage: mail-auth-spf (ip4|include_chain5|exists_macro) N
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use mail_auth::dns::TxtRecordParser;
+use mail_auth::hickory_resolver::config::{ResolverConfig, ResolverOpts};
+use mail_auth::spf::SpfRecord;
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{
+    DnsCache, DnssecStatus, MessageAuthenticator, Mx, Negative, Parameters, RecordSet,
+    ResolverCache, SpfResult, TxtRecord,
+};
+
+/// One case: sender, client, TXT records by name, A records by name.
+struct Case {
+    sender: &'static str,
+    ip: Ipv4Addr,
+    txt: &'static [(&'static str, &'static str)],
+    a: &'static [(&'static str, [u8; 4])],
+}
+
+fn case(name: &str) -> Case {
+    match name {
+        "ip4" => Case {
+            sender: "alice@example.com",
+            ip: Ipv4Addr::new(192, 0, 2, 77),
+            txt: &[("example.com", "v=spf1 ip4:192.0.2.0/24 -all")],
+            a: &[],
+        },
+        "include_chain5" => Case {
+            sender: "bob@example.com",
+            ip: Ipv4Addr::new(192, 0, 2, 7),
+            txt: &[
+                ("example.com", "v=spf1 include:_spf.example.com ~all"),
+                (
+                    "_spf.example.com",
+                    "v=spf1 ip4:198.51.100.0/24 ip4:198.51.101.0/24 ip6:2001:db8:1::/48 include:_spf2.example.com ~all",
+                ),
+                (
+                    "_spf2.example.com",
+                    "v=spf1 ip4:203.0.113.0/26 ip4:203.0.113.64/26 ip6:2001:db8:2::/48 ip6:2001:db8:3::/48 include:_spf3.example.com ?all",
+                ),
+                (
+                    "_spf3.example.com",
+                    "v=spf1 ip4:192.0.2.128/28 ip6:2001:db8:4::/48 ip4:192.0.2.144/28 include:_spf4.example.com -all",
+                ),
+                (
+                    "_spf4.example.com",
+                    "v=spf1 ip4:10.0.0.0/8 ip6:2001:db8:5::/48 ip4:172.16.0.0/12 ip4:192.0.2.0/25 -all",
+                ),
+            ],
+            a: &[],
+        },
+        "exists_macro" => Case {
+            sender: "carol+lists@example.com",
+            ip: Ipv4Addr::new(192, 0, 2, 77),
+            txt: &[("example.com", "v=spf1 exists:%{ir}.%{l1r+-}._spf.%{d} -all")],
+            a: &[("77.2.0.192.carol._spf.example.com", [127, 0, 0, 2])],
+        },
+        other => panic!("case {other:?}: ip4, include_chain5 or exists_macro"),
+    }
+}
+
+/// A read-only cache of answers by key.
+struct Map<K, V>(HashMap<K, V>);
+
+impl<K: Hash + Eq, V: Clone> ResolverCache<K, V> for Map<K, V> {
+    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        self.0.get(key).cloned()
+    }
+
+    fn remove<Q: Hash + Eq + ?Sized>(&self, _: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        None
+    }
+
+    fn insert(&self, _: K, _: V, _: Instant) {}
+}
+
+/// TXT record text by name, parsed on every lookup.
+struct Texts(HashMap<Box<str>, Vec<Vec<u8>>>);
+
+impl ResolverCache<Box<str>, TxtRecord> for Texts {
+    fn get<Q: Hash + Eq + ?Sized>(&self, name: &Q) -> Option<TxtRecord>
+    where
+        Box<str>: Borrow<Q>,
+    {
+        let answer = self.0.get(name)?;
+        Some(TxtRecord::from(SpfRecord::parse_records(answer)))
+    }
+
+    fn remove<Q: Hash + Eq + ?Sized>(&self, _: &Q) -> Option<TxtRecord>
+    where
+        Box<str>: Borrow<Q>,
+    {
+        None
+    }
+
+    fn insert(&self, _: Box<str>, _: TxtRecord, _: Instant) {}
+}
+
+type Answer<T> = Result<RecordSet<T>, Negative>;
+
+struct Caches {
+    txt: Texts,
+    a: Map<Box<str>, Answer<Ipv4Addr>>,
+    aaaa: Map<Box<str>, Answer<Ipv6Addr>>,
+    mx: Map<Box<str>, Answer<Mx>>,
+    ptr: Map<IpAddr, Answer<Box<str>>>,
+}
+
+impl DnsCache for Caches {
+    type Txt = Texts;
+    type Mx = Map<Box<str>, Answer<Mx>>;
+    type Ipv4 = Map<Box<str>, Answer<Ipv4Addr>>;
+    type Ipv6 = Map<Box<str>, Answer<Ipv6Addr>>;
+    type Ptr = Map<IpAddr, Answer<Box<str>>>;
+
+    fn txt(&self) -> Option<&Self::Txt> {
+        Some(&self.txt)
+    }
+    fn mx(&self) -> Option<&Self::Mx> {
+        Some(&self.mx)
+    }
+    fn ipv4(&self) -> Option<&Self::Ipv4> {
+        Some(&self.a)
+    }
+    fn ipv6(&self) -> Option<&Self::Ipv6> {
+        Some(&self.aaaa)
+    }
+    fn ptr(&self) -> Option<&Self::Ptr> {
+        Some(&self.ptr)
+    }
+}
+
+/// mail-auth's cache keys: lower case, with the final dot.
+fn fqdn(name: &str) -> Box<str> {
+    format!("{}.", name.to_ascii_lowercase()).into_boxed_str()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let name = args.get(1).expect("case");
+    let n: usize = args.get(2).expect("N").parse().expect("N");
+    let case = case(name);
+    let caches = Caches {
+        txt: Texts(
+            case.txt
+                .iter()
+                .map(|(name, text)| (fqdn(name), vec![text.as_bytes().to_vec()]))
+                .collect(),
+        ),
+        a: Map(case
+            .a
+            .iter()
+            .map(|(name, ip)| {
+                let records = RecordSet {
+                    records: Arc::from(vec![Ipv4Addr::from(*ip)]),
+                    dnssec_status: DnssecStatus::Indeterminate,
+                };
+                (fqdn(name), Ok(records))
+            })
+            .collect()),
+        aaaa: Map(HashMap::new()),
+        mx: Map(HashMap::new()),
+        ptr: Map(HashMap::new()),
+    };
+    let auth = MessageAuthenticator::new(
+        ResolverConfig::from_name_servers(vec![]),
+        ResolverOpts::default(),
+    )
+    .expect("resolver");
+    let check = || {
+        let params = Parameters::new(SpfParameters::mail_from(
+            IpAddr::V4(case.ip),
+            "mail.example.com",
+            "mx.example.net",
+            case.sender,
+        ))
+        .with_cache(&caches);
+        let mut check = pin!(auth.check_host(params));
+        match check.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("the check waited for I/O"),
+        }
+    };
+    let output = check();
+    assert_eq!(output.result(), SpfResult::Pass, "{name}: {output:?}");
+    if std::env::var_os("SPF_FLOOR_ONCE").is_some() {
+        for _ in 0..n {
+            black_box(check());
+        }
+        return;
+    }
+    let mut best = f64::MAX;
+    for _ in 0..25 {
+        let start = Instant::now();
+        for _ in 0..n {
+            black_box(check());
+        }
+        best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
+    }
+    println!("mail-auth {name}: {best:.1} ns");
+}

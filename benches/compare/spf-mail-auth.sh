@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The three `spf/check_host` bench cases through mail-auth 0.15.1 (crates.io), the fastest
+# reference the SPF timing targets name, on this machine: ns per check (best of 25 rounds,
+# as spf-floor.sh measures postern) and, when valgrind is installed, instructions per check.
+# Run it beside `spf-floor.sh` to compare on one machine. Builds mail_auth_main.rs in a
+# scratch directory (needs crates.io); mail-parser, which mail-auth needs, asks for a newer
+# Rust than it needs, hence --ignore-rust-version. Not part of CI.
+#
+# Usage: bash benches/compare/spf-mail-auth.sh [ROUNDS]   (default 3)
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+rounds="${1:-3}"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+mkdir -p "$work/src"
+cp "$root/benches/compare/mail_auth_main.rs" "$work/src/main.rs"
+cat > "$work/Cargo.toml" <<TOML
+[package]
+name = "mail-auth-spf"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+# rust-crypto rather than the default aws-lc-rs (a C build): only DKIM and ARC use it.
+# test: mail-auth's mock resolver, so that no lookup can reach the network.
+mail-auth = { version = "=0.15.1", default-features = false, features = ["dns-hickory", "rust-crypto", "test"] }
+
+[profile.release]
+lto = "fat"
+codegen-units = 1
+
+[workspace]
+TOML
+cargo build --release -q --ignore-rust-version --manifest-path "$work/Cargo.toml" --target-dir "$work/target"
+bin="$work/target/release/mail-auth-spf"
+
+echo "uptime before: $(uptime)"
+for round in $(seq 1 "$rounds"); do
+    echo "== round $round"
+    for case in ip4 include_chain5 exists_macro; do
+        n=100000
+        [ "$case" = include_chain5 ] && n=20000
+        "$bin" "$case" "$n"
+    done
+done
+if command -v valgrind >/dev/null; then
+    echo "== instructions per check (callgrind: (11,000 checks - 1,000 checks) / 10,000)"
+    count() {
+        SPF_FLOOR_ONCE=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
+            awk '/refs/ {gsub(",", "", $4); print $4}'
+    }
+    for case in ip4 include_chain5 exists_macro; do
+        a=$(count "$case" 1000)
+        b=$(count "$case" 11000)
+        echo "mail-auth $case: $(( (b - a) / 10000 )) instructions"
+    done
+fi
