@@ -1,6 +1,6 @@
-//! Harness of `spf-mail-auth.sh`: the three `spf/check_host` bench cases (the records, client
-//! addresses and senders of `benches/src/spf_cases.rs`) through mail-auth 0.15.1's
-//! `check_host`, the reference the targets were set against. Prints the best of 25
+//! Harness of `spf-mail-auth.sh`: the three `spf/check_host` bench cases of
+//! `benches/src/spf_cases.rs` (their records, clients and senders, taken from that file) through
+//! mail-auth 0.15.1's `check_host`, the reference the targets were set against. Prints the best of 25
 //! rounds of N checks, in ns per check, as `spf-floor.sh` does; with `SPF_FLOOR_ONCE` set,
 //! runs N checks untimed (for instruction counts).
 //!
@@ -32,56 +32,11 @@ use mail_auth::{
     DnsCache, DnssecStatus, MessageAuthenticator, Mx, Negative, Parameters, RecordSet,
     ResolverCache, SpfResult, TxtRecord,
 };
+use postern_dns::Record;
 
-/// One case: sender, client, TXT records by name, A records by name.
-struct Case {
-    sender: &'static str,
-    ip: Ipv4Addr,
-    txt: &'static [(&'static str, &'static str)],
-    a: &'static [(&'static str, [u8; 4])],
-}
-
-fn case(name: &str) -> Case {
-    match name {
-        "ip4" => Case {
-            sender: "alice@example.com",
-            ip: Ipv4Addr::new(192, 0, 2, 77),
-            txt: &[("example.com", "v=spf1 ip4:192.0.2.0/24 -all")],
-            a: &[],
-        },
-        "include_chain5" => Case {
-            sender: "bob@example.com",
-            ip: Ipv4Addr::new(192, 0, 2, 7),
-            txt: &[
-                ("example.com", "v=spf1 include:_spf.example.com ~all"),
-                (
-                    "_spf.example.com",
-                    "v=spf1 ip4:198.51.100.0/24 ip4:198.51.101.0/24 ip6:2001:db8:1::/48 include:_spf2.example.com ~all",
-                ),
-                (
-                    "_spf2.example.com",
-                    "v=spf1 ip4:203.0.113.0/26 ip4:203.0.113.64/26 ip6:2001:db8:2::/48 ip6:2001:db8:3::/48 include:_spf3.example.com ?all",
-                ),
-                (
-                    "_spf3.example.com",
-                    "v=spf1 ip4:192.0.2.128/28 ip6:2001:db8:4::/48 ip4:192.0.2.144/28 include:_spf4.example.com -all",
-                ),
-                (
-                    "_spf4.example.com",
-                    "v=spf1 ip4:10.0.0.0/8 ip6:2001:db8:5::/48 ip4:172.16.0.0/12 ip4:192.0.2.0/25 -all",
-                ),
-            ],
-            a: &[],
-        },
-        "exists_macro" => Case {
-            sender: "carol+lists@example.com",
-            ip: Ipv4Addr::new(192, 0, 2, 77),
-            txt: &[("example.com", "v=spf1 exists:%{ir}.%{l1r+-}._spf.%{d} -all")],
-            a: &[("77.2.0.192.carol._spf.example.com", [127, 0, 0, 2])],
-        },
-        other => panic!("case {other:?}: ip4, include_chain5 or exists_macro"),
-    }
-}
+// The bench's own cases (benches/src/spf_cases.rs, copied beside this file by the script).
+#[allow(dead_code)]
+mod spf_cases;
 
 /// A read-only cache of answers by key.
 struct Map<K, V>(HashMap<K, V>);
@@ -169,25 +124,31 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).expect("case");
     let n: usize = args.get(2).expect("N").parse().expect("N");
-    let case = case(name);
+    let case = spf_cases::cases()
+        .into_iter()
+        .find(|case| case.name == name)
+        .expect("case: ip4, include_chain5 or exists_macro");
+    let (mut txt, mut a) = (HashMap::new(), HashMap::new());
+    for (owner, answer) in &case.dns.0 {
+        for record in answer.records() {
+            match record {
+                Record::Txt(text) => {
+                    txt.insert(fqdn(owner), vec![text.clone()]);
+                }
+                Record::A(ip) => {
+                    let records = RecordSet {
+                        records: Arc::from(vec![*ip]),
+                        dnssec_status: DnssecStatus::Indeterminate,
+                    };
+                    a.insert(fqdn(owner), Ok(records));
+                }
+                other => panic!("{name}: no such record in the cases: {other:?}"),
+            }
+        }
+    }
     let caches = Caches {
-        txt: Texts(
-            case.txt
-                .iter()
-                .map(|(name, text)| (fqdn(name), vec![text.as_bytes().to_vec()]))
-                .collect(),
-        ),
-        a: Map(case
-            .a
-            .iter()
-            .map(|(name, ip)| {
-                let records = RecordSet {
-                    records: Arc::from(vec![Ipv4Addr::from(*ip)]),
-                    dnssec_status: DnssecStatus::Indeterminate,
-                };
-                (fqdn(name), Ok(records))
-            })
-            .collect()),
+        txt: Texts(txt),
+        a: Map(a),
         aaaa: Map(HashMap::new()),
         mx: Map(HashMap::new()),
         ptr: Map(HashMap::new()),
@@ -198,11 +159,12 @@ fn main() {
     )
     .expect("resolver");
     let check = || {
+        // The receiving host of `spf_cases::options()` (`%{r}`; no case uses it).
         let params = Parameters::new(SpfParameters::mail_from(
-            IpAddr::V4(case.ip),
-            "mail.example.com",
+            case.request.ip,
+            case.request.helo,
             "mx.example.net",
-            case.sender,
+            case.request.mail_from,
         ))
         .with_cache(&caches);
         let mut check = pin!(auth.check_host(params));

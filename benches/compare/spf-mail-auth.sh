@@ -2,9 +2,10 @@
 # The three `spf/check_host` bench cases through mail-auth 0.15.1 (crates.io), the fastest
 # reference the SPF timing targets name, on this machine: ns per check (best of 25 rounds,
 # as spf-floor.sh measures postern) and, when valgrind is installed, instructions per check.
-# Run it beside `spf-floor.sh` to compare on one machine. Builds mail_auth_main.rs in a
-# scratch directory (needs crates.io); mail-parser, which mail-auth needs, asks for a newer
-# Rust than it needs, hence --ignore-rust-version. Not part of CI.
+# Run it beside `spf-floor.sh` to compare on one machine. Builds mail_auth_main.rs, with the
+# cases of benches/src/spf_cases.rs, in a scratch copy of HEAD (needs crates.io); mail-parser,
+# which mail-auth needs, asks for a newer Rust than it needs, hence --ignore-rust-version.
+# Not part of CI.
 #
 # Usage: bash benches/compare/spf-mail-auth.sh [ROUNDS]   (default 3)
 set -euo pipefail
@@ -14,9 +15,11 @@ rounds="${1:-3}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-mkdir -p "$work/src"
-cp "$root/benches/compare/mail_auth_main.rs" "$work/src/main.rs"
-cat > "$work/Cargo.toml" <<TOML
+git -C "$root" archive HEAD crates Cargo.toml Cargo.lock | tar -x -C "$work"
+mkdir -p "$work/harness/src"
+cp "$root/benches/compare/mail_auth_main.rs" "$work/harness/src/main.rs"
+cp "$root/benches/src/spf_cases.rs" "$work/harness/src/spf_cases.rs"
+cat > "$work/harness/Cargo.toml" <<TOML
 [package]
 name = "mail-auth-spf"
 version = "0.0.0"
@@ -24,6 +27,8 @@ edition = "2024"
 publish = false
 
 [dependencies]
+postern-dns = { path = "../crates/postern-dns" }
+postern-spf = { path = "../crates/postern-spf" }
 # rust-crypto rather than the default aws-lc-rs (a C build): only DKIM and ARC use it.
 # test: mail-auth's mock resolver, so that no lookup can reach the network.
 mail-auth = { version = "=0.15.1", default-features = false, features = ["dns-hickory", "rust-crypto", "test"] }
@@ -34,7 +39,7 @@ codegen-units = 1
 
 [workspace]
 TOML
-cargo build --release -q --ignore-rust-version --manifest-path "$work/Cargo.toml" --target-dir "$work/target"
+cargo build --release -q --ignore-rust-version --manifest-path "$work/harness/Cargo.toml" --target-dir "$work/target"
 bin="$work/target/release/mail-auth-spf"
 
 echo "uptime before: $(uptime)"
