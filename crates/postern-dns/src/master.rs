@@ -579,6 +579,9 @@ fn wire_rdata(code: u16, data: &[u8], n: usize) -> Result<Parsed, Error> {
             <[u8; 16]>::try_from(data).map_err(|_| bad("an AAAA record has 16 octets"))?,
         ))),
         code::TXT | code::SPF => {
+            if data.is_empty() {
+                return Err(bad("TXT and SPF need at least one string"));
+            }
             let mut text = Vec::new();
             let mut rest = data;
             while let Some((&len, tail)) = rest.split_first() {
@@ -587,9 +590,6 @@ fn wire_rdata(code: u16, data: &[u8], n: usize) -> Result<Parsed, Error> {
                     .ok_or_else(|| bad("a character-string runs past the end"))?;
                 text.extend_from_slice(string);
                 rest = tail;
-            }
-            if data.is_empty() {
-                return Err(bad("TXT and SPF need at least one string"));
             }
             txt_entry(code, text)
         }
