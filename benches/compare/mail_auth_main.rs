@@ -1,6 +1,7 @@
 //! Harness of `spf-mail-auth.sh`: the three `spf/check_host` bench cases of
-//! `benches/src/spf_cases.rs` (their records, clients and senders, taken from that file) through
-//! mail-auth 0.15.1's `check_host`, the reference the targets were set against. Prints the best of 25
+//! `benches/src/spf_cases.rs` (their records, clients and senders, taken from that file)
+//! through postern's evaluator (as the bench runs them) or through mail-auth 0.15.1's
+//! `check_host`, the reference the targets were set against. Prints the best of 25
 //! rounds of N checks, in ns per check, as `spf-floor.sh` does; with `SPF_FLOOR_ONCE` set,
 //! runs N checks untimed (for instruction counts).
 //!
@@ -12,7 +13,7 @@
 //! with a mock NXDOMAIN, the resolver has no name servers, and the check is polled once (a
 //! check that waited for I/O would panic), so no DNS query can leave the machine.
 //!
-//! Usage: mail-auth-spf (ip4|include_chain5|exists_macro) N
+//! Usage: mail-auth-spf (postern|mail-auth) (ip4|include_chain5|exists_macro) N
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ use mail_auth::{
     ResolverCache, SpfResult, TxtRecord,
 };
 use postern_dns::Record;
+use postern_spf::Verdict;
 
 // The bench's own cases (benches/src/spf_cases.rs, copied beside this file by the script).
 #[allow(dead_code)]
@@ -122,12 +124,18 @@ fn fqdn(name: &str) -> Box<str> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let name = args.get(1).expect("case");
-    let n: usize = args.get(2).expect("N").parse().expect("N");
+    let (library, name) = (args.get(1).expect("library"), args.get(2).expect("case"));
+    let n: usize = args.get(3).expect("N").parse().expect("N");
     let case = spf_cases::cases()
         .into_iter()
         .find(|case| case.name == name)
         .expect("case: ip4, include_chain5 or exists_macro");
+    if library == "postern" {
+        let options = spf_cases::options();
+        let check = || spf_cases::run(&case.request, &options, &case.dns) == Verdict::Pass;
+        return measure(library, name, n, check);
+    }
+    assert_eq!(library, "mail-auth", "library: postern or mail-auth");
     let (mut txt, mut a) = (HashMap::new(), HashMap::new());
     for (owner, answer) in &case.dns.0 {
         for record in answer.records() {
@@ -169,12 +177,17 @@ fn main() {
         .with_cache(&caches);
         let mut check = pin!(auth.check_host(params));
         match check.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(output) => output,
+            Poll::Ready(output) => output.result() == SpfResult::Pass,
             Poll::Pending => panic!("the check waited for I/O"),
         }
     };
-    let output = check();
-    assert_eq!(output.result(), SpfResult::Pass, "{name}: {output:?}");
+    measure(library, name, n, check);
+}
+
+/// Checks that `check` passes, then prints the best of 25 rounds of `n` checks in ns per
+/// check; with `SPF_FLOOR_ONCE` set, runs `n` checks untimed.
+fn measure(library: &str, name: &str, n: usize, mut check: impl FnMut() -> bool) {
+    assert!(check(), "{library} {name}: not a pass");
     if std::env::var_os("SPF_FLOOR_ONCE").is_some() {
         for _ in 0..n {
             black_box(check());
@@ -189,5 +202,5 @@ fn main() {
         }
         best = best.min(start.elapsed().as_nanos() as f64 / n as f64);
     }
-    println!("mail-auth {name}: {best:.1} ns");
+    println!("{library} {name}: {best:.1} ns");
 }

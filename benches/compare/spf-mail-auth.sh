@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The three `spf/check_host` bench cases through mail-auth 0.15.1 (crates.io), the fastest
-# reference the SPF timing targets name, on this machine: ns per check (best of 25 rounds,
-# as spf-floor.sh measures postern) and, when valgrind is installed, instructions per check.
-# Run it beside `spf-floor.sh` to compare on one machine. Builds mail_auth_main.rs, with the
-# cases of benches/src/spf_cases.rs, in a scratch copy of HEAD (needs crates.io); mail-parser,
-# which mail-auth needs, asks for a newer Rust than it needs, hence --ignore-rust-version.
-# Not part of CI.
+# The three `spf/check_host` bench cases through postern and through mail-auth 0.15.1
+# (crates.io), the fastest reference the SPF timing targets name, in interleaved rounds on
+# this machine: ns per check (best of 25 runs, as spf-floor.sh measures) and, when valgrind is
+# installed, instructions per check. Builds mail_auth_main.rs, with the cases of
+# benches/src/spf_cases.rs, in a scratch copy of HEAD (needs crates.io); mail-parser, which
+# mail-auth needs, asks for a newer Rust than it needs, hence --ignore-rust-version. Not part
+# of CI.
 #
 # Usage: bash benches/compare/spf-mail-auth.sh [ROUNDS]   (default 3)
 set -euo pipefail
@@ -48,18 +48,21 @@ for round in $(seq 1 "$rounds"); do
     for case in ip4 include_chain5 exists_macro; do
         n=100000
         [ "$case" = include_chain5 ] && n=20000
-        "$bin" "$case" "$n"
+        "$bin" postern "$case" "$n"
+        "$bin" mail-auth "$case" "$n"
     done
 done
 if command -v valgrind >/dev/null; then
     echo "== instructions per check (callgrind: (11,000 checks - 1,000 checks) / 10,000)"
     count() {
-        SPF_FLOOR_ONCE=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" 2>&1 |
+        SPF_FLOOR_ONCE=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" "$3" 2>&1 |
             awk '/refs/ {gsub(",", "", $4); print $4}'
     }
     for case in ip4 include_chain5 exists_macro; do
-        a=$(count "$case" 1000)
-        b=$(count "$case" 11000)
-        echo "mail-auth $case: $(( (b - a) / 10000 )) instructions"
+        for library in postern mail-auth; do
+            a=$(count "$library" "$case" 1000)
+            b=$(count "$library" "$case" 11000)
+            echo "$library $case: $(( (b - a) / 10000 )) instructions"
+        done
     done
 fi
