@@ -59,28 +59,6 @@ cp "$root/Cargo.lock" "$work/harness/Cargo.lock"
 cargo build --release -q --manifest-path "$work/harness/Cargo.toml" --target-dir "$work/target"
 bin="$work/target/release/spf-floor"
 
-echo "uptime before: $(uptime)"
-for round in $(seq 1 "$rounds"); do
-    echo "== round $round"
-    for case in ip4 include_chain5 exists_macro; do
-        n=200000
-        [ "$case" = include_chain5 ] && n=40000
-        "$bin" real "$case" "$n"
-        "$bin" floor "$case" "$n"
-        "$bin" lean "$case" "$n"
-    done
-done
-if command -v valgrind >/dev/null; then
-    echo "== instructions per check (callgrind: (11,000 checks - 1,000 checks) / 10,000)"
-    count() {
-        SPF_FLOOR_ONCE=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" "$3" 2>&1 |
-            awk '/refs/ {gsub(",", "", $4); print $4}'
-    }
-    for case in ip4 include_chain5 exists_macro; do
-        for mode in real floor lean; do
-            a=$(count "$mode" "$case" 1000)
-            b=$(count "$mode" "$case" 11000)
-            echo "$mode $case: $(( (b - a) / 10000 )) instructions"
-        done
-    done
-fi
+. "$root/benches/compare/measure.sh"
+measure_rounds "$rounds" 200000 "$bin" real floor lean
+measure_instructions "$bin" real floor lean

@@ -42,27 +42,6 @@ TOML
 cargo build --release -q --ignore-rust-version --manifest-path "$work/harness/Cargo.toml" --target-dir "$work/target"
 bin="$work/target/release/mail-auth-spf"
 
-echo "uptime before: $(uptime)"
-for round in $(seq 1 "$rounds"); do
-    echo "== round $round"
-    for case in ip4 include_chain5 exists_macro; do
-        n=100000
-        [ "$case" = include_chain5 ] && n=20000
-        "$bin" postern "$case" "$n"
-        "$bin" mail-auth "$case" "$n"
-    done
-done
-if command -v valgrind >/dev/null; then
-    echo "== instructions per check (callgrind: (11,000 checks - 1,000 checks) / 10,000)"
-    count() {
-        SPF_FLOOR_ONCE=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$1" "$2" "$3" 2>&1 |
-            awk '/refs/ {gsub(",", "", $4); print $4}'
-    }
-    for case in ip4 include_chain5 exists_macro; do
-        for library in postern mail-auth; do
-            a=$(count "$library" "$case" 1000)
-            b=$(count "$library" "$case" 11000)
-            echo "$library $case: $(( (b - a) / 10000 )) instructions"
-        done
-    done
-fi
+. "$root/benches/compare/measure.sh"
+measure_rounds "$rounds" 100000 "$bin" postern mail-auth
+measure_instructions "$bin" postern mail-auth
