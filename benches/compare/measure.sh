@@ -2,11 +2,24 @@
 # best ns per check of N checks (N smaller for the chain), and with SPF_FLOOR_ONCE set run N
 # checks untimed.
 #
+# measure_scratch ROOT MAIN: sets `work` to a scratch directory (removed on exit) holding
+# HEAD's crates, Cargo.toml and Cargo.lock, and harness/src with MAIN as main.rs beside the
+# bench cases (benches/src/spf_cases.rs).
 # measure_rounds ROUNDS N BIN MODE...: interleaved rounds, every mode of every case per round.
 # measure_instructions BIN MODE...: instructions per check of each mode and case, from
 # callgrind ((11,000 checks - 1,000 checks) / 10,000), when valgrind is installed.
 
 measure_cases=(ip4 include_chain5 exists_macro)
+
+measure_scratch() {
+    local root="$1" main="$2"
+    work="$(mktemp -d)"
+    trap 'rm -rf "$work"' EXIT
+    git -C "$root" archive HEAD crates Cargo.toml Cargo.lock | tar -x -C "$work"
+    mkdir -p "$work/harness/src"
+    cp "$main" "$work/harness/src/main.rs"
+    cp "$root/benches/src/spf_cases.rs" "$work/harness/src/spf_cases.rs"
+}
 
 measure_rounds() {
     local rounds="$1" n="$2" bin="$3" round case mode count

@@ -16,10 +16,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 rounds="${1:-3}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-git -C "$root" archive HEAD crates Cargo.toml Cargo.lock | tar -x -C "$work"
+. "$root/benches/compare/measure.sh"
+measure_scratch "$root" "$root/benches/compare/spf_floor_main.rs"
 cat "$root/benches/compare/spf_floor.rs" >> "$work/crates/postern-spf/src/eval.rs"
 {
     echo 'pub use eval::{floor_chain, floor_check, floor_exists};'
@@ -35,9 +33,6 @@ pub fn floor_name_check(text: &str) -> Result<bool, Error> {
 }
 RS
 echo 'pub use name::floor_name_check;' >> "$work/crates/postern-dns/src/lib.rs"
-mkdir -p "$work/harness/src"
-cp "$root/benches/compare/spf_floor_main.rs" "$work/harness/src/main.rs"
-cp "$root/benches/src/spf_cases.rs" "$work/harness/src/spf_cases.rs"
 cat > "$work/harness/Cargo.toml" <<TOML
 [package]
 name = "spf-floor"
@@ -59,6 +54,5 @@ cp "$root/Cargo.lock" "$work/harness/Cargo.lock"
 cargo build --release -q --manifest-path "$work/harness/Cargo.toml" --target-dir "$work/target"
 bin="$work/target/release/spf-floor"
 
-. "$root/benches/compare/measure.sh"
 measure_rounds "$rounds" 200000 "$bin" real floor lean
 measure_instructions "$bin" real floor lean

@@ -12,13 +12,8 @@ set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 rounds="${1:-3}"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-
-git -C "$root" archive HEAD crates Cargo.toml Cargo.lock | tar -x -C "$work"
-mkdir -p "$work/harness/src"
-cp "$root/benches/compare/mail_auth_main.rs" "$work/harness/src/main.rs"
-cp "$root/benches/src/spf_cases.rs" "$work/harness/src/spf_cases.rs"
+. "$root/benches/compare/measure.sh"
+measure_scratch "$root" "$root/benches/compare/mail_auth_main.rs"
 cat > "$work/harness/Cargo.toml" <<TOML
 [package]
 name = "mail-auth-spf"
@@ -42,6 +37,5 @@ TOML
 cargo build --release -q --ignore-rust-version --manifest-path "$work/harness/Cargo.toml" --target-dir "$work/target"
 bin="$work/target/release/mail-auth-spf"
 
-. "$root/benches/compare/measure.sh"
 measure_rounds "$rounds" 100000 "$bin" postern mail-auth
 measure_instructions "$bin" postern mail-auth
