@@ -2,9 +2,11 @@
 # best ns per check of N checks (N smaller for the chain), and with SPF_FLOOR_ONCE set run N
 # checks untimed.
 #
-# measure_scratch ROOT MAIN: sets `work` to a scratch directory (removed on exit) holding
-# HEAD's crates, Cargo.toml and Cargo.lock, and harness/src with MAIN as main.rs beside the
-# bench cases (benches/src/spf_cases.rs).
+# measure_scratch ROOT MAIN NAME [DEPENDENCY...]: sets `work` to a scratch directory (removed
+# on exit) holding HEAD's crates, Cargo.toml and Cargo.lock, and the harness package NAME in
+# harness/: MAIN as its main.rs beside the bench cases (benches/src/spf_cases.rs), postern-dns
+# and postern-spf and each DEPENDENCY line as its dependencies, fat LTO, the workspace's lock.
+#
 # measure_rounds ROUNDS N BIN MODE...: interleaved rounds, every mode of every case per round.
 # measure_instructions BIN MODE...: instructions per check of each mode and case, from
 # callgrind ((11,000 checks - 1,000 checks) / 10,000), when valgrind is installed.
@@ -12,13 +14,33 @@
 measure_cases=(ip4 include_chain5 exists_macro)
 
 measure_scratch() {
-    local root="$1" main="$2"
+    local root="$1" main="$2" name="$3"
+    shift 3
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
     git -C "$root" archive HEAD crates Cargo.toml Cargo.lock | tar -x -C "$work"
     mkdir -p "$work/harness/src"
     cp "$main" "$work/harness/src/main.rs"
     cp "$root/benches/src/spf_cases.rs" "$work/harness/src/spf_cases.rs"
+    cp "$root/Cargo.lock" "$work/harness/Cargo.lock"
+    cat > "$work/harness/Cargo.toml" <<TOML
+[package]
+name = "$name"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+postern-dns = { path = "../crates/postern-dns" }
+postern-spf = { path = "../crates/postern-spf" }
+$(printf '%s\n' "$@")
+
+[profile.release]
+lto = "fat"
+codegen-units = 1
+
+[workspace]
+TOML
 }
 
 measure_rounds() {

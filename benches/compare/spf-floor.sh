@@ -17,7 +17,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 rounds="${1:-3}"
 . "$root/benches/compare/measure.sh"
-measure_scratch "$root" "$root/benches/compare/spf_floor_main.rs"
+measure_scratch "$root" "$root/benches/compare/spf_floor_main.rs" spf-floor
 cat "$root/benches/compare/spf_floor.rs" >> "$work/crates/postern-spf/src/eval.rs"
 {
     echo 'pub use eval::{floor_chain, floor_check, floor_exists};'
@@ -33,24 +33,6 @@ pub fn floor_name_check(text: &str) -> Result<bool, Error> {
 }
 RS
 echo 'pub use name::floor_name_check;' >> "$work/crates/postern-dns/src/lib.rs"
-cat > "$work/harness/Cargo.toml" <<TOML
-[package]
-name = "spf-floor"
-version = "0.0.0"
-edition = "2024"
-publish = false
-
-[dependencies]
-postern-dns = { path = "../crates/postern-dns" }
-postern-spf = { path = "../crates/postern-spf" }
-
-[profile.release]
-lto = "fat"
-codegen-units = 1
-
-[workspace]
-TOML
-cp "$root/Cargo.lock" "$work/harness/Cargo.lock"
 cargo build --release -q --manifest-path "$work/harness/Cargo.toml" --target-dir "$work/target"
 bin="$work/target/release/spf-floor"
 

@@ -13,27 +13,10 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 rounds="${1:-3}"
 . "$root/benches/compare/measure.sh"
-measure_scratch "$root" "$root/benches/compare/mail_auth_main.rs"
-cat > "$work/harness/Cargo.toml" <<TOML
-[package]
-name = "mail-auth-spf"
-version = "0.0.0"
-edition = "2024"
-publish = false
-
-[dependencies]
-postern-dns = { path = "../crates/postern-dns" }
-postern-spf = { path = "../crates/postern-spf" }
 # rust-crypto rather than the default aws-lc-rs (a C build): only DKIM and ARC use it.
 # test: mail-auth's mock resolver, so that no lookup can reach the network.
-mail-auth = { version = "=0.15.1", default-features = false, features = ["dns-hickory", "rust-crypto", "test"] }
-
-[profile.release]
-lto = "fat"
-codegen-units = 1
-
-[workspace]
-TOML
+measure_scratch "$root" "$root/benches/compare/mail_auth_main.rs" mail-auth-spf \
+    'mail-auth = { version = "=0.15.1", default-features = false, features = ["dns-hickory", "rust-crypto", "test"] }'
 cargo build --release -q --ignore-rust-version --manifest-path "$work/harness/Cargo.toml" --target-dir "$work/target"
 bin="$work/target/release/mail-auth-spf"
 
